@@ -1,0 +1,27 @@
+-- Per model, task and tier: pooled accuracy with its Wilson 95% CI, excess accuracy over chance, truncation and tokens.
+WITH per_tier AS (
+    SELECT model, task, unnest(tiers) AS tier, n, answered, correct, truncated, errors, guess_chance, mean_completion_tokens
+    FROM {{ ref('points') }}
+),
+pooled AS (
+    SELECT
+        model,
+        task,
+        tier,
+        count(*) AS points,
+        sum(n)::BIGINT AS samples,
+        sum(answered)::BIGINT AS answered,
+        sum(correct)::BIGINT AS correct,
+        sum(correct) / nullif(sum(answered), 0) AS accuracy,
+        wilson_low(sum(correct), sum(answered)) AS ci_low,
+        wilson_high(sum(correct), sum(answered)) AS ci_high,
+        sum(guess_chance * n) / sum(n) AS guess_chance,
+        sum(truncated) / sum(n) AS truncation_rate,
+        sum(errors)::BIGINT AS errors,
+        sum(mean_completion_tokens * n) / sum(n) AS mean_completion_tokens
+    FROM per_tier
+    GROUP BY model, task, tier
+)
+SELECT *, excess_over_chance(accuracy, guess_chance) AS excess_accuracy
+FROM pooled
+ORDER BY tier, task, accuracy DESC NULLS LAST, model

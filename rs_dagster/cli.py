@@ -1,0 +1,345 @@
+"""`rs`: the command line of the lab. Every evaluation runs through Dagster on the persistent instance
+in DAGSTER_HOME (default .rs/dagster), so the UI shows what the CLI did."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from typing import Optional
+
+import polars as pl
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+from rich.text import Text
+
+from rs_dagster import progress as progress_hooks
+from rs_dagster.errors import RsError
+from rs_dagster.settings import Settings
+
+app = typer.Typer(help="rs-dagster: procedurally generated reasoning evaluations as Dagster assets in DuckDB.", no_args_is_help=True)
+tasks_app = typer.Typer(help="Inspect task manifolds and generate items.", no_args_is_help=True)
+app.add_typer(tasks_app, name="tasks")
+cache_app = typer.Typer(help="Inspect and trim the response cache (.rs/cache).", no_args_is_help=True)
+app.add_typer(cache_app, name="cache")
+console = Console(stderr=True)
+out = Console(width=None if sys.stdout.isatty() else 160)
+
+
+class RateColumn(ProgressColumn):
+    def render(self, task) -> Text:
+        return Text(f"{task.speed or 0:.1f}/s")
+
+
+class RichSink:
+    """Terminal progress bar with rate and ETA for progress reported by asset code."""
+
+    def __init__(self, bar: Progress):
+        self.bar, self.task_id = bar, None
+
+    def start(self, label: str, total: int) -> None:
+        self.task_id = self.bar.add_task(label, total=total)
+
+    def advance(self, n: int = 1) -> None:
+        self.bar.advance(self.task_id, n)
+
+    def stop(self) -> None:
+        pass
+
+
+def _settings() -> Settings:
+    settings = Settings.from_env()
+    settings.ensure_dirs()
+    os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
+    return settings
+
+
+def _instance(settings: Settings):
+    import dagster as dg
+
+    return dg.DagsterInstance.get()
+
+
+def _split(value: Optional[str]) -> Optional[list[str]]:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+def _run_evaluation(settings: Settings, models: list[str], tasks: Optional[list[str]], scope) -> None:
+    from rs_dagster.orchestrate import evaluate
+
+    bar = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(),
+        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+        console=console,
+    )
+    started = time.monotonic()
+    with bar, progress_hooks.terminal_sink(RichSink(bar)):
+        runs = evaluate(settings, _instance(settings), models, tasks, scope, on_stage=lambda m: console.log(m))
+    console.log(f"{len(runs.run_ids)} Dagster runs in {time.monotonic() - started:.0f}s")
+
+
+def _print_leaderboard(settings: Settings) -> None:
+    from rs_dagster.storage.warehouse import Warehouse
+
+    warehouse = Warehouse(settings.db_path)
+    if not warehouse.has_table("leaderboard"):
+        raise RsError(f"no leaderboard in {settings.db_path} yet: run `rs demo` or `rs eval` first")
+    board = warehouse.query("SELECT * FROM leaderboard")
+    table = Table(title=f"Leaderboard ({settings.db_path})")
+    for column in ("model", "task", "tier", "samples", "accuracy", "95% CI", "excess", "truncated", "errors", "tokens"):
+        table.add_column(column, justify="left" if column in ("model", "task", "tier") else "right")
+    for row in board.iter_rows(named=True):
+        acc = "—" if row["accuracy"] is None else f"{row['accuracy']:.3f}"
+        ci = "—" if row["ci_low"] is None else f"[{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
+        excess = "—" if row["excess_accuracy"] is None else f"{row['excess_accuracy']:+.3f}"
+        tokens = "—" if row["mean_completion_tokens"] is None else f"{row['mean_completion_tokens']:.0f}"
+        table.add_row(row["model"], row["task"], row["tier"], str(row["samples"]), acc, ci, excess, f"{row['truncation_rate']:.1%}", str(row["errors"]), tokens)
+    out.print(table)
+
+
+@app.command()
+def demo(samples: int = typer.Option(8, help="items per grid point of the easy tier")) -> None:
+    """Evaluate the bundled SmolLM2-135M model on the easy tier of arithmetic and boolean."""
+    from rs_dagster.bundled import bundled_server
+    from rs_dagster.defs.resources import EvalScope
+    from rs_dagster.models.registry import get_model, load_models
+
+    settings = _settings()
+    model = get_model(load_models(settings), "smollm2-135m")
+    started = time.monotonic()
+    with bundled_server(model.entry.base_url, settings.home / "logs" / "model-server.log") as started_here:
+        console.log(f"model server {'started' if started_here else 'already running'} at {model.entry.base_url}")
+        _run_evaluation(settings, [model.name], ["arithmetic", "boolean"], EvalScope(tiers=["easy"], precision=str(samples)))
+    _print_leaderboard(settings)
+    out.print(f"\nDemo finished in {time.monotonic() - started:.0f}s.")
+    out.print(f"Report: {settings.report_dir / 'index.html'}")
+    out.print(f"Data:   {settings.db_path} (DuckDB)")
+    out.print(f"Open the Dagster UI on the same runs:  DAGSTER_HOME={settings.dagster_home} dagster dev -w workspace.yaml")
+
+
+@app.command("eval")
+def eval_(
+    model: str = typer.Option(..., help="registered model name (or a new name with --base-url)"),
+    base_url: Optional[str] = typer.Option(None, help="register/update an ad-hoc OpenAI-compatible endpoint"),
+    served_model: Optional[str] = typer.Option(None, help="model id at the endpoint (default: --model)"),
+    api_key_env: Optional[str] = typer.Option(None, help="environment variable holding the API key"),
+    tasks: Optional[str] = typer.Option(None, help="comma-separated tasks (default: the model's suite)"),
+    tier: Optional[str] = typer.Option(None, help="comma-separated tiers: easy,medium,hard"),
+    samples: Optional[int] = typer.Option(None, help="items per grid point (default: the suite's precision)"),
+    repeats: Optional[int] = typer.Option(None, help="samples per item"),
+    sampler: Optional[str] = typer.Option(None, help="sampler name for an ad-hoc model"),
+    template: Optional[str] = typer.Option(None, help="template name for an ad-hoc model"),
+    concurrency: Optional[int] = typer.Option(None, help="concurrent requests for an ad-hoc model"),
+) -> None:
+    """Evaluate a registered model, or an ad-hoc one given by URL (registered on the fly)."""
+    from rs_dagster.defs.resources import EvalScope
+    from rs_dagster.models.registry import ModelEntry, register_local_model
+
+    settings = _settings()
+    if base_url:
+        entry = {"base_url": base_url, "served_model": served_model or model, "api_key_env": api_key_env,
+                 "sampler": sampler, "template": template, "concurrency": concurrency}
+        register_local_model(settings, model, ModelEntry(**{k: v for k, v in entry.items() if v is not None}))
+        console.log(f"registered {model} → {base_url} in {settings.local_models_file}")
+    scope = EvalScope(tiers=_split(tier), precision=str(samples) if samples else None, repeats=repeats)
+    _run_evaluation(settings, [model], _split(tasks), scope)
+    _print_leaderboard(settings)
+    out.print(f"Report: {settings.report_dir / 'index.html'}")
+
+
+@app.command()
+def fft(
+    model: str = typer.Option(..., help="registered model with a `tokenizer` entry"),
+    task: str = typer.Option(..., help="task name"),
+    projection: Optional[str] = typer.Option(None, help="a projection of the task: chart one line per value of its axis"),
+    samples: Optional[int] = typer.Option(None, help="items per grid point (default: the model's suite precision)"),
+) -> None:
+    """Token-FFT of the prompts a model receives for a task: summary table and chart (no completions needed)."""
+    from rs_dagster.defs.resources import EvalScope
+    from rs_dagster.errors import UnknownNameError
+    from rs_dagster.fft.charts import spectra_by_projection
+    from rs_dagster.fft.spectrum import varying_axis
+    from rs_dagster.orchestrate import spectra
+    from rs_dagster.report.charts import png_bytes
+    from rs_dagster.storage.warehouse import Warehouse
+    from rs_dagster.tasks.manifold import load_manifolds
+
+    settings = _settings()
+    axis = None
+    if projection:
+        projections = {p.name: p.axis for p in load_manifolds(settings.tasks_dir)[task].doc.projections} if task in load_manifolds(settings.tasks_dir) else {}
+        if projection not in projections:
+            raise UnknownNameError(f"projection of {task}", projection, list(projections))
+        axis = projections[projection]
+    spectra(settings, _instance(settings), model, task, EvalScope(precision=str(samples) if samples else None))
+    frame = Warehouse(settings.db_path).query("SELECT * FROM fft_spectra WHERE model = ? AND task = ? ORDER BY point_id", [model, task])
+    if projection:
+        frame = frame.filter(pl.col("projections").list.contains(projection))
+    table = Table(title=f"Token-FFT: {model} / {task} ({frame['tokenizer'][0]})")
+    for column in ("params", "items", "tokens", "DC", "low", "mid", "high"):
+        table.add_column(column, justify="left" if column == "params" else "right")
+    for row in frame.iter_rows(named=True):
+        table.add_row(row["params_json"], str(row["n_items"]), f"{row['mean_tokens']:.1f}", f"{row['dc']:.3g}", f"{row['low']:.3g}", f"{row['mid']:.3g}", f"{row['high']:.3g}")
+    out.print(table)
+    axis = axis or varying_axis(frame)
+    if axis:
+        path = settings.report_dir / f"fft-{model}-{task}{'-' + projection if projection else ''}.png"
+        path.write_bytes(png_bytes(spectra_by_projection(frame, axis)))
+        out.print(f"Chart: {path}")
+
+
+@app.command()
+def leaderboard() -> None:
+    """Print the leaderboard from the DuckDB file."""
+    _print_leaderboard(_settings())
+
+
+@app.command("serve-model")
+def serve_model(port: int = typer.Option(8765, help="port on 127.0.0.1")) -> None:
+    """Serve the bundled SmolLM2-135M model on 127.0.0.1 until interrupted."""
+    from rs_dagster.bundled import start_server
+
+    settings = _settings()
+    base_url = f"http://127.0.0.1:{port}/v1"
+    process = start_server(base_url, settings.home / "logs" / "model-server.log")
+    out.print(f"Serving smollm2-135m at {base_url} (OpenAI-compatible). Ctrl-C to stop.")
+    try:
+        process.wait()
+    except KeyboardInterrupt:
+        process.terminate()
+
+
+@tasks_app.command("list")
+def tasks_list() -> None:
+    """Every task manifold with its generator, points and version."""
+    from rs_dagster.tasks.manifold import load_manifolds
+
+    table = Table()
+    for column in ("task", "generator", "points", "axes", "version", "description"):
+        table.add_column(column)
+    for name, spec in load_manifolds(_settings().tasks_dir).items():
+        table.add_row(name, f"{spec.task.name} v{spec.task.version}", str(len(spec.points())), ", ".join(spec.doc.grid), spec.version, spec.doc.description)
+    out.print(table)
+
+
+@tasks_app.command("show")
+def tasks_show(task: str) -> None:
+    """A task's manifold: grid, tiers, surfaces, projections, precision, and its parameter model."""
+    from rs_dagster.errors import UnknownNameError
+    from rs_dagster.tasks.manifold import load_manifolds
+
+    specs = load_manifolds(_settings().tasks_dir)
+    if task not in specs:
+        raise UnknownNameError("task", task, list(specs))
+    spec = specs[task]
+    out.print_json(json.dumps({
+        "task": spec.name, "version": spec.version, "generator": spec.task.name, "generator_version": spec.task.version,
+        "file": str(spec.path), **spec.doc.model_dump(mode="json"),
+        "points": len(spec.points()), "params_schema": spec.task.Params.model_json_schema(),
+        "answer_instruction": spec.task.answer_instruction,
+    }))
+
+
+@tasks_app.command("generate")
+def tasks_generate(
+    task: str,
+    params: str = typer.Option(..., help='JSON object of generator parameters, e.g. \'{"terms": 6, "depth": 2}\''),
+    count: int = typer.Option(4, min=1),
+    seed: Optional[int] = typer.Option(None, help="global seed (default: the manifold's)"),
+    template: str = typer.Option("zero_shot", help="template that renders `messages`"),
+) -> None:
+    """Print generated items as JSON Lines: id, task, params, messages, answer, guess_chance, ..."""
+    from rs_dagster.errors import InputError, UnknownNameError
+    from rs_dagster.inputs import load_named
+    from rs_dagster.prompting.templates import Template
+    from rs_dagster.tasks.generation import generate_point
+    from rs_dagster.tasks.manifold import load_manifolds
+
+    settings = _settings()
+    specs = load_manifolds(settings.tasks_dir)
+    if task not in specs:
+        raise UnknownNameError("task", task, list(specs))
+    spec = specs[task]
+    try:
+        given = json.loads(params)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"--params: not valid JSON ({exc.msg} at column {exc.colno}); expected an object such as '{{\"terms\": 6}}'") from None
+    if not isinstance(given, dict):
+        raise InputError(f"--params: expected a JSON object, got {type(given).__name__}")
+    point_params = {**spec.doc.fixed, **given}
+    global_seed = spec.doc.global_seed if seed is None else seed
+    chosen, _ = load_named(settings.templates_dir, template, Template, "template")
+    for generated in generate_point(spec.task, spec.name, point_params, global_seed, count):
+        messages = chosen.render(spec.task, generated.item, spec.name, point_params, global_seed)
+        sys.stdout.write(json.dumps({
+            "id": generated.test_case_id, "task": spec.name, "params": point_params, "index": generated.index,
+            "seed": generated.seed, "messages": messages, "answer": generated.item.answer,
+            "guess_chance": generated.item.guess_chance, "metadata": generated.item.metadata,
+        }, ensure_ascii=False) + "\n")
+
+
+def _referenced_requests(settings: Settings) -> set[str]:
+    """Request hashes of the stored completions: the cache entries a re-run would read."""
+    from rs_dagster.storage.warehouse import Warehouse
+
+    warehouse = Warehouse(settings.db_path)
+    if not warehouse.has_table("completions"):
+        return set()
+    return set(warehouse.query("SELECT request_hash FROM completions")["request_hash"].to_list())
+
+
+def _size(n_bytes: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n_bytes < 1024 or unit == "GiB":
+            return f"{n_bytes:.1f} {unit}" if unit != "B" else f"{int(n_bytes)} B"
+        n_bytes /= 1024
+    raise AssertionError("unreachable")
+
+
+@cache_app.command("stats")
+def cache_stats() -> None:
+    """Entries, size, age, and how many entries stored completions still refer to."""
+    from rs_dagster.execution.cache import ResponseCache
+
+    settings = _settings()
+    stats = ResponseCache(settings.cache_dir).stats(_referenced_requests(settings))
+    when = lambda t: time.strftime("%Y-%m-%d %H:%M", time.localtime(t)) if t else "-"  # noqa: E731
+    table = Table(title=f"response cache {settings.cache_dir}")
+    for column in ("entries", "size", "referenced by completions", "unreferenced", "oldest", "newest"):
+        table.add_column(column)
+    table.add_row(
+        str(stats.entries), _size(stats.bytes), str(stats.referenced), str(stats.entries - stats.referenced),
+        when(stats.oldest_mtime), when(stats.newest_mtime),
+    )
+    out.print(table)
+
+
+@cache_app.command("prune")
+def cache_prune(
+    unreferenced: bool = typer.Option(False, "--unreferenced", help="remove entries no stored completion refers to"),
+    older_than_days: Optional[float] = typer.Option(None, min=0, help="remove entries older than this many days"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="only say what would be removed"),
+) -> None:
+    """Remove cache entries; both conditions must hold when both are given. Removed entries are
+    requested again by the next run that needs them."""
+    from rs_dagster.errors import InputError
+    from rs_dagster.execution.cache import ResponseCache
+
+    if not unreferenced and older_than_days is None:
+        raise InputError("rs cache prune: give --unreferenced and/or --older-than-days N; nothing was removed")
+    settings = _settings()
+    keep = _referenced_requests(settings) if unreferenced else None
+    older_than_s = older_than_days * 86400 if older_than_days is not None else None
+    removed, freed = ResponseCache(settings.cache_dir).prune(keep, older_than_s, dry_run)
+    out.print(f"{'would remove' if dry_run else 'removed'} {removed} entries ({_size(freed)})")
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except RsError as exc:
+        console.print("[bold red]error:[/]", Text(str(exc)), soft_wrap=True)
+        sys.exit(2)

@@ -1,0 +1,43 @@
+"""Analysis stage: per grid point statistics (n, accuracy with Wilson 95% CI, excess accuracy over
+chance, truncation rate, tokens)."""
+
+import dagster as dg
+
+from rs_dagster.defs.partitions import keys_of
+from rs_dagster.defs.resources import LabResource
+from rs_dagster.report.charts import accuracy_by_point, png_markdown
+from rs_dagster.stats.points import aggregate_points
+from rs_dagster.storage import schemas
+
+
+def build_analysis_assets(model_task_parts: dg.PartitionsDefinition) -> list:
+    @dg.asset(
+        partitions_def=model_task_parts,
+        deps=["scored_results"],
+        group_name="analysis",
+        kinds={"polars", "duckdb"},
+        description="Per grid point: n, answered, correct, truncated, errors, accuracy with Wilson 95% CI, "
+        "excess accuracy over guess chance, truncation rate, mean tokens.",
+        automation_condition=dg.AutomationCondition.eager(),
+        code_version="1",
+    )
+    def points(context: dg.AssetExecutionContext, lab: LabResource) -> dg.MaterializeResult:
+        keys = keys_of(context)
+        scored = lab.warehouse.read_partition("scored_results", keys)
+        cases = lab.warehouse.read_partition("test_cases", {"task": keys["task"]})
+        frame = aggregate_points(scored, cases)
+        lab.warehouse.replace_partition("points", schemas.Points, frame, keys)
+        answered = int(frame["answered"].sum())
+        correct = int(frame["correct"].sum())
+        return dg.MaterializeResult(
+            metadata={
+                "points": frame.height,
+                "samples": int(frame["n"].sum()),
+                "accuracy": round(correct / answered, 4) if answered else float("nan"),
+                "truncated": int(frame["truncated"].sum()),
+                "errors": int(frame["errors"].sum()),
+                "chart": dg.MetadataValue.md(png_markdown(accuracy_by_point(frame, f"{keys['model']} / {keys['task']}"))),
+            }
+        )
+
+    return [points]

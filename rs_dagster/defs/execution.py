@@ -1,0 +1,123 @@
+"""Execution stage: one completion per (item, sample) from the model's endpoint, through the response
+cache. Errors after the retry policy are stored as error rows, never as answers; if every request
+failed the partition is left as it was and the run fails with the endpoint's reason."""
+
+import json
+from collections import Counter
+
+import dagster as dg
+import polars as pl
+
+from rs_dagster.defs.partitions import keys_of
+from rs_dagster.defs.resources import EvalScope, LabResource
+from rs_dagster.errors import EndpointError
+from rs_dagster.execution.cache import request_hash
+from rs_dagster.execution.client import CompletionRequest, Endpoint, Runner
+from rs_dagster.models.registry import Model
+from rs_dagster.progress import Progress
+from rs_dagster.storage import schemas
+from rs_dagster.storage.batches import BatchedUpserts
+
+_COMPLETION_DTYPES = {
+    "answer_text": pl.String,
+    "reasoning_text": pl.String,
+    "finish_reason": pl.String,
+    "prompt_tokens": pl.Int64,
+    "completion_tokens": pl.Int64,
+    "reasoning_tokens": pl.Int64,
+    "answer_tokens": pl.Int64,
+    "answer_phase": pl.String,
+    "error": pl.String,
+}
+
+
+def endpoint_of(model: Model) -> Endpoint:
+    entry = model.entry
+    return Endpoint(
+        base_url=entry.base_url,
+        served_model=entry.served_model,
+        concurrency=entry.concurrency,
+        timeout_s=entry.timeout_s,
+        max_retries=entry.max_retries,
+    )
+
+
+def build_execution_assets(model_task_parts: dg.PartitionsDefinition) -> list:
+    @dg.asset(
+        partitions_def=model_task_parts,
+        deps=["prompts"],
+        group_name="execution",
+        kinds={"openai", "duckdb"},
+        description="One row per (item, sample): request_hash, answer and reasoning text, finish_reason, "
+        "token usage, latency, attempts, error.",
+        automation_condition=dg.AutomationCondition.eager(),
+        code_version="1",
+        pool="inference",
+    )
+    def completions(context: dg.AssetExecutionContext, lab: LabResource, scope: EvalScope) -> dg.MaterializeResult:
+        keys = keys_of(context)
+        model = lab.models()[keys["model"]]
+        repeats = scope.resolve(model.entry.suite).repeats
+        prompts = lab.warehouse.read_partition("prompts", keys)
+        params = model.sampler.request_params()
+        endpoint = endpoint_of(model)
+        rows, requests = [], []
+        for prompt in prompts.iter_rows(named=True):
+            messages = json.loads(prompt["messages_json"])
+            for sample in range(repeats):
+                key = request_hash(endpoint.base_url, endpoint.served_model, messages, params, sample)
+                requests.append(CompletionRequest(key, messages))
+                rows.append({"test_case_id": prompt["test_case_id"], "sample_index": sample, "request_hash": key, "prompt_hash": prompt["prompt_hash"]})
+
+        def row_of(request_row: dict, result) -> dict:
+            return {
+                **keys,
+                **request_row,
+                "served_model": endpoint.served_model,
+                **{k: v for k, v in vars(result).items() if k != "request_hash"},
+                "sampler_json": model.sampler.model_dump_json(),
+                "dagster_run_id": context.run.run_id,
+            }
+
+        request_rows = {row["request_hash"]: row for row in rows}
+        progress = Progress(f"{keys['model']}/{keys['task']} completions", len(requests), context.log.info)
+        # Answers are stored as they arrive; errors wait for the partition write (a later run retries them).
+        arrivals = BatchedUpserts(lab.warehouse, "completions", schemas.Completions, keys, "request_hash", _COMPLETION_DTYPES)
+
+        def on_result(result) -> None:
+            progress.advance()
+            if result.error is None and not result.from_cache:
+                arrivals.add(row_of(request_rows[result.request_hash], result))
+
+        runner = Runner(endpoint, model.api_key(), params, lab.cache, on_result=on_result)
+        try:
+            results = runner.run(requests)
+        finally:
+            progress.close()
+            arrivals.close()
+        errors = Counter(r.error for r in results if r.error)
+        if requests and sum(errors.values()) == len(requests):
+            reason, count = errors.most_common(1)[0]
+            raise EndpointError(f"every request to {endpoint.base_url} failed ({count}x: {reason}); nothing was recorded")
+
+        frame = pl.DataFrame([row_of(row, result) for row, result in zip(rows, results)], schema_overrides=_COMPLETION_DTYPES)
+        lab.warehouse.replace_partition("completions", schemas.Completions, frame, keys)
+        fresh = [r for r in results if not r.from_cache]
+        return dg.MaterializeResult(
+            metadata={
+                "rows": frame.height,
+                "requests_sent": len(fresh),
+                "cache_hits": len(results) - len(fresh),
+                "errors": sum(errors.values()),
+                "error_reasons": dg.MetadataValue.json(dict(errors.most_common(5))),
+                "truncated": sum(r.finish_reason == "length" for r in results),
+                "mean_latency_s": round(sum(r.latency_s for r in fresh) / len(fresh), 3) if fresh else 0.0,
+                "completion_tokens": sum(r.completion_tokens or 0 for r in results),
+                "stored_as_they_arrived": arrivals.stored,
+                "rate_limited": runner.limit.rate_limited,
+                "lowest_concurrency_limit": int(runner.limit.lowest),
+                "progress": progress.summary(),
+            }
+        )
+
+    return [completions]

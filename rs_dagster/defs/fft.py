@@ -1,0 +1,79 @@
+"""Token-FFT stage: the spectrum of the token-id sequences of the exact prompts a model receives, per
+grid point of the whole manifold. It needs no completions, so it can run before a model is queried."""
+
+import json
+
+import dagster as dg
+import polars as pl
+
+from rs_dagster.defs.partitions import MODEL_OF_MODEL_TASK, TASK_OF_MODEL_TASK, keys_of
+from rs_dagster.defs.prompting import prompt_frame, select_cases
+from rs_dagster.defs.resources import EvalScope, LabResource
+from rs_dagster.errors import InputError
+from rs_dagster.fft.charts import spectra_by_projection
+from rs_dagster.fft.spectrum import summarize_point, varying_axis
+from rs_dagster.fft.tokenizers import TokenizerSpec, load_tokenizer
+from rs_dagster.inputs import validate
+from rs_dagster.models.registry import Model
+from rs_dagster.report.charts import png_markdown
+from rs_dagster.storage import schemas
+
+
+def model_tokenizer(model: Model):
+    if model.entry.tokenizer is None:
+        raise InputError(f"model {model.name!r} has no `tokenizer` entry in models.yaml; token-FFT needs one (source: endpoint|local|gguf|tiktoken)")
+    where = f"models.{model.name}.tokenizer"
+    spec = validate(TokenizerSpec, model.entry.tokenizer, where)
+    return load_tokenizer(spec, base_url=model.entry.base_url, served_model=model.entry.served_model, api_key=model.api_key(), where=where)
+
+
+def spectra_frame(model: Model, prompts: pl.DataFrame, cases: pl.DataFrame) -> pl.DataFrame:
+    tokenizer = model_tokenizer(model)
+    ids = tokenizer.encode_chats([json.loads(m) for m in prompts["messages_json"]])
+    with_ids = prompts.select("point_id").with_columns(pl.Series("ids", ids, dtype=pl.List(pl.Int64)))
+    memberships = cases.select("point_id", "params_json", "tiers", "surfaces", "projections").unique("point_id")
+    rows = []
+    for (point_id,), group in with_ids.group_by("point_id", maintain_order=True):
+        spectrum = summarize_point(group["ids"].to_list())
+        rows.append({"point_id": point_id, "tokenizer": tokenizer.name, **vars(spectrum)})
+    return (
+        pl.DataFrame(rows)
+        .join(memberships, on="point_id", how="left")
+        .with_columns(pl.lit(model.name).alias("model"), pl.lit(prompts["task"][0]).alias("task"))
+        .sort("point_id")
+    )
+
+
+def build_fft_assets(model_task_parts: dg.PartitionsDefinition) -> list:
+    @dg.asset(
+        partitions_def=model_task_parts,
+        deps=[
+            dg.AssetDep("test_cases", partition_mapping=TASK_OF_MODEL_TASK),
+            dg.AssetDep("model_specs", partition_mapping=MODEL_OF_MODEL_TASK),
+        ],
+        group_name="analysis",
+        kinds={"numpy", "duckdb"},
+        description="Per grid point: mean/std magnitude spectrum |rfft(ids)|/len on 0..0.5 cycles/token of the "
+        "rendered, tokenized prompts, with DC/low/mid/high band energies.",
+        code_version="1",
+    )
+    def fft_spectra(context: dg.AssetExecutionContext, lab: LabResource, scope: EvalScope) -> dg.MaterializeResult:
+        keys = keys_of(context)
+        model, spec = lab.models()[keys["model"]], lab.task_specs()[keys["task"]]
+        cases = lab.warehouse.read_partition("test_cases", {"task": spec.name})
+        if cases.is_empty():
+            raise InputError(f"no test cases for task {spec.name!r}; materialize test_cases first")
+        selected = select_cases(cases, spec, None, scope.resolve(model.entry.suite).precision)
+        frame = spectra_frame(model, prompt_frame(model, spec, selected), cases)
+        lab.warehouse.replace_partition("fft_spectra", schemas.FftSpectra, frame, keys)
+        metadata = {
+            "points": frame.height,
+            "items": int(frame["n_items"].sum()),
+            "tokenizer": frame["tokenizer"][0],
+            "mean_tokens": round(float(frame["mean_tokens"].mean()), 1),
+        }
+        if axis := varying_axis(frame):
+            metadata["chart"] = dg.MetadataValue.md(png_markdown(spectra_by_projection(frame, axis), f"spectra by {axis}"))
+        return dg.MaterializeResult(metadata=metadata)
+
+    return [fft_spectra]

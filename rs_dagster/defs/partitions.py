@@ -1,0 +1,38 @@
+"""Partitions: tasks come from assets/tasks/*.yaml, models from models.yaml; model × task is the
+two-dimensional partitioning of everything downstream of prompts (Dagster's limit is two)."""
+
+import dagster as dg
+
+
+def task_partitions(task_names: list[str]) -> dg.StaticPartitionsDefinition:
+    return dg.StaticPartitionsDefinition(sorted(task_names))
+
+
+def model_partitions(model_names: list[str]) -> dg.StaticPartitionsDefinition:
+    return dg.StaticPartitionsDefinition(sorted(model_names))
+
+
+def model_task_partitions(model_names: list[str], task_names: list[str]) -> dg.MultiPartitionsDefinition:
+    return dg.MultiPartitionsDefinition({"model": model_partitions(model_names), "task": task_partitions(task_names)})
+
+
+def model_task_key(model: str, task: str) -> dg.MultiPartitionKey:
+    return dg.MultiPartitionKey({"model": model, "task": task})
+
+
+def keys_of(context: dg.AssetExecutionContext) -> dict[str, str]:
+    """The partition of a model × task asset as column values."""
+    key = context.partition_key
+    assert isinstance(key, dg.MultiPartitionKey), f"expected a model|task partition, got {key!r}"
+    return {"model": key.keys_by_dimension["model"], "task": key.keys_by_dimension["task"]}
+
+
+# Downstream assets re-run when an upstream partition's *data version* changes (a task manifold or a
+# model entry was edited), not merely when it was re-materialized with the same content.
+ON_UPSTREAM_VERSION_CHANGE = dg.AutomationCondition.eager().replace(
+    "newly_updated_without_root",
+    dg.AutomationCondition.data_version_changed() & ~dg.AutomationCondition.executed_with_root_target(),
+)
+
+TASK_OF_MODEL_TASK = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="task")
+MODEL_OF_MODEL_TASK = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="model")

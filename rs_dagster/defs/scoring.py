@@ -1,0 +1,92 @@
+"""Scoring stage: parse each completion with its task's parser and decide its outcome."""
+
+import json
+
+import dagster as dg
+import polars as pl
+
+from rs_dagster.defs.partitions import keys_of
+from rs_dagster.defs.resources import LabResource
+from rs_dagster.scoring.outcomes import score_sample
+from rs_dagster.storage import schemas
+
+
+def build_scoring_assets(model_task_parts: dg.PartitionsDefinition) -> list:
+    @dg.asset(
+        partitions_def=model_task_parts,
+        deps=["completions"],
+        group_name="scoring",
+        kinds={"python", "duckdb"},
+        description="Parsed answer, the parse rule that matched, and the outcome "
+        "(correct / incorrect / unparsed / truncated / error), with lineage ids.",
+        automation_condition=dg.AutomationCondition.eager(),
+        code_version="1",
+    )
+    def scored_results(context: dg.AssetExecutionContext, lab: LabResource) -> dg.MaterializeResult:
+        keys = keys_of(context)
+        model, spec = lab.models()[keys["model"]], lab.task_specs()[keys["task"]]
+        joined = lab.warehouse.query(
+            """
+            SELECT c.*, t.point_id, t.answer, t.guess_chance, t.metadata_json, t.generator_version, t.spec_version
+            FROM completions c JOIN test_cases t USING (task, test_case_id)
+            WHERE c.model = ? AND c.task = ?
+            """,
+            [keys["model"], keys["task"]],
+        )
+        rows = []
+        for row in joined.iter_rows(named=True):
+            scored = score_sample(
+                spec.task, row["answer"], json.loads(row["metadata_json"]), row["answer_text"], row["finish_reason"], row["error"]
+            )
+            rows.append(
+                {
+                    **keys,
+                    "test_case_id": row["test_case_id"],
+                    "point_id": row["point_id"],
+                    "sample_index": row["sample_index"],
+                    "request_hash": row["request_hash"],
+                    "prompt_hash": row["prompt_hash"],
+                    "answer": row["answer"],
+                    "parsed_answer": scored.parsed_answer,
+                    "parse_rule": scored.parse_rule,
+                    "outcome": scored.outcome,
+                    "guess_chance": row["guess_chance"],
+                    "completion_tokens": row["completion_tokens"],
+                    "reasoning_tokens": row["reasoning_tokens"],
+                    "answer_phase": row["answer_phase"],
+                    "generator_version": row["generator_version"],
+                    "spec_version": row["spec_version"],
+                    "template": model.entry.template,
+                    "sampler": model.entry.sampler,
+                    "model_version": model.version,
+                    "dagster_run_id": context.run.run_id,
+                }
+            )
+        frame = pl.DataFrame(
+            rows,
+            schema_overrides={
+                "parsed_answer": pl.String,
+                "parse_rule": pl.String,
+                "completion_tokens": pl.Int64,
+                "reasoning_tokens": pl.Int64,
+                "answer_phase": pl.String,
+            },
+        )
+        lab.warehouse.replace_partition("scored_results", schemas.ScoredResults, frame, keys)
+        outcomes = dict(frame.group_by("outcome").len().iter_rows())
+        rules = dict(frame.filter(pl.col("parse_rule").is_not_null()).group_by("parse_rule").len().iter_rows())
+        return dg.MaterializeResult(
+            metadata={
+                "rows": frame.height,
+                "outcomes": dg.MetadataValue.json(outcomes),
+                "parse_rules": dg.MetadataValue.json(rules),
+                "accuracy_over_answered": _accuracy(outcomes),
+            }
+        )
+
+    return [scored_results]
+
+
+def _accuracy(outcomes: dict[str, int]) -> float:
+    answered = sum(outcomes.get(k, 0) for k in ("correct", "incorrect", "unparsed"))
+    return round(outcomes.get("correct", 0) / answered, 4) if answered else float("nan")

@@ -1,0 +1,47 @@
+"""Loading the small user-edited YAML inputs (samplers, templates, models) with errors that name the
+file and key. Task manifolds have their own loader in rs_dagster.tasks.manifold."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from rs_dagster.errors import InputError, UnknownNameError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def read_yaml(path: Path) -> Any:
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise InputError(f"{path}: not valid YAML: {exc}") from None
+
+
+def validate(model: type[M], raw: Any, where: str) -> M:
+    if not isinstance(raw, dict):
+        raise InputError(f"{where}: expected a mapping, got {type(raw).__name__}")
+    try:
+        return model(**raw)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            key = ".".join(str(p) for p in err["loc"]) or "(document)"
+            got = "" if err["type"] == "missing" else f" (got {err.get('input')!r})"
+            problems.append(f"key {key!r}: {err['msg']}{got}")
+        raise InputError(f"{where}: " + "; ".join(problems)) from None
+
+
+def load_named(directory: Path, name: str, model: type[M], kind: str) -> tuple[M, str]:
+    """Load `directory/name.yaml` as `model`; return it with the file's text (for versioning)."""
+    path = directory / f"{name}.yaml"
+    if not path.is_file():
+        known = [p.stem for p in directory.glob("*.yaml")] if directory.is_dir() else []
+        raise UnknownNameError(kind, name, known)
+    text = path.read_text()
+    return validate(model, read_yaml(path), str(path)), text

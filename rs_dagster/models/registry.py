@@ -1,0 +1,129 @@
+"""Registered models (assets/models.yaml plus models added on the fly by `rs eval --base-url`).
+
+A model's version hashes its entry together with the sampler and template it resolves to, so editing
+one model (or a sampler only it uses) re-runs only that model's partitions. API keys are never part of
+an entry: an entry names the environment variable that holds the key.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from rs_dagster.errors import InputError, UnknownNameError
+from rs_dagster.execution.sampler import Sampler
+from rs_dagster.inputs import load_named, read_yaml, validate
+from rs_dagster.prompting.templates import Template
+from rs_dagster.settings import Settings
+from rs_dagster.tasks.base import canonical_json, sha256_hex
+
+
+class Suite(BaseModel):
+    """What the nightly schedule (and `rs eval` without flags) evaluates for this model."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    tasks: list[str] | None = None  # None: every task
+    tiers: list[str] = Field(default_factory=lambda: ["easy"])
+    precision: str | int = "low"
+    repeats: int = Field(1, ge=1)
+
+
+OPERATIONAL_FIELDS = {"concurrency", "timeout_s", "max_retries", "suite", "bundled", "tokenizer", "api_key_env"}
+
+
+class ModelEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    base_url: str
+    served_model: str
+    api_key_env: str | None = None  # name of the environment variable holding the key
+    sampler: str = "greedy"
+    template: str = "zero_shot"
+    concurrency: int = Field(4, ge=1, le=1024)
+    timeout_s: float = Field(300.0, gt=0)
+    max_retries: int = Field(4, ge=0, le=20)
+    bundled: bool = False  # the CLI starts the bundled SmolLM2 server for this entry
+    tokenizer: dict[str, Any] | None = None
+    suite: Suite = Field(default_factory=Suite)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http(cls, url: str) -> str:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"expected an http(s) URL such as http://127.0.0.1:8000/v1, got {url!r}")
+        return url.rstrip("/")
+
+
+@dataclass(frozen=True)
+class Model:
+    name: str
+    entry: ModelEntry
+    sampler: Sampler
+    sampler_text: str
+    template: Template
+    template_text: str
+
+    @property
+    def version(self) -> str:
+        """Changes when what the model is asked, or how it is sampled, changes; operational settings
+        (concurrency, timeouts, retries, the suite) do not invalidate results."""
+        answers = self.entry.model_dump(mode="json", exclude=OPERATIONAL_FIELDS)
+        return sha256_hex(canonical_json([answers, self.sampler_text, self.template_text]))[:16]
+
+    @property
+    def template_version(self) -> str:
+        return sha256_hex(self.template_text)[:12]
+
+    def api_key(self) -> str:
+        """The key from the environment, at request time only; local servers accept any placeholder."""
+        if self.entry.api_key_env is None:
+            return "not-needed"
+        key = os.environ.get(self.entry.api_key_env)
+        if not key:
+            raise InputError(
+                f"model {self.name!r}: environment variable {self.entry.api_key_env} (api_key_env) is not set"
+            )
+        return key
+
+
+def _entries(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    raw = read_yaml(path) or {}
+    if not isinstance(raw, dict) or not isinstance(raw.get("models", {}), dict):
+        raise InputError(f"{path}: expected a top-level mapping `models: {{NAME: {{base_url: ..., served_model: ...}}}}`")
+    return raw.get("models") or {}
+
+
+def load_models(settings: Settings) -> dict[str, Model]:
+    entries = {**_entries(settings.models_file), **_entries(settings.local_models_file)}
+    models = {}
+    for name, raw in entries.items():
+        where = f"{settings.models_file}: models.{name}"
+        if not isinstance(name, str) or any(c in name for c in "|,"):
+            raise InputError(f"{where}: model names may not contain '|' or ','")
+        entry = validate(ModelEntry, raw, where)
+        sampler, sampler_text = load_named(settings.samplers_dir, entry.sampler, Sampler, "sampler")
+        template, template_text = load_named(settings.templates_dir, entry.template, Template, "template")
+        models[name] = Model(name, entry, sampler, sampler_text, template, template_text)
+    return models
+
+
+def get_model(models: dict[str, Model], name: str) -> Model:
+    if name not in models:
+        raise UnknownNameError("model", name, list(models))
+    return models[name]
+
+
+def register_local_model(settings: Settings, name: str, entry: ModelEntry) -> None:
+    """Record an ad-hoc model in .rs/models.local.yaml (never the user's models.yaml)."""
+    path = settings.local_models_file
+    raw = (read_yaml(path) or {}) if path.is_file() else {}
+    raw.setdefault("models", {})[name] = entry.model_dump(mode="json", exclude_defaults=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(raw, sort_keys=True))

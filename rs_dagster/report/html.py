@@ -1,0 +1,119 @@
+"""The static HTML report: leaderboard, difficulty surfaces, per-point accuracy and the token-FFT of
+the prompts (by projection, model vs model, band energy vs accuracy), PNGs inlined so the single file
+can be mailed or archived."""
+
+from __future__ import annotations
+
+import base64
+import html
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import polars as pl
+
+from rs_dagster.fft.charts import spectra_by_projection, task_figures
+from rs_dagster.fft.spectrum import varying_axis
+from rs_dagster.report.charts import accuracy_by_point, leaderboard_bars, png_bytes, surface_heatmap
+
+
+@dataclass
+class Report:
+    """The written report and the token-FFT comparison PNGs it holds, keyed fft_models/TASK and
+    fft_bands/TASK (rendered once, for the asset metadata too); `notes` are the report's words on views
+    it could not draw."""
+
+    path: Path
+    charts: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    """key -> (title, PNG bytes)"""
+    notes: list[str] = field(default_factory=list)
+
+
+def _img(chart, alt: str = "chart") -> str:
+    return _img_png(png_bytes(chart), alt)
+
+
+def _img_png(png: bytes, alt: str) -> str:
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+
+
+def _table(frame: pl.DataFrame) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in frame.columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(f'{v:.3f}' if isinstance(v, float) else str(v))}</td>" for v in row) + "</tr>"
+        for row in frame.iter_rows()
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _fft_section(spectra: pl.DataFrame, points: pl.DataFrame, report: Report) -> list[str]:
+    """Per task: the spectrum by projection of each model, the model comparison and band energy vs
+    accuracy; every view that cannot be drawn is named with the data it lacks."""
+    sections = [
+        "<h2>Token-FFT of the prompts</h2><p>Mean |rfft(token ids)|/n per grid point, on 0..0.5 cycles/token "
+        "(log scale). Band energies are the mean squared magnitude over DC, low (0, 0.1], mid (0.1, 0.3] and "
+        "high (0.3, 0.5] cycles/token.</p>"
+    ]
+    if spectra.is_empty():
+        note = (
+            "No token-FFT spectra: no model has fft_spectra materialized (a model needs a `tokenizer:` entry in "
+            "models.yaml; run `rs fft --model M --task T` or `rs eval`)."
+        )
+        report.notes.append(note)
+        return [*sections, f"<p>{html.escape(note)}</p>"]
+    for figure in task_figures(spectra, points):
+        task = figure.task
+        sections.append(f"<h3>{html.escape(task)}</h3>")
+        for model in figure.models:
+            frame = spectra.filter((pl.col("model") == model) & (pl.col("task") == task))
+            if axis := varying_axis(frame):
+                sections.append(f"<h4>{html.escape(model)}</h4>" + _img(spectra_by_projection(frame, axis), f"{model} / {task}: spectrum by {axis}"))
+        if figure.comparison is not None:
+            title = f"{task}: token spectrum by model"
+            report.charts[f"fft_models/{task}"] = (title, png_bytes(figure.comparison))
+            sections.append(
+                f"<h4>Models compared</h4><p>{html.escape(', '.join(figure.models))}: each line averages the model's "
+                "mean spectra over all grid points of the task with equal weight.</p>" + _img_png(report.charts[f"fft_models/{task}"][1], title)
+            )
+        if figure.bands is not None:
+            title = f"{task}: band energy vs accuracy"
+            report.charts[f"fft_bands/{task}"] = (title, png_bytes(figure.bands))
+            sections.append(
+                f"<h4>Band energy vs accuracy</h4><p>{figure.joined.height} grid points (model × point) of {html.escape(task)} "
+                "with both a spectrum and an accuracy in <code>points</code>, joined on (model, task, point_id).</p>"
+                + _img_png(report.charts[f"fft_bands/{task}"][1], title)
+            )
+        report.notes.extend(figure.missing)
+        sections.extend(f'<p class="missing">{html.escape(note)}</p>' for note in figure.missing)
+    return sections
+
+
+def write_report(path: Path, leaderboard: pl.DataFrame, surfaces: pl.DataFrame, points: pl.DataFrame, spectra: pl.DataFrame) -> Report:
+    sections = [
+        "<h2>Leaderboard</h2>",
+        "<p>Accuracy over answered samples with Wilson 95% intervals; excess accuracy rescales chance to 0. "
+        "Truncated and error samples are excluded from accuracy and reported on their own.</p>",
+        _table(leaderboard),
+    ]
+    if not leaderboard.is_empty():
+        sections.append(_img(leaderboard_bars(leaderboard)))
+    if not surfaces.is_empty():
+        sections.append("<h2>Difficulty surfaces</h2>")
+        for (model, task, surface, x_axis, y_axis), cells in surfaces.group_by(
+            "model", "task", "surface", "x_axis", "y_axis", maintain_order=True
+        ):
+            sections.append(_img(surface_heatmap(cells, x_axis, y_axis, f"{model} / {task} / {surface}")))
+    sections.append("<h2>Accuracy per grid point</h2>")
+    for (model, task), frame in points.group_by("model", "task", maintain_order=True):
+        if frame["accuracy"].is_not_null().any():
+            sections.append(_img(accuracy_by_point(frame, f"{model} / {task}")))
+    report = Report(path)
+    sections.extend(_fft_section(spectra, points, report))
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>rs-dagster report</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:3px 8px;font-size:13px}}img{{display:block;margin:1em 0}}</style></head>
+<body><h1>rs-dagster report</h1><p>Generated {stamp}.</p>{''.join(sections)}</body></html>"""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page)
+    return report

@@ -1,0 +1,84 @@
+"""Where things live. Everything is resolved from the environment so the CLI, the Dagster UI and the
+tests agree on one DuckDB file, one Dagster instance and one set of user-edited inputs."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+
+
+# The persistent Dagster instance: run retries on (runs opt in with the dagster/max_retries tag), and
+# at most one queued run per endpoint at a time (the runs' rs/endpoint tag): within a run the
+# endpoint's adaptive limit keeps it saturated; two runs on one endpoint would over-subscribe it.
+DAGSTER_YAML = """telemetry:
+  enabled: false
+run_retries:
+  enabled: true
+concurrency:
+  runs:
+    tag_concurrency_limits:
+      - key: rs/endpoint
+        value:
+          applyLimitPerUniqueValue: true
+        limit: 1
+"""
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path  # state root: DuckDB file, response cache, report, Dagster instance
+    inputs: Path  # user-edited inputs: tasks/, templates/, samplers/, models.yaml
+    db_path: Path
+    dagster_home: Path
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.home / "cache"
+
+    @property
+    def report_dir(self) -> Path:
+        return self.home / "report"
+
+    @property
+    def tasks_dir(self) -> Path:
+        return self.inputs / "tasks"
+
+    @property
+    def templates_dir(self) -> Path:
+        return self.inputs / "templates"
+
+    @property
+    def samplers_dir(self) -> Path:
+        return self.inputs / "samplers"
+
+    @property
+    def models_file(self) -> Path:
+        return self.inputs / "models.yaml"
+
+    @property
+    def local_models_file(self) -> Path:
+        """Models registered on the fly by `rs eval --base-url`; kept out of the user's models.yaml."""
+        return self.home / "models.local.yaml"
+
+    @property
+    def sql_dir(self) -> Path:
+        return Path(os.environ.get("RS_SQL", PACKAGE_ROOT / "dbt_like_sql")).resolve()
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        home = Path(os.environ.get("RS_HOME", ".rs")).resolve()
+        default_inputs = Path("assets") if Path("assets/tasks").is_dir() else PACKAGE_ROOT / "assets"
+        inputs = Path(os.environ.get("RS_INPUTS", default_inputs)).resolve()
+        db_path = Path(os.environ.get("RS_DB", home / "rs.duckdb")).resolve()
+        dagster_home = Path(os.environ.get("DAGSTER_HOME", home / "dagster")).resolve()
+        return cls(home=home, inputs=inputs, db_path=db_path, dagster_home=dagster_home)
+
+    def ensure_dirs(self) -> None:
+        for path in (self.home, self.cache_dir, self.report_dir, self.dagster_home, self.db_path.parent):
+            path.mkdir(parents=True, exist_ok=True)
+        instance_config = self.dagster_home / "dagster.yaml"
+        if not instance_config.exists():
+            instance_config.write_text(DAGSTER_YAML)

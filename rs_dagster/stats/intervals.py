@@ -1,0 +1,31 @@
+"""Binomial statistics for grid points.
+
+accuracy         correct / answered, where answered = correct + incorrect + unparsed (samples that
+                 ended with a complete answer; truncated and error samples are excluded)
+Wilson 95% CI    for that proportion (well-behaved at 0 and 1 and for small n, unlike the normal one)
+excess accuracy  (acc - g) / (1 - g), g = mean guess chance of the point's items; 0 = chance level,
+                 1 = perfect; its interval maps the Wilson bounds the same way
+truncation rate  truncated / all samples of the point
+"""
+
+from __future__ import annotations
+
+import math
+
+Z95 = 1.959963984540054
+
+
+def wilson_interval(successes: int, trials: int, z: float = Z95) -> tuple[float, float]:
+    if trials <= 0:
+        raise ValueError("Wilson interval needs at least one trial")
+    if not 0 <= successes <= trials:
+        raise ValueError(f"successes must lie in [0, {trials}], got {successes}")
+    p = successes / trials
+    denom = 1 + z * z / trials
+    centre = (p + z * z / (2 * trials)) / denom
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def excess_over_chance(accuracy: float, guess_chance: float) -> float:
+    return (accuracy - guess_chance) / (1 - guess_chance)

@@ -1,0 +1,166 @@
+"""pandera (polars) schemas, one per DuckDB table. Every frame is validated before it is written;
+a frame that fails never lands, and the error names the column and the rule."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import pandera.polars as pa
+
+OUTCOMES = ["correct", "incorrect", "unparsed", "truncated", "error"]
+
+
+class _Table(pa.DataFrameModel):
+    class Config:
+        strict = True  # no unknown columns
+        coerce = True
+
+
+class TaskSpecs(_Table):
+    task: str = pa.Field(str_length={"min_value": 1})
+    spec_version: str = pa.Field(str_length={"min_value": 16, "max_value": 16})
+    generator: str
+    generator_version: str
+    manifold_yaml: str
+    surfaces_json: str  # [{"name", "x", "y"}]: axes of each 2-D surface, for the SQL models
+    projections_json: str  # [{"name", "axis"}]
+    n_points: int = pa.Field(ge=1)
+    dagster_run_id: str
+
+
+class TestCases(_Table):
+    task: str
+    test_case_id: str = pa.Field(unique=True)
+    point_id: str
+    params_json: str
+    tiers: list[str]
+    surfaces: list[str]
+    projections: list[str]
+    item_index: int = pa.Field(ge=0)
+    seed: int = pa.Field(ge=0)
+    question: str = pa.Field(str_length={"min_value": 1})
+    answer: str = pa.Field(str_length={"min_value": 1})
+    guess_chance: float = pa.Field(ge=0.0, lt=1.0)
+    metadata_json: str
+    generator_version: str
+    spec_version: str
+
+
+class ModelSpecs(_Table):
+    model: str
+    model_version: str
+    base_url: str
+    served_model: str
+    api_key_env: Optional[str] = pa.Field(nullable=True)
+    sampler: str
+    sampler_json: str
+    template: str
+    template_version: str
+
+
+class Prompts(_Table):
+    model: str
+    task: str
+    test_case_id: str = pa.Field(unique=True)
+    point_id: str
+    prompt_hash: str
+    messages_json: str
+    template: str
+    template_version: str
+    model_version: str
+    spec_version: str
+
+
+class Completions(_Table):
+    model: str
+    task: str
+    test_case_id: str
+    sample_index: int = pa.Field(ge=0)
+    request_hash: str = pa.Field(unique=True)
+    prompt_hash: str
+    served_model: str
+    answer_text: Optional[str] = pa.Field(nullable=True)
+    reasoning_text: Optional[str] = pa.Field(nullable=True)
+    finish_reason: Optional[str] = pa.Field(nullable=True)
+    prompt_tokens: Optional[int] = pa.Field(nullable=True, ge=0)
+    completion_tokens: Optional[int] = pa.Field(nullable=True, ge=0)
+    reasoning_tokens: Optional[int] = pa.Field(nullable=True, ge=0)
+    answer_tokens: Optional[int] = pa.Field(nullable=True, ge=0)
+    answer_phase: Optional[str] = pa.Field(nullable=True, isin=["single", "budget_forced"])
+    latency_s: float = pa.Field(ge=0.0)
+    attempts: int = pa.Field(ge=0)
+    error: Optional[str] = pa.Field(nullable=True)
+    from_cache: bool
+    sampler_json: str
+    dagster_run_id: str
+
+
+class ScoredResults(_Table):
+    model: str
+    task: str
+    test_case_id: str
+    point_id: str
+    sample_index: int = pa.Field(ge=0)
+    request_hash: str = pa.Field(unique=True)
+    prompt_hash: str
+    answer: str
+    parsed_answer: Optional[str] = pa.Field(nullable=True)
+    parse_rule: Optional[str] = pa.Field(nullable=True)
+    outcome: str = pa.Field(isin=OUTCOMES)
+    guess_chance: float = pa.Field(ge=0.0, lt=1.0)
+    completion_tokens: Optional[int] = pa.Field(nullable=True, ge=0)
+    reasoning_tokens: Optional[int] = pa.Field(nullable=True, ge=0)
+    answer_phase: Optional[str] = pa.Field(nullable=True, isin=["single", "budget_forced"])
+    generator_version: str
+    spec_version: str
+    template: str
+    sampler: str
+    model_version: str
+    dagster_run_id: str
+
+
+class Points(_Table):
+    model: str
+    task: str
+    point_id: str = pa.Field(unique=True)
+    params_json: str
+    tiers: list[str]
+    surfaces: list[str]
+    projections: list[str]
+    n: int = pa.Field(ge=1)
+    answered: int = pa.Field(ge=0)
+    correct: int = pa.Field(ge=0)
+    incorrect: int = pa.Field(ge=0)
+    unparsed: int = pa.Field(ge=0)
+    truncated: int = pa.Field(ge=0)
+    errors: int = pa.Field(ge=0)
+    budget_forced: int = pa.Field(ge=0)  # answers given in phase 2 of a think_budget
+    accuracy: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0)
+    ci_low: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0)
+    ci_high: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0)
+    guess_chance: float = pa.Field(ge=0.0, lt=1.0)
+    excess_accuracy: Optional[float] = pa.Field(nullable=True, le=1.0)
+    excess_ci_low: Optional[float] = pa.Field(nullable=True, le=1.0)
+    excess_ci_high: Optional[float] = pa.Field(nullable=True, le=1.0)
+    truncation_rate: float = pa.Field(ge=0.0, le=1.0)
+    mean_completion_tokens: Optional[float] = pa.Field(nullable=True, ge=0.0)
+    mean_reasoning_tokens: Optional[float] = pa.Field(nullable=True, ge=0.0)
+
+
+class FftSpectra(_Table):
+    model: str
+    task: str
+    point_id: str = pa.Field(unique=True)
+    params_json: str
+    tiers: list[str]
+    surfaces: list[str]
+    projections: list[str]
+    tokenizer: str
+    n_items: int = pa.Field(ge=1)
+    mean_tokens: float = pa.Field(gt=0.0)
+    mean_magnitude: list[float]
+    std_magnitude: list[float]
+    dc: float = pa.Field(ge=0.0)
+    low: float = pa.Field(ge=0.0)
+    mid: float = pa.Field(ge=0.0)
+    high: float = pa.Field(ge=0.0)

@@ -1,0 +1,199 @@
+"""Task manifolds: the user-edited YAML (assets/tasks/NAME.yaml) that defines a task's difficulty space.
+
+A manifold names its generator, the parameter grid (axes and their values), the tiers (easy, medium,
+hard: sub-grids that are evaluated), surfaces (2-D slices) and projections (1-D sweeps) for analysis,
+and precision levels (items per grid point). Its version is a hash of its canonical content plus the
+generator version, so editing one file changes exactly one task's version.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from rs_dagster.errors import InputError, UnknownNameError
+from rs_dagster.tasks import get_task
+from rs_dagster.tasks.base import Task, canonical_json, point_id, sha256_hex
+
+TIERS = ("easy", "medium", "hard")
+Scalar = int | float | str | bool
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Surface(_Strict):
+    name: str
+    x: str
+    y: str
+    x_values: list[Scalar] | None = None  # a subset of grid[x]; default all of it
+    y_values: list[Scalar] | None = None
+    fixed: dict[str, Scalar] = Field(default_factory=dict)
+
+
+class Projection(_Strict):
+    name: str
+    axis: str
+    values: list[Scalar] | None = None  # a subset of grid[axis]; default all of it
+    fixed: dict[str, Scalar] = Field(default_factory=dict)
+
+
+class ManifoldDoc(_Strict):
+    generator: str
+    description: str = ""
+    global_seed: int = 0
+    fixed: dict[str, Scalar] = Field(default_factory=dict)
+    grid: dict[str, list[Scalar]]
+    tiers: dict[str, dict[str, list[Scalar]]]
+    surfaces: list[Surface] = Field(default_factory=list)
+    projections: list[Projection] = Field(default_factory=list)
+    precision: dict[str, int] = Field(default_factory=lambda: {"low": 16, "medium": 64, "high": 128})
+
+    @field_validator("tiers")
+    @classmethod
+    def _all_tiers(cls, tiers):
+        missing = [t for t in TIERS if t not in tiers]
+        if missing:
+            raise ValueError(f"missing tier(s) {missing}; every manifold defines {list(TIERS)}")
+        return tiers
+
+    @field_validator("precision")
+    @classmethod
+    def _positive(cls, precision):
+        bad = {k: v for k, v in precision.items() if v < 1}
+        if bad or not precision:
+            raise ValueError(f"precision levels must be positive item counts, got {precision}")
+        return precision
+
+
+@dataclass(frozen=True)
+class Point:
+    point_id: str
+    params: dict[str, Any]
+    tiers: tuple[str, ...]
+    surfaces: tuple[str, ...]
+    projections: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str  # the manifold's name (file stem) = the task partition key
+    path: Path
+    doc: ManifoldDoc
+    task: Task
+
+    @property
+    def version(self) -> str:
+        return sha256_hex(canonical_json([self.doc.model_dump(mode="json"), self.task.name, self.task.version]))[:16]
+
+    @property
+    def max_items_per_point(self) -> int:
+        return max(self.doc.precision.values())
+
+    def items_per_point(self, precision: str | int) -> int:
+        if isinstance(precision, int):
+            return precision
+        if precision not in self.doc.precision:
+            raise InputError(
+                f"{self.path}: precision level {precision!r} not defined; levels: {sorted(self.doc.precision)}"
+            )
+        return self.doc.precision[precision]
+
+    def points(self) -> list[Point]:
+        """Every grid point named by a tier, surface or projection, with its memberships."""
+        members: dict[str, dict[str, Any]] = {}
+
+        def add(params: dict[str, Any], kind: str, name: str) -> None:
+            key = canonical_json(params)
+            entry = members.setdefault(key, {"params": params, "tiers": [], "surfaces": [], "projections": []})
+            entry[kind].append(name)
+
+        for tier in TIERS:
+            for params in self._product(self.doc.tiers[tier], f"tiers.{tier}"):
+                add(params, "tiers", tier)
+        for surface in self.doc.surfaces:
+            axes = {
+                surface.x: surface.x_values or self._axis(surface.x, f"surfaces.{surface.name}.x"),
+                surface.y: surface.y_values or self._axis(surface.y, f"surfaces.{surface.name}.y"),
+            }
+            for params in self._product({**axes, **_single(surface.fixed)}, f"surfaces.{surface.name}"):
+                add(params, "surfaces", surface.name)
+        for projection in self.doc.projections:
+            axes = {projection.axis: projection.values or self._axis(projection.axis, f"projections.{projection.name}.axis")}
+            for params in self._product({**axes, **_single(projection.fixed)}, f"projections.{projection.name}"):
+                add(params, "projections", projection.name)
+        return [
+            Point(point_id(self.name, e["params"]), e["params"], tuple(e["tiers"]), tuple(e["surfaces"]), tuple(e["projections"]))
+            for e in members.values()
+        ]
+
+    def _axis(self, axis: str, where: str) -> list[Any]:
+        if axis not in self.doc.grid:
+            raise InputError(f"{self.path}: {where}: axis {axis!r} is not in grid (grid axes: {sorted(self.doc.grid)})")
+        return self.doc.grid[axis]
+
+    def _product(self, axes: dict[str, list[Any]], where: str) -> list[dict[str, Any]]:
+        for axis, values in axes.items():
+            if axis not in self.doc.grid:
+                raise InputError(f"{self.path}: {where}: axis {axis!r} is not in grid (grid axes: {sorted(self.doc.grid)})")
+            outside = [v for v in values if v not in self.doc.grid[axis]]
+            if outside:
+                raise InputError(f"{self.path}: {where}.{axis}: values {outside} are not in grid.{axis} {self.doc.grid[axis]}")
+        full = {axis: axes.get(axis, values) for axis, values in self.doc.grid.items()}
+        points = []
+        for combo in itertools.product(*full.values()):
+            params = {**self.doc.fixed, **dict(zip(full, combo))}
+            self.task.validate_params(params, where=f"{self.path}: {where} point {canonical_json(params)}")
+            points.append(params)
+        return points
+
+
+def _single(fixed: dict[str, Any]) -> dict[str, list[Any]]:
+    return {axis: [value] for axis, value in fixed.items()}
+
+
+def _describe_validation(path: Path, exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(document)"
+        got = err.get("input")
+        got_text = f" (got {type(got).__name__} {got!r})" if err["type"] != "missing" and not isinstance(got, dict) else ""
+        lines.append(f"key {key!r}: {err['msg']}{got_text}")
+    return f"{path}: invalid task manifold: " + "; ".join(lines)
+
+
+def load_manifold(path: Path) -> TaskSpec:
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise InputError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise InputError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
+    try:
+        doc = ManifoldDoc(**raw)
+    except ValidationError as exc:
+        raise InputError(_describe_validation(path, exc)) from None
+    try:
+        task = get_task(doc.generator)
+    except UnknownNameError as exc:
+        raise InputError(f"{path}: key 'generator': {exc}") from None
+    spec = TaskSpec(name=path.stem, path=path, doc=doc, task=task)
+    spec.points()  # validates every point's parameters now, not mid-run
+    return spec
+
+
+def load_manifolds(tasks_dir: Path) -> dict[str, TaskSpec]:
+    if not tasks_dir.is_dir():
+        raise InputError(f"{tasks_dir}: task directory not found")
+    specs = {}
+    for path in sorted(tasks_dir.glob("*.yaml")):
+        if "|" in path.stem or "," in path.stem:
+            raise InputError(f"{path}: task names may not contain '|' or ','")
+        specs[path.stem] = load_manifold(path)
+    return specs

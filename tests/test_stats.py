@@ -1,0 +1,39 @@
+import math
+
+import polars as pl
+import pytest
+
+from rs_dagster.stats.intervals import excess_over_chance, wilson_interval
+from rs_dagster.stats.points import aggregate_points
+
+
+def test_wilson_matches_published_values():
+    # Reference values: Wilson score interval, z = 1.96 (Newcombe 1998, table I: 81/263).
+    low, high = wilson_interval(81, 263)
+    assert math.isclose(low, 0.2553, abs_tol=5e-4) and math.isclose(high, 0.3662, abs_tol=5e-4)
+    assert wilson_interval(0, 10)[0] == 0.0 and 0.25 < wilson_interval(0, 10)[1] < 0.31
+    assert math.isclose(wilson_interval(10, 10)[1], 1.0)
+    with pytest.raises(ValueError):
+        wilson_interval(3, 2)
+
+
+def test_excess_accuracy_rescales_chance_to_zero():
+    assert excess_over_chance(0.5, 0.5) == 0.0
+    assert excess_over_chance(1.0, 0.25) == 1.0
+    assert excess_over_chance(0.625, 0.25) == 0.5
+
+
+def test_points_exclude_errors_and_truncations_from_accuracy():
+    outcomes = ["correct"] * 6 + ["incorrect"] * 2 + ["unparsed"] * 2 + ["truncated"] * 3 + ["error"] * 7
+    scored = pl.DataFrame({"model": "m", "task": "t", "point_id": "p", "outcome": outcomes, "guess_chance": 0.5,
+                           "completion_tokens": [10] * 20, "reasoning_tokens": [None] * 20,
+                           "answer_phase": ["budget_forced"] * 4 + ["single"] * 9 + [None] * 7},
+                          schema_overrides={"reasoning_tokens": pl.Int64})
+    cases = pl.DataFrame({"point_id": ["p"], "params_json": ["{}"], "tiers": [["easy"]], "surfaces": [[]], "projections": [[]]},
+                         schema_overrides={"surfaces": pl.List(pl.String), "projections": pl.List(pl.String)})
+    row = aggregate_points(scored, cases).row(0, named=True)
+    assert (row["n"], row["answered"], row["correct"], row["truncated"], row["errors"]) == (20, 10, 6, 3, 7)
+    assert row["budget_forced"] == 4
+    assert row["accuracy"] == 0.6 and row["truncation_rate"] == 0.15
+    assert (row["ci_low"], row["ci_high"]) == wilson_interval(6, 10)
+    assert math.isclose(row["excess_accuracy"], 0.2)
