@@ -1,0 +1,105 @@
+"""brackets: answers re-derived by pair cancellation, difficulty knobs measured on the text, parser on
+realistic outputs (including braces inside \\boxed{}), bad parameters rejected."""
+
+from __future__ import annotations
+
+from statistics import mean
+
+import pytest
+
+from rs_dagster.tasks.manifold import TIERS
+from task_harness import TaskHarness
+
+H = TaskHarness("brackets")
+TASK = H.task
+MATCHING = {"(": ")", "[": "]", "{": "}", "<": ">"}
+
+
+def _sequence(question: str) -> list[str]:
+    return question.split("Sequence: ", 1)[1].split()
+
+
+def _closing_by_cancellation(sequence: list[str]) -> str:
+    """Delete adjacent matched pairs until none is left: what remains must be openers, closed in reverse."""
+    text, previous = "".join(sequence), None
+    while text != previous:
+        previous = text
+        for opener, closer in MATCHING.items():
+            text = text.replace(opener + closer, "")
+    assert all(c in MATCHING for c in text), f"prefix has an unmatched closer: {text}"
+    return "".join(MATCHING[c] for c in reversed(text))
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_answers_match_pair_cancellation(tier):
+    checked = H.tier_items(tier)
+    mismatches = [item for _, item in checked if _closing_by_cancellation(_sequence(item.question)) != item.answer]
+    assert mismatches == []
+    assert all(item.answer and TASK.score(item.answer, item.answer, item.metadata) for _, item in checked)
+
+
+def _depths(sequence: list[str]) -> list[int]:
+    depth, depths = 0, []
+    for c in sequence:
+        depth += 1 if c in MATCHING else -1
+        depths.append(depth)
+    return depths
+
+
+def test_length_depth_and_types_are_what_the_params_say():
+    for params in H.points(types=4) + H.points(length=64, depth=8):
+        for item in H.items(params, 64):
+            sequence = _sequence(item.question)
+            assert len(sequence) == params["length"]
+            depths = _depths(sequence)
+            assert max(depths) == params["depth"] and min(depths) >= 0
+            assert depths[-1] == len(item.answer) == item.metadata["unclosed"] >= 1
+            assert set(sequence) <= set("()[]<>{}"[: 2 * params["types"]])
+
+
+def test_more_types_use_more_kinds_and_longer_prefixes_make_longer_questions():
+    kinds = {t: mean(len(set(_sequence(i.question)) & set(MATCHING)) for i in H.items({"length": 64, "depth": 8, "types": t}))
+             for t in (1, 2, 4)}
+    assert kinds[1] == 1 and 1.9 < kinds[2] <= 2 and 3.5 < kinds[4] <= 4
+    sizes = [mean(len(i.question) for i in H.items({"length": n, "depth": 4, "types": 4}, 32)) for n in (8, 32, 128, 256)]
+    assert sizes == sorted(sizes) and sizes[-1] > sizes[0] + 400
+
+
+@pytest.fixture(scope="module")
+def braced_item():
+    return next(i for i in H.items({"length": 32, "depth": 8, "types": 4}) if "}" in i.answer and i.answer[-1] == "}")
+
+
+def test_parser_on_realistic_outputs(braced_item):
+    item, answer = braced_item, braced_item.answer
+    spaced = " ".join(answer)
+    latex = "".join("\\" + c if c in "{}" else c for c in answer)
+    outputs = [
+        f"Let me track the stack. After the first part the open brackets are ( [. Closing gives ] ).\n"
+        f"Continuing to the end, the stack unwinds as {spaced}.\n\nANSWER: {spaced}",
+        f"Reasoning...\n\n**ANSWER: {answer}**",
+        f"The closing sequence is therefore $\\boxed{{{answer}}}$",
+        f"The closing sequence is therefore $\\boxed{{{latex}}}$",
+        f"The closing sequence is therefore $\\boxed{{\\text{{{answer}}}}}$",
+        f"ANSWER: {spaced}\n\nThese brackets close every group (innermost first).",
+        f"final answer: `{answer}`",
+        f"Scratch: ) ] > are decoys.\n{answer}",
+    ]
+    wrong = answer[:-1] + (")" if answer[-1] != ")" else "]")
+    H.assert_parses(item, outputs, wrong, unparsable=("I could not work out which brackets are still open.", ""))
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"length": 0, "depth": 1}, "length"),
+        ({"length": 8, "depth": 0}, "depth"),
+        ({"length": 4, "depth": 8}, "depth"),
+        ({"length": 8, "depth": 1}, "depth 1"),
+        ({"length": 8, "depth": 2, "types": 5}, "types"),
+        ({"length": "long", "depth": 2}, "length"),
+        ({"length": 8, "depth": 2, "nesting": 3}, "nesting"),
+    ],
+)
+def test_bad_params_are_rejected(params, field):
+    H.assert_rejected(params, field)
