@@ -1,0 +1,145 @@
+"""Token-FFT in the report, on real data: two models with real tokenizers of two families (SmolLM2 GGUF,
+Qwen3 folder) evaluated through Dagster against the scripted OpenAI server, then a task with spectra of
+one model and no evaluation. The comparison and band charts are checked on their data and PNG bytes."""
+
+from __future__ import annotations
+
+import base64
+import re
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from helpers import Oracle, make_lab, scripted_model
+from rs_dagster.definitions import build_definitions
+from rs_dagster.defs.resources import EvalScope
+from rs_dagster.fft.charts import BAND_COLUMNS, POINT_COLUMNS, SPECTRUM_COLUMNS, task_figures, with_points
+from rs_dagster.orchestrate import evaluate, spectra
+from rs_dagster.storage.warehouse import Warehouse
+from rs_dagster.testing.scripted_server import ScriptedServer
+
+from .conftest import llama_cpp_missing_reason
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+KEYS = ["model", "task", "point_id"]
+ARITHMETIC_EVALUATED = 2 + 8  # easy and medium points of assets/tasks/arithmetic.yaml
+ARITHMETIC_POINTS = 31  # the whole manifold: fft_spectra needs no completions
+
+
+def png_of_markdown(text: str) -> bytes:
+    return base64.b64decode(re.search(r"data:image/png;base64,([A-Za-z0-9+/=]+)", text).group(1))
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory, fetched_tokenizers):
+    """smol and qwen evaluated on arithmetic (spectra + points); boolean has spectra of smol only and no points."""
+    if reason := llama_cpp_missing_reason():
+        pytest.skip(reason)
+    root = tmp_path_factory.mktemp("fft_report")
+    oracle = Oracle(make_lab(root / "probe", {}, tasks=("arithmetic",)), items_per_point=8)
+    tokenizers = {"smol": {"source": "gguf", "path": "bundled:smollm2"}, "qwen": {"source": "local", "path": str(fetched_tokenizers / "qwen3")}}
+    with ScriptedServer(oracle, model_ids=tuple(tokenizers)) as server, dg.instance_for_test() as instance:
+        models = {name: scripted_model(server.base_url, served_model=name, tokenizer=spec) for name, spec in tokenizers.items()}
+        settings = make_lab(root / "lab", models)
+        evaluate(settings, instance, ["smol", "qwen"], ["arithmetic"], EvalScope(tiers=["easy", "medium"], precision="8"))
+        spectra(settings, instance, "smol", "boolean", EvalScope(precision="4"))
+        defs = build_definitions(settings)
+        result = dg.materialize(list(defs.assets), selection=["report"], instance=instance, resources=defs.resources)
+        assert result.success
+        yield settings, instance, server
+
+
+def tables(settings) -> tuple[pl.DataFrame, pl.DataFrame]:
+    warehouse = Warehouse(settings.db_path)
+    return (
+        warehouse.query("SELECT * FROM fft_spectra ORDER BY model, task, point_id"),
+        warehouse.query("SELECT * FROM points ORDER BY model, task, point_id"),
+    )
+
+
+def test_band_energies_join_points_on_model_task_point(lab):
+    settings, _, server = lab
+    fft, points = tables(settings)
+    assert server.completion_requests == 2 * ARITHMETIC_EVALUATED * 8
+    assert fft.group_by("model", "task").len().sort("model", "task").rows() == [
+        ("qwen", "arithmetic", ARITHMETIC_POINTS),
+        ("smol", "arithmetic", ARITHMETIC_POINTS),
+        ("smol", "boolean", fft.filter(pl.col("task") == "boolean").height),
+    ]
+    joined = with_points(fft, points)
+    assert set(joined.columns) >= {*SPECTRUM_COLUMNS, *POINT_COLUMNS, "mean_tokens", "tokenizer"}
+    assert joined.height == points.height == 2 * ARITHMETIC_EVALUATED
+    assert joined.select(KEYS).rows() == points.select(KEYS).rows()  # every evaluated point has its spectrum
+    by_key = {tuple(r[k] for k in KEYS): r for r in points.iter_rows(named=True)}
+    spectra_by_key = {tuple(r[k] for k in KEYS): r for r in fft.iter_rows(named=True)}
+    for row in joined.iter_rows(named=True):
+        key = tuple(row[k] for k in KEYS)
+        for column in POINT_COLUMNS:
+            assert row[column] == by_key[key][column], (key, column)
+        for column in BAND_COLUMNS:
+            assert row[column] == spectra_by_key[key][column], (key, column)
+        assert row["params_json"] == by_key[key]["params_json"]
+    assert joined["accuracy"].is_not_null().all() and (joined["truncation_rate"] == 0.0).all()
+
+
+def test_model_comparison_averages_each_models_points(lab):
+    settings, _, _ = lab
+    fft, points = tables(settings)
+    arithmetic, boolean = task_figures(fft, points)
+    assert (arithmetic.task, arithmetic.models, arithmetic.missing) == ("arithmetic", ["qwen", "smol"], [])
+    lines = pl.DataFrame(arithmetic.comparison.data)
+    assert sorted(lines["model"].unique()) == ["qwen", "smol"]
+    assert (lines["points"] == ARITHMETIC_POINTS).all()
+    dc = lines.filter(pl.col("frequency") == 0.0).sort("model")
+    for model, magnitude in dc.select("model", "magnitude").rows():  # DC is the mean token id, averaged per point
+        expected = fft.filter((pl.col("model") == model) & (pl.col("task") == "arithmetic"))["mean_magnitude"].list.first().mean()
+        assert magnitude == pytest.approx(expected)
+    assert dc["magnitude"][0] > 2 * dc["magnitude"][1]  # Qwen3's ids (vocab 151k) sit far above SmolLM2's (49k)
+
+
+def test_band_chart_has_one_point_per_band_and_evaluated_point(lab):
+    settings, _, _ = lab
+    fft, points = tables(settings)
+    arithmetic = task_figures(fft, points)[0]
+    assert arithmetic.joined.height == 2 * ARITHMETIC_EVALUATED
+    marks = pl.DataFrame(arithmetic.bands.data)
+    assert marks.height == len(BAND_COLUMNS) * 2 * ARITHMETIC_EVALUATED  # every band energy of these prompts is > 0
+    assert marks.group_by("band").len().sort("band").rows() == [(b, 2 * ARITHMETIC_EVALUATED) for b in sorted(BAND_COLUMNS)]
+    low = marks.filter((pl.col("band") == "low")).sort(KEYS)
+    assert low["energy"].to_list() == arithmetic.joined.sort(KEYS)["low"].to_list()
+    assert low["accuracy"].to_list() == arithmetic.joined.sort(KEYS)["accuracy"].to_list()
+
+
+def test_a_task_without_a_second_model_or_points_gets_no_chart_and_says_why(lab):
+    settings, _, _ = lab
+    boolean = task_figures(*tables(settings))[1]
+    assert (boolean.task, boolean.models, boolean.comparison, boolean.bands) == ("boolean", ["smol"], None, None)
+    assert boolean.joined.is_empty()
+    assert boolean.missing[0].startswith("No model comparison: only smol has spectra of boolean")
+    assert boolean.missing[1].startswith("No band energy vs accuracy: no grid point of boolean")
+
+
+def test_report_html_and_asset_metadata_carry_the_pngs(lab):
+    settings, instance, _ = lab
+    page = (settings.report_dir / "index.html").read_text()
+    images = dict(re.findall(r'<img alt="([^"]+)" src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page))
+    for title in ("arithmetic: token spectrum by model", "arithmetic: band energy vs accuracy"):
+        png = base64.b64decode(images[title])
+        assert png.startswith(PNG_SIGNATURE) and len(png) > 5_000, title
+    assert {t.split(":")[0] for t in images if ": spectrum by " in t} == {"smol / arithmetic", "qwen / arithmetic", "smol / boolean"}
+    assert not any(title.startswith("boolean:") for title in images)
+    assert f"{2 * ARITHMETIC_EVALUATED} grid points (model × point) of arithmetic" in page
+    assert "No model comparison: only smol has spectra of boolean" in page
+    assert "No band energy vs accuracy: no grid point of boolean" in page
+
+    event = instance.get_latest_materialization_event(dg.AssetKey("report"))
+    metadata = event.asset_materialization.metadata
+    assert {"fft_models/arithmetic", "fft_bands/arithmetic", "leaderboard"} <= set(metadata)
+    assert not {"fft_models/boolean", "fft_bands/boolean"} & set(metadata)
+    for key, title in (
+        ("fft_models/arithmetic", "arithmetic: token spectrum by model"),
+        ("fft_bands/arithmetic", "arithmetic: band energy vs accuracy"),
+    ):
+        assert png_of_markdown(metadata[key].value) == base64.b64decode(images[title])  # rendered once, used twice
+    assert "only smol has spectra of boolean" in metadata["fft_not_drawn"].value
