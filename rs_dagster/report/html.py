@@ -12,8 +12,7 @@ from pathlib import Path
 
 import polars as pl
 
-from rs_dagster.fft.charts import spectra_by_projection, task_figures
-from rs_dagster.fft.spectrum import varying_axis
+from rs_dagster.fft.charts import projection_charts, task_figures
 from rs_dagster.report.charts import accuracy_by_point, leaderboard_bars, png_bytes, surface_heatmap
 
 
@@ -66,8 +65,10 @@ def _fft_section(spectra: pl.DataFrame, points: pl.DataFrame, report: Report) ->
         sections.append(f"<h3>{html.escape(task)}</h3>")
         for model in figure.models:
             frame = spectra.filter((pl.col("model") == model) & (pl.col("task") == task))
-            if axis := varying_axis(frame):
-                sections.append(f"<h4>{html.escape(model)}</h4>" + _img(spectra_by_projection(frame, axis), f"{model} / {task}: spectrum by {axis}"))
+            sections.append(f"<h4>{html.escape(model)} ({html.escape(frame['tokenizer'][0])})</h4>")
+            for projection, axis, chart in projection_charts(frame):
+                label = f"projection {projection} ({axis})" if projection else f"by {axis}"
+                sections.append(_img(chart, f"{model} / {task}: {label}"))
         if figure.comparison is not None:
             title = f"{task}: token spectrum by model"
             report.charts[f"fft_models/{task}"] = (title, png_bytes(figure.comparison))
