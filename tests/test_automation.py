@@ -31,6 +31,15 @@ def test_nightly_evaluation_requests_each_model_on_its_suite(tmp_path):
     assert all(r.tags["dagster/max_retries"] == "2" for r in requests)
 
 
+def test_the_code_location_loads_as_the_ui_loads_it(tmp_path):
+    """Every job resolves (a job whose assets mix partitionings fails only when the UI loads it)."""
+    lab = make_lab(tmp_path, {"alpha": scripted_model("http://127.0.0.1:8000/v1")})
+    defs = build_definitions(lab)
+    dg.Definitions.validate_loadable(defs)
+    jobs = {job.name for job in defs.get_repository_def().get_all_jobs()}
+    assert {"evaluation", "refresh_tasks", "refresh_models"} <= jobs
+
+
 def test_the_lab_instance_retries_runs_and_queues_one_run_per_endpoint(tmp_path):
     lab = make_lab(tmp_path, {})
     with dg.DagsterInstance.from_config(str(lab.dagster_home)) as instance:

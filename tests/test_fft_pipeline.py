@@ -48,8 +48,10 @@ def test_spectra_cover_every_point_without_any_completion(tmp_path, instance):
     assert event.asset_materialization.partition == "m|arithmetic"
     metadata = event.asset_materialization.metadata
     assert metadata["points"].value == 31 and metadata["items"].value == 31 * 8
-    png = base64.b64decode(re.search(r"base64,([A-Za-z0-9+/=]+)\)", metadata["chart"].value).group(1))
-    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5_000
+    assert {key for key in metadata if key.startswith("projection/")} == {"projection/terms", "projection/whitespace"}
+    for key in ("projection/terms", "projection/whitespace"):
+        png = base64.b64decode(re.search(r"base64,([A-Za-z0-9+/=]+)\)", metadata[key].value).group(1))
+        assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5_000
 
 
 @needs_gguf

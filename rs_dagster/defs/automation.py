@@ -31,9 +31,11 @@ def build_automation(settings: Settings):
         description="Prompts → completions → scored results → points for one model × task partition.",
         tags=RUN_RETRY_TAGS,
     )
-    definitions_job = dg.define_asset_job(
-        "refresh_definitions", selection=["task_specs", "test_cases", "model_specs"], description="Re-read task manifolds and model entries."
+    # One job per partitioning: a job's assets must share their partitions definition.
+    tasks_job = dg.define_asset_job(
+        "refresh_tasks", selection=["task_specs", "test_cases"], description="Re-read a task manifold and regenerate its test cases."
     )
+    models_job = dg.define_asset_job("refresh_models", selection=["model_specs"], description="Re-read a model entry.")
 
     @dg.schedule(job=evaluation_job, cron_schedule="0 2 * * *", execution_timezone="UTC", default_status=dg.DefaultScheduleStatus.STOPPED)
     def nightly_evaluation(context: dg.ScheduleEvaluationContext):
@@ -66,4 +68,4 @@ def build_automation(settings: Settings):
             yield dg.RunRequest(run_key=f"{key}:{version}", partition_key=name, asset_selection=[dg.AssetKey(a) for a in selection])
         context.update_cursor(json.dumps(now))
 
-    return [evaluation_job, definitions_job], [nightly_evaluation], [edited_inputs]
+    return [evaluation_job, tasks_job, models_job], [nightly_evaluation], [edited_inputs]

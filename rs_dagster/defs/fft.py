@@ -10,8 +10,8 @@ from rs_dagster.defs.partitions import MODEL_OF_MODEL_TASK, TASK_OF_MODEL_TASK, 
 from rs_dagster.defs.prompting import prompt_frame, select_cases
 from rs_dagster.defs.resources import EvalScope, LabResource
 from rs_dagster.errors import InputError
-from rs_dagster.fft.charts import spectra_by_projection
-from rs_dagster.fft.spectrum import summarize_point, varying_axis
+from rs_dagster.fft.charts import projection_charts
+from rs_dagster.fft.spectrum import summarize_point
 from rs_dagster.fft.tokenizers import TokenizerSpec, load_tokenizer
 from rs_dagster.inputs import validate
 from rs_dagster.models.registry import Model
@@ -72,8 +72,9 @@ def build_fft_assets(model_task_parts: dg.PartitionsDefinition) -> list:
             "tokenizer": frame["tokenizer"][0],
             "mean_tokens": round(float(frame["mean_tokens"].mean()), 1),
         }
-        if axis := varying_axis(frame):
-            metadata["chart"] = dg.MetadataValue.md(png_markdown(spectra_by_projection(frame, axis), f"spectra by {axis}"))
+        for projection, axis, chart in projection_charts(frame):  # one line per value of the projection's axis
+            key = f"projection/{projection}" if projection else "chart"
+            metadata[key] = dg.MetadataValue.md(png_markdown(chart, f"{projection or 'spectra'} by {axis}"))
         return dg.MaterializeResult(metadata=metadata)
 
     return [fft_spectra]

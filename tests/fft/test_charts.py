@@ -138,3 +138,17 @@ def test_points_without_accuracy_are_not_plotted():
     assert sorted(set(pl.DataFrame(figure.bands.data)["point_id"])) == ["p4", "p8"]
     with pytest.raises(ValueError, match="no row has an accuracy"):
         charts.band_vs_accuracy(spectra_frame().with_columns(accuracy=pl.lit(None, pl.Float64)))
+
+
+def test_projection_charts_chart_each_projection_by_its_own_axis():
+    df = spectra_frame().filter(pl.col("model") == "model-a")
+    sweep = df.with_columns(projections=pl.lit(["terms"]))
+    extra = sweep.head(1).with_columns(  # a point of another projection that varies depth at terms 4
+        point_id=pl.lit("p4d2"), params_json=pl.lit(json.dumps({"terms": 4, "depth": 2})), projections=pl.lit(["depth"])
+    )
+    both = pl.concat([sweep, extra, sweep.head(1).with_columns(projections=pl.lit(["depth"]), point_id=pl.lit("p4d1"))])
+    assert [(name, axis) for name, axis, _ in charts.projection_charts(both)] == [("depth", "depth"), ("terms", "terms")]
+    lines = pl.DataFrame(charts.projection_charts(both)[0][2].data)
+    assert sorted(lines["depth"].unique()) == [1, 2]
+    unprojected = df.with_columns(projections=pl.lit([], dtype=pl.List(pl.String)))
+    assert [(name, axis) for name, axis, _ in charts.projection_charts(unprojected)] == [("", "terms")]

@@ -127,7 +127,10 @@ def test_report_html_and_asset_metadata_carry_the_pngs(lab):
     for title in ("arithmetic: token spectrum by model", "arithmetic: band energy vs accuracy"):
         png = base64.b64decode(images[title])
         assert png.startswith(PNG_SIGNATURE) and len(png) > 5_000, title
-    assert {t.split(":")[0] for t in images if ": spectrum by " in t} == {"smol / arithmetic", "qwen / arithmetic", "smol / boolean"}
+    projections = {"arithmetic": ["terms (terms)", "whitespace (whitespace_removed)"], "boolean": ["length (length)", "notation (notation)"]}
+    assert {t for t in images if ": projection " in t} == {
+        f"{model} / {task}: projection {p}" for model, task in [("smol", "arithmetic"), ("qwen", "arithmetic"), ("smol", "boolean")] for p in projections[task]
+    }
     assert not any(title.startswith("boolean:") for title in images)
     assert f"{2 * ARITHMETIC_EVALUATED} grid points (model × point) of arithmetic" in page
     assert "No model comparison: only smol has spectra of boolean" in page
