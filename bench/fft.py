@@ -2,9 +2,12 @@
 
 Goal (issue 5): 128 items × 50 points of any task in under 10 s on 2 cores, tokenization included.
 The baseline, measured in the same run, is tokenization alone; the ratio end-to-end / tokenization
-shows what the FFT adds. Each figure is the best of --repeat runs. Item generation is timed apart (it is not part of the token-FFT).
+shows what the FFT adds. Each figure is the best of --repeat runs. The prompts are the ones fft_spectra
+measures: each item through a prompt template of assets/templates (--template, default zero_shot, the
+models.yaml default), then the tokenizer's chat template. Item generation and prompt templating are
+timed apart (they are not part of the token-FFT).
 
-    python bench/fft.py [--items 128] [--points 50] [--repeat 3]
+    python bench/fft.py [--items 128] [--points 50] [--repeat 3] [--template zero_shot]
 Needs scripts/fetch_tokenizers.sh for the local and tiktoken tokenizers; the GGUF needs llama-cpp-python.
 """
 
@@ -18,6 +21,9 @@ from pathlib import Path
 from rs_dagster.errors import InputError
 from rs_dagster.fft.spectrum import summarize_point
 from rs_dagster.fft.tokenizers import TokenizerSpec, load_tokenizer
+from rs_dagster.inputs import load_named
+from rs_dagster.prompting.templates import Template
+from rs_dagster.settings import PACKAGE_ROOT
 from rs_dagster.tasks import get_task
 from rs_dagster.tasks.generation import generate_point
 
@@ -77,20 +83,20 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=128)
     parser.add_argument("--points", type=int, default=50)
     parser.add_argument("--repeat", type=int, default=3, help="best of this many runs per measurement")
+    parser.add_argument("--template", default="zero_shot", help="prompt template in assets/templates")
     args = parser.parse_args()
 
     started = time.perf_counter()
     task = get_task("arithmetic")
+    template, _ = load_named(PACKAGE_ROOT / "assets" / "templates", args.template, Template, "template")
     chats = [
-        [
-            [{"role": "user", "content": g.item.question}]
-            for g in generate_point(task, "arithmetic", params, 1, args.items)
-        ]
+        [template.render(task, g.item, "arithmetic", params, 1) for g in generate_point(task, "arithmetic", params, 1, args.items)]
         for params in arithmetic_points(args.points)
     ]
     n_items = sum(len(point) for point in chats)
     print(
-        f"generated {n_items} items ({args.items} × {args.points} arithmetic points) in {time.perf_counter() - started:.2f} s (not counted)"
+        f"generated {n_items} items ({args.items} × {args.points} arithmetic points, template {args.template}) "
+        f"in {time.perf_counter() - started:.2f} s (not counted)"
     )
 
     for label, spec in SPECS.items():

@@ -157,23 +157,22 @@ def fft(
     projection: Optional[str] = typer.Option(None, help="a projection of the task: chart one line per value of its axis"),
     samples: Optional[int] = typer.Option(None, help="items per grid point (default: the model's suite precision)"),
 ) -> None:
-    """Token-FFT of the prompts a model receives for a task: summary table and chart (no completions needed)."""
+    """Token-FFT of the prompts a model receives for a task: summary table and one chart per projection
+    (no completions needed)."""
     from rs_dagster.defs.resources import EvalScope
     from rs_dagster.errors import UnknownNameError
-    from rs_dagster.fft.charts import spectra_by_projection
-    from rs_dagster.fft.spectrum import varying_axis
+    from rs_dagster.fft.charts import projection_charts
     from rs_dagster.orchestrate import spectra
     from rs_dagster.report.charts import png_bytes
     from rs_dagster.storage.warehouse import Warehouse
     from rs_dagster.tasks.manifold import load_manifolds
 
     settings = _settings()
-    axis = None
+    specs = load_manifolds(settings.tasks_dir)
     if projection:
-        projections = {p.name: p.axis for p in load_manifolds(settings.tasks_dir)[task].doc.projections} if task in load_manifolds(settings.tasks_dir) else {}
-        if projection not in projections:
-            raise UnknownNameError(f"projection of {task}", projection, list(projections))
-        axis = projections[projection]
+        known = [p.name for p in specs[task].doc.projections] if task in specs else []
+        if projection not in known:
+            raise UnknownNameError(f"projection of {task}", projection, known)
     spectra(settings, _instance(settings), model, task, EvalScope(precision=str(samples) if samples else None))
     frame = Warehouse(settings.db_path).query("SELECT * FROM fft_spectra WHERE model = ? AND task = ? ORDER BY point_id", [model, task])
     if projection:
@@ -184,11 +183,12 @@ def fft(
     for row in frame.iter_rows(named=True):
         table.add_row(row["params_json"], str(row["n_items"]), f"{row['mean_tokens']:.1f}", f"{row['dc']:.3g}", f"{row['low']:.3g}", f"{row['mid']:.3g}", f"{row['high']:.3g}")
     out.print(table)
-    axis = axis or varying_axis(frame)
-    if axis:
-        path = settings.report_dir / f"fft-{model}-{task}{'-' + projection if projection else ''}.png"
-        path.write_bytes(png_bytes(spectra_by_projection(frame, axis)))
-        out.print(f"Chart: {path}")
+    for name, axis, chart in projection_charts(frame):
+        if projection and name != projection:
+            continue  # a point of the asked projection may belong to others too
+        path = settings.report_dir / f"fft-{model}-{task}-{name or axis}.png"
+        path.write_bytes(png_bytes(chart))
+        out.print(f"Chart ({axis}): {path}")
 
 
 @app.command()

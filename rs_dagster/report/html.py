@@ -27,6 +27,11 @@ class Report:
     """key -> (title, PNG bytes)"""
     notes: list[str] = field(default_factory=list)
 
+    def keep(self, key: str, title: str, chart) -> str:
+        """Render the chart once, keep its PNG under `key` and return it as an <img>."""
+        self.charts[key] = (title, png_bytes(chart))
+        return _img_png(self.charts[key][1], title)
+
 
 def _img(chart, alt: str = "chart") -> str:
     return _img_png(png_bytes(chart), alt)
@@ -70,19 +75,16 @@ def _fft_section(spectra: pl.DataFrame, points: pl.DataFrame, report: Report) ->
                 label = f"projection {projection} ({axis})" if projection else f"by {axis}"
                 sections.append(_img(chart, f"{model} / {task}: {label}"))
         if figure.comparison is not None:
-            title = f"{task}: token spectrum by model"
-            report.charts[f"fft_models/{task}"] = (title, png_bytes(figure.comparison))
             sections.append(
                 f"<h4>Models compared</h4><p>{html.escape(', '.join(figure.models))}: each line averages the model's "
-                "mean spectra over all grid points of the task with equal weight.</p>" + _img_png(report.charts[f"fft_models/{task}"][1], title)
+                "mean spectra over all grid points of the task with equal weight.</p>"
+                + report.keep(f"fft_models/{task}", f"{task}: token spectrum by model", figure.comparison)
             )
         if figure.bands is not None:
-            title = f"{task}: band energy vs accuracy"
-            report.charts[f"fft_bands/{task}"] = (title, png_bytes(figure.bands))
             sections.append(
                 f"<h4>Band energy vs accuracy</h4><p>{figure.joined.height} grid points (model × point) of {html.escape(task)} "
                 "with both a spectrum and an accuracy in <code>points</code>, joined on (model, task, point_id).</p>"
-                + _img_png(report.charts[f"fft_bands/{task}"][1], title)
+                + report.keep(f"fft_bands/{task}", f"{task}: band energy vs accuracy", figure.bands)
             )
         report.notes.extend(figure.missing)
         sections.extend(f'<p class="missing">{html.escape(note)}</p>' for note in figure.missing)
