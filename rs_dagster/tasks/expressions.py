@@ -44,6 +44,8 @@ def build(
     if operands < min_operands(depth):
         raise ValueError(f"{operands} operands cannot reach nesting depth {depth}")
 
+    choices = list(operators)
+
     def leaf():
         return Group([operand(rng)], negated=rng.random() < negate_rate) if negate_rate else operand(rng)
 
@@ -57,7 +59,7 @@ def build(
             items.insert(rng.randint(0, len(items)), group)
         parts: list[Any] = [items[0]]
         for item in items[1:]:
-            parts += [rng.choice(list(operators)), item]
+            parts += [rng.choice(choices), item]
         return parts
 
     return Group(chain(operands, depth))
@@ -65,40 +67,60 @@ def build(
 
 def evaluate(node: Node, precedence: dict[str, int], apply: Callable[[str, Any, Any], Any], negate) -> Any:
     """Precedence-climbing evaluation, left-associative at equal precedence."""
-    if not isinstance(node, Group):
-        return node
-    values = [evaluate(p, precedence, apply, negate) for p in node.parts[0::2]]
-    ops = list(node.parts[1::2])
-    for level in sorted(set(precedence.values()), reverse=True):
-        out_values, out_ops = [values[0]], []
-        for op, value in zip(ops, values[1:]):
-            if precedence[op] == level:
-                out_values[-1] = apply(op, out_values[-1], value)
-            else:
-                out_values.append(value)
-                out_ops.append(op)
-        values, ops = out_values, out_ops
-    return negate(values[0]) if node.negated else values[0]
+    levels = sorted(set(precedence.values()), reverse=True)
+
+    def value_of(node: Node) -> Any:
+        if not isinstance(node, Group):
+            return node
+        parts = node.parts
+        if len(parts) == 1:  # a (negated) single operand: most groups of a long expression
+            value = value_of(parts[0])
+        else:
+            values = [value_of(p) for p in parts[0::2]]
+            ops = parts[1::2]
+            for level in levels:
+                out_values, out_ops = [values[0]], []
+                for op, operand in zip(ops, values[1:]):
+                    if precedence[op] == level:
+                        out_values[-1] = apply(op, out_values[-1], operand)
+                    else:
+                        out_values.append(operand)
+                        out_ops.append(op)
+                values, ops = out_values, out_ops
+            value = values[0]
+        return negate(value) if node.negated else value
+
+    return value_of(node)
 
 
 def tokens(node: Node, render_leaf: Callable[[Any], str], negation: str = "") -> list[str]:
     """Tokens of the expression as written (parentheses as their own tokens)."""
-    if not isinstance(node, Group):
-        return [render_leaf(node)]
     out: list[str] = []
-    for i, part in enumerate(node.parts):
-        out += [part] if i % 2 else tokens(part, render_leaf, negation)
-    if node.parenthesized:
-        out = ["(", *out, ")"]
-    if node.negated:
-        out = [negation, *out]
+
+    def emit(node: Node) -> None:
+        if not isinstance(node, Group):
+            out.append(render_leaf(node))
+            return
+        if node.negated:
+            out.append(negation)
+        if node.parenthesized:
+            out.append("(")
+        for i, part in enumerate(node.parts):
+            if i % 2:
+                out.append(part)
+            else:
+                emit(part)
+        if node.parenthesized:
+            out.append(")")
+
+    emit(node)
     return out
 
 
 def max_depth(node: Node) -> int:
     if not isinstance(node, Group):
         return 0
-    inner = max((max_depth(p) for p in node.parts[0::2]), default=0)
+    inner = max((max_depth(p) for p in node.parts[0::2] if isinstance(p, Group)), default=0)
     return inner + (1 if node.parenthesized else 0)
 
 
