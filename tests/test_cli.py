@@ -10,6 +10,7 @@ import pytest
 
 from helpers import RS, Oracle, lab_env, make_lab
 from rs_dagster.bundled import is_serving
+from rs_dagster.execution.cache import ResponseCache
 from rs_dagster.settings import PACKAGE_ROOT
 from rs_dagster.storage.warehouse import Warehouse
 from rs_dagster.testing.scripted_server import ScriptedServer
@@ -49,6 +50,26 @@ def test_eval_registers_an_adhoc_endpoint_and_the_runs_land_in_dagster_home(tmp_
     with dg.DagsterInstance.from_config(str(lab.dagster_home)) as instance:
         assert len(instance.get_runs()) >= 4  # task, model, model × task, report
     assert Warehouse(lab.db_path).query("SELECT count(*) AS n FROM scored_results")["n"][0] == 8
+
+
+def test_cache_stats_and_prune_keep_what_stored_completions_use(tmp_path):
+    lab = make_lab(tmp_path / "lab", {})
+    env = lab_env(lab)
+    evaluation = ["eval", "--model", "adhoc", "--served-model", "scripted", "--tasks", "boolean", "--tier", "easy", "--samples", "4"]
+    with ScriptedServer(Oracle(lab, items_per_point=4)) as server:
+        assert _rs([*evaluation, "--base-url", server.base_url], env).returncode == 0
+        cache = ResponseCache(lab.cache_dir)
+        cache.put("0123456789abcdef0123456789abcdef", {"answer_text": "left over from a deleted model"})
+        stats = _rs(["cache", "stats"], env)
+        assert stats.returncode == 0 and "│ 9 " in stats.stdout and "│ 8 " in stats.stdout and "│ 1 " in stats.stdout, stats.stdout
+        assert "would remove 1 entries" in _rs(["cache", "prune", "--unreferenced", "--dry-run"], env).stdout
+        assert sum(1 for _ in cache.entries()) == 9
+        assert "removed 1 entries" in _rs(["cache", "prune", "--unreferenced"], env).stdout
+        assert sorted(p.stem for p in cache.entries()) == sorted(Warehouse(lab.db_path).query("SELECT request_hash FROM completions")["request_hash"])
+        refused = _rs(["cache", "prune"], env)
+        assert refused.returncode == 2 and "--unreferenced" in refused.stderr
+        assert _rs([*evaluation, "--base-url", server.base_url], env).returncode == 0
+        assert server.completion_requests == 8  # the second run was answered from what prune kept
 
 
 @pytest.mark.bundled_model
