@@ -4,7 +4,8 @@ same concurrency, same loopback server.
 Goal: the Runner reaches at least 80% of the bare client's completions/s, and at 100 ms latency and
 concurrency 64 approaches 64 / 0.1 s = 640/s. The server (ScriptedServer, asyncio) runs in its own
 process so that it does not share the client's interpreter lock; nothing is cached (a fresh cache
-folder per run). Each figure is the best of --repeat runs; "cpu ms/req" is the client process's CPU
+folder per run, under the lab's state folder RS_HOME like the real cache: on some machines /tmp makes
+each file creation ten times slower). Each figure is the best of --repeat runs; "cpu ms/req" is the client process's CPU
 time per completion, which says whether the client itself is the bottleneck.
 
     python bench/throughput.py [--concurrency 64] [--instant 2000] [--latent 640] [--repeat 2] [--profile]
@@ -26,6 +27,7 @@ import openai
 
 from rs_dagster.execution.cache import ResponseCache
 from rs_dagster.execution.client import CompletionRequest, Endpoint, Runner
+from rs_dagster.settings import Settings
 from rs_dagster.testing.scripted_server import Reply, ScriptedServer
 
 GOAL_RATIO = 0.8
@@ -54,7 +56,8 @@ def timed(work) -> tuple[float, float]:
 
 
 def run_runner(base_url: str, requests: list[CompletionRequest], concurrency: int) -> None:
-    with tempfile.TemporaryDirectory() as cache_dir:
+    Settings.from_env().home.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=Settings.from_env().home) as cache_dir:
         endpoint = Endpoint(base_url, "bench", concurrency=concurrency, timeout_s=60)
         runner = Runner(endpoint, "bench-key", PARAMS, ResponseCache(Path(cache_dir)))
         results = runner.run(requests)
