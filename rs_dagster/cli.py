@@ -307,12 +307,12 @@ def cache_stats() -> None:
     settings = _settings()
     stats = ResponseCache(settings.cache_dir).stats(_referenced_requests(settings))
     when = lambda t: time.strftime("%Y-%m-%d %H:%M", time.localtime(t)) if t else "-"  # noqa: E731
-    table = Table(title=f"response cache {settings.cache_dir}")
+    table = Table(title=f"response cache {ResponseCache(settings.cache_dir).path}")
     for column in ("entries", "size", "referenced by completions", "unreferenced", "oldest", "newest"):
         table.add_column(column)
     table.add_row(
         str(stats.entries), _size(stats.bytes), str(stats.referenced), str(stats.entries - stats.referenced),
-        when(stats.oldest_mtime), when(stats.newest_mtime),
+        when(stats.oldest), when(stats.newest),
     )
     out.print(table)
 

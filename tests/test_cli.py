@@ -65,7 +65,7 @@ def test_cache_stats_and_prune_keep_what_stored_completions_use(tmp_path):
         assert "would remove 1 entries" in _rs(["cache", "prune", "--unreferenced", "--dry-run"], env).stdout
         assert sum(1 for _ in cache.entries()) == 9
         assert "removed 1 entries" in _rs(["cache", "prune", "--unreferenced"], env).stdout
-        assert sorted(p.stem for p in cache.entries()) == sorted(Warehouse(lab.db_path).query("SELECT request_hash FROM completions")["request_hash"])
+        assert sorted(cache.entries()) == sorted(Warehouse(lab.db_path).query("SELECT request_hash FROM completions")["request_hash"])
         refused = _rs(["cache", "prune"], env)
         assert refused.returncode == 2 and "--unreferenced" in refused.stderr
         assert _rs([*evaluation, "--base-url", server.base_url], env).returncode == 0
