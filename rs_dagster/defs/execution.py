@@ -89,7 +89,7 @@ def build_execution_assets(model_task_parts: dg.PartitionsDefinition) -> list:
             if result.error is None and not result.from_cache:
                 arrivals.add(row_of(request_rows[result.request_hash], result))
 
-        runner = Runner(endpoint, model.api_key(), params, lab.cache, on_result=on_result)
+        runner = Runner(endpoint, model.api_key(), params, lab.cache, on_result=on_result, shares=lab.endpoint_shares)
         try:
             results = runner.run(requests)
         finally:
@@ -116,6 +116,7 @@ def build_execution_assets(model_task_parts: dg.PartitionsDefinition) -> list:
                 "stored_as_they_arrived": arrivals.stored,
                 "rate_limited": runner.limit.rate_limited,
                 "lowest_concurrency_limit": int(runner.limit.lowest),
+                "processes_sharing_endpoint": runner.most_members,
                 "progress": progress.summary(),
             }
         )

@@ -5,6 +5,7 @@ from pathlib import Path
 import dagster as dg
 
 from rs_dagster.execution.cache import ResponseCache
+from rs_dagster.execution.shares import EndpointShares
 from rs_dagster.models.registry import Model, Suite, load_models
 from rs_dagster.settings import Settings
 from rs_dagster.storage.warehouse import Warehouse
@@ -34,6 +35,10 @@ class LabResource(dg.ConfigurableResource):
     @property
     def cache(self) -> ResponseCache:
         return ResponseCache(self.settings.cache_dir)
+
+    @property
+    def endpoint_shares(self) -> EndpointShares:
+        return EndpointShares(self.settings.home / "endpoints.sqlite3")
 
     def task_specs(self) -> dict[str, TaskSpec]:
         return load_manifolds(self.settings.tasks_dir)

@@ -23,6 +23,7 @@ import openai
 from rs_dagster.errors import EndpointError
 from rs_dagster.execution.cache import ResponseCache
 from rs_dagster.execution.reasoning import split_reasoning
+from rs_dagster.execution.shares import RENEW_EVERY_S, EndpointShares, share
 
 SINGLE, BUDGET_FORCED = "single", "budget_forced"  # CompletionResult.answer_phase
 FINAL_ANSWER_PROMPT = (
@@ -123,6 +124,14 @@ class AdaptiveLimit:
         elif self.limit < self.ceiling:
             self.limit = min(self.ceiling, self.limit + 1 / self.limit)
             self._admit()
+
+    def set_ceiling(self, ceiling: int) -> None:
+        """A new most-in-flight (this process's share of the endpoint): a lower one applies at once,
+        a higher one is grown into by successes."""
+        self.ceiling = ceiling
+        if self.limit > ceiling:
+            self.limit = float(ceiling)
+            self.lowest = min(self.lowest, self.limit)
 
     def on_rate_limited(self, window: int, retry_after: float | None) -> None:
         self.rate_limited += 1
@@ -301,7 +310,8 @@ def _final_answer_messages(messages: list[dict[str, str]], thinking: _Answer) ->
 
 class Runner:
     """Sends requests to one endpoint. `on_result` is called as each result arrives; `limit` holds
-    the adaptive concurrency limit of the last run (how low 429s drove it, how many there were)."""
+    the adaptive concurrency limit of the last run (how low 429s drove it, how many there were). With
+    `shares`, the endpoint's concurrency is split with the other processes sending to it."""
 
     def __init__(
         self,
@@ -310,8 +320,11 @@ class Runner:
         request_params: dict[str, Any],
         cache: ResponseCache,
         on_result: Callable[[CompletionResult], None] | None = None,
+        shares: EndpointShares | None = None,
     ):
         self.endpoint = endpoint
+        self.shares = shares
+        self.most_members = 1  # the most processes seen sharing the endpoint during the last run
         self.cache = cache
         self.on_result = on_result or (lambda result: None)
         self.limit = AdaptiveLimit(endpoint.concurrency)
@@ -346,9 +359,14 @@ class Runner:
         if not pending:
             return results  # type: ignore[return-value]
         self.limit = AdaptiveLimit(self.endpoint.concurrency)
+        self.most_members = 1
         client = openai.AsyncOpenAI(
             base_url=self.endpoint.base_url, api_key=self._api_key, timeout=self.endpoint.timeout_s, max_retries=0
         )
+        member = self.shares.join(self.endpoint.base_url) if self.shares else None
+        if member:
+            self._take_share(member)
+        rebalancing = asyncio.create_task(self._rebalance(member)) if member else None
         try:
             await self._preflight(client)
 
@@ -358,8 +376,22 @@ class Runner:
 
             await asyncio.gather(*(one(i) for i in pending))
         finally:
+            if rebalancing:
+                rebalancing.cancel()
+                self.shares.leave(member)
             await client.close()
         return results  # type: ignore[return-value]
+
+    def _take_share(self, member: str) -> None:
+        members = self.shares.renew(member)
+        self.most_members = max(self.most_members, members)
+        self.limit.set_ceiling(share(self.endpoint.concurrency, members))
+
+    async def _rebalance(self, member: str) -> None:
+        """Keep this process's ceiling at its share of the endpoint while others come and go."""
+        while True:
+            await asyncio.sleep(RENEW_EVERY_S)
+            self._take_share(member)
 
     async def _preflight(self, client: openai.AsyncOpenAI) -> None:
         """Fail fast, with a clear message, when nothing listens at the endpoint."""
