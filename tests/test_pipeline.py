@@ -9,7 +9,7 @@ from helpers import Oracle, make_lab, scripted_model, true_accuracy
 from rs_dagster.defs.resources import EvalScope
 from rs_dagster.orchestrate import evaluate
 from rs_dagster.storage.warehouse import Warehouse
-from rs_dagster.testing.scripted_server import ScriptedServer
+from rs_dagster.testing.scripted_server import Reply, ScriptedServer
 
 TABLES = ["task_specs", "test_cases", "model_specs", "prompts", "completions", "scored_results", "points", "surfaces", "leaderboard"]
 
@@ -104,3 +104,34 @@ def test_truncation_is_an_outcome_not_a_wrong_answer(tmp_path, instance):
     assert points["truncated"].to_list() == [4, 4]
     assert points["truncation_rate"].to_list() == [0.25, 0.25]
     assert (points["answered"] == 12).all()
+
+
+def test_a_thinking_budget_shows_which_answers_it_forced(tmp_path, instance):
+    """A reasoning model under `reasoning_budget`: items it finishes thinking within the budget answer
+    in one phase; the others are cut off, asked for their answer, and counted per point as forced."""
+    from rs_dagster.execution.client import FINAL_ANSWER_PROMPT
+
+    oracle = Oracle(make_lab(tmp_path / "probe", {}), items_per_point=8)
+
+    def respond(body):
+        if body["messages"][-1]["content"] == FINAL_ANSWER_PROMPT:
+            return oracle({"messages": body["messages"][:-2]})
+        assert body["max_tokens"] == 2048 and body["top_k"] == 20  # the budget, and extra_body merged in
+        known = oracle.lookup(body)
+        if known.index % 2:  # still thinking when the budget runs out
+            return Reply(content="<think>Let me carefully consider each operator in turn", finish_reason="length", completion_tokens=2048)
+        reply = oracle(body)
+        reply.content = f"<think>short and sure</think>{reply.content}"
+        return reply
+
+    with ScriptedServer(respond) as server:
+        settings = make_lab(tmp_path / "lab", {"thinker": scripted_model(server.base_url, sampler="reasoning_budget")})
+        evaluate(settings, instance, ["thinker"], ["boolean"], EvalScope(tiers=["easy"], precision="8"))
+        assert server.completion_requests == 16 + 8  # every item once, the cut-off half twice
+    warehouse = Warehouse(settings.db_path)
+    phases = warehouse.query("SELECT answer_phase, count(*) AS n, min(reasoning_text) AS r FROM completions GROUP BY ALL ORDER BY ALL")
+    assert phases.rows() == [("budget_forced", 8, "Let me carefully consider each operator in turn"), ("single", 8, "short and sure")]
+    points = warehouse.query("SELECT budget_forced, truncated, answered FROM points")
+    assert points.rows() == [(4, 0, 8), (4, 0, 8)]
+    forced = warehouse.query("SELECT outcome FROM scored_results WHERE answer_phase = 'budget_forced'")["outcome"]
+    assert forced.is_in(["correct", "incorrect"]).all()
