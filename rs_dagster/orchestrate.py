@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from rs_dagster.defs.automation import EVALUATION_ASSETS
+from rs_dagster.defs.fft import model_tokenizer_spec
 from rs_dagster.defs.partitions import model_task_key
 from rs_dagster.defs.resources import EvalScope
 from rs_dagster.definitions import build_definitions
@@ -60,6 +61,7 @@ def spectra(
     model = get_model(load_models(settings), model_name)
     if task_name not in specs:
         raise UnknownNameError("task", task_name, list(specs))
+    model_tokenizer_spec(model)
     defs, runs = build_definitions(settings, scope), EvalRuns()
     _materialize(defs, ["task_specs", "test_cases"], instance, task_name, runs, quiet)
     _materialize(defs, ["model_specs"], instance, model.name, runs, quiet)

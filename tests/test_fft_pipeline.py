@@ -81,3 +81,30 @@ def test_report_reads_fft_spectra_yet_missing_spectra_do_not_block_its_automatio
     assert dg.materialize(list(defs.assets), selection=["points"], partition_key="alpha|arithmetic", instance=instance, resources=defs.resources).success
     after = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=baseline.cursor)
     assert after.get_num_requested(report) == 1
+
+
+@needs_gguf
+def test_an_edited_task_re_runs_only_its_spectra_and_only_for_models_with_a_tokenizer(tmp_path, instance):
+    settings = make_lab(tmp_path, {"m": scripted_model("http://127.0.0.1:9/v1", tokenizer=GGUF), "plain": scripted_model("http://127.0.0.1:9/v1")})
+    scope = EvalScope(precision="2")
+    for task in ("arithmetic", "boolean"):
+        spectra(settings, instance, "m", task, scope)
+    defs = build_definitions(settings, scope)
+    # plain's definitions exist too, so only its missing tokenizer keeps its spectra from being requested
+    assert dg.materialize(list(defs.assets), selection=["model_specs"], partition_key="plain", instance=instance, resources=defs.resources).success
+    settled = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    assert not settled.get_requested_partitions(dg.AssetKey("fft_spectra"))
+
+    path = settings.tasks_dir / "arithmetic.yaml"
+    path.write_text(path.read_text().replace("max_operand: 9", "max_operand: 7"))
+    defs = build_definitions(settings, scope)
+    for selection in (["task_specs"], ["test_cases"]):  # what the edited_inputs sensor and the next tick run
+        assert dg.materialize(list(defs.assets), selection=selection, partition_key="arithmetic", instance=instance, resources=defs.resources).success
+    after_edit = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=settled.cursor)
+    assert {str(key) for key in after_edit.get_requested_partitions(dg.AssetKey("fft_spectra"))} == {"m|arithmetic"}
+
+
+def test_spectra_of_a_model_without_a_tokenizer_are_refused_clearly(tmp_path, instance):
+    settings = make_lab(tmp_path, {"plain": scripted_model("http://127.0.0.1:9/v1")})
+    with pytest.raises(Exception, match="model 'plain' has no `tokenizer` entry in models.yaml"):
+        spectra(settings, instance, "plain", "arithmetic")

@@ -6,7 +6,7 @@ import json
 import dagster as dg
 import polars as pl
 
-from rs_dagster.defs.partitions import MODEL_OF_MODEL_TASK, TASK_OF_MODEL_TASK, keys_of
+from rs_dagster.defs.partitions import MODEL_OF_MODEL_TASK, ON_UPSTREAM_VERSION_CHANGE, TASK_OF_MODEL_TASK, keys_of
 from rs_dagster.defs.prompting import prompt_frame, select_cases
 from rs_dagster.defs.resources import EvalScope, LabResource
 from rs_dagster.errors import InputError
@@ -19,12 +19,16 @@ from rs_dagster.report.charts import png_markdown
 from rs_dagster.storage import schemas
 
 
-def model_tokenizer(model: Model):
+def model_tokenizer_spec(model: Model) -> TokenizerSpec:
+    """The model's validated `tokenizer` entry; a clear error when it has none or it is malformed."""
     if model.entry.tokenizer is None:
         raise InputError(f"model {model.name!r} has no `tokenizer` entry in models.yaml; token-FFT needs one (source: endpoint|local|gguf|tiktoken)")
+    return validate(TokenizerSpec, model.entry.tokenizer, f"models.{model.name}.tokenizer")
+
+
+def model_tokenizer(model: Model):
     where = f"models.{model.name}.tokenizer"
-    spec = validate(TokenizerSpec, model.entry.tokenizer, where)
-    return load_tokenizer(spec, base_url=model.entry.base_url, served_model=model.entry.served_model, api_key=model.api_key(), where=where)
+    return load_tokenizer(model_tokenizer_spec(model), base_url=model.entry.base_url, served_model=model.entry.served_model, api_key=model.api_key(), where=where)
 
 
 def spectra_frame(model: Model, prompts: pl.DataFrame, cases: pl.DataFrame) -> pl.DataFrame:
@@ -55,6 +59,9 @@ def build_fft_assets(model_task_parts: dg.PartitionsDefinition) -> list:
         kinds={"numpy", "duckdb"},
         description="Per grid point: mean/std magnitude spectrum |rfft(ids)|/len on 0..0.5 cycles/token of the "
         "rendered, tokenized prompts, with DC/low/mid/high band energies.",
+        # An edited task manifold (or model entry) re-runs the spectra computed before; partitions never
+        # computed (models without a `tokenizer:`) are never requested.
+        automation_condition=ON_UPSTREAM_VERSION_CHANGE & ~dg.AutomationCondition.missing(),
         code_version="1",
     )
     def fft_spectra(context: dg.AssetExecutionContext, lab: LabResource, scope: EvalScope) -> dg.MaterializeResult:
