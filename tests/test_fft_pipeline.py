@@ -4,15 +4,13 @@ report, which reads fft_spectra, stays automated when spectra are missing."""
 import base64
 import importlib.util
 import json
-import os
 import re
 import subprocess
-import sys
 
 import dagster as dg
 import pytest
 
-from helpers import Oracle, make_lab, scripted_model
+from helpers import Oracle, lab_env, make_lab, rs_process, scripted_model
 from rs_dagster.definitions import build_definitions
 from rs_dagster.defs.resources import EvalScope
 from rs_dagster.fft.spectrum import GRID_POINTS
@@ -57,11 +55,11 @@ def test_spectra_cover_every_point_without_any_completion(tmp_path, instance):
 @needs_gguf
 def test_rs_fft_prints_the_bands_and_writes_the_chart(tmp_path):
     settings = make_lab(tmp_path, {"m": scripted_model("http://127.0.0.1:9/v1", tokenizer=GGUF)})
-    env = {**os.environ, "RS_HOME": str(settings.home), "RS_INPUTS": str(settings.inputs), "DAGSTER_HOME": str(settings.dagster_home)}
-    result = subprocess.run([sys.executable, "-c", "from rs_dagster.cli import main; main()", "fft", "--model", "m", "--task", "arithmetic", "--projection", "whitespace", "--samples", "4"],
-                            env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "whitespace_removed" in result.stdout and "DC" in result.stdout
+    process = rs_process(["fft", "--model", "m", "--task", "arithmetic", "--projection", "whitespace", "--samples", "4"],
+                         lab_env(settings), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    stdout, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0, stderr[-2000:]
+    assert "whitespace_removed" in stdout and "DC" in stdout
     chart = settings.report_dir / "fft-m-arithmetic-whitespace.png"
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

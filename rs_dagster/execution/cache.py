@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rs_dagster.storage.sqlite import open_shared
 from rs_dagster.tasks.base import canonical_json, sha256_hex
 
 CACHE_FILE = "responses.sqlite3"
@@ -59,11 +60,8 @@ class ResponseCache:
     def _db(self) -> sqlite3.Connection:
         con = getattr(self._local, "con", None)
         if con is None:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            con = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-            con.execute("PRAGMA journal_mode=WAL")
+            con = open_shared(self.path, _SCHEMA)
             con.execute("PRAGMA synchronous=NORMAL")  # a commit survives the process; fsync at checkpoints
-            con.execute(_SCHEMA)
             self._local.con = con
         return con
 

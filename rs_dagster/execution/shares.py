@@ -16,8 +16,11 @@ import time
 import uuid
 from pathlib import Path
 
+from rs_dagster.storage.sqlite import open_shared
+
 STALE_AFTER_S = 5.0
 RENEW_EVERY_S = 1.0
+_SCHEMA = "CREATE TABLE IF NOT EXISTS members (member TEXT PRIMARY KEY, endpoint TEXT NOT NULL, pid INTEGER, renewed_at REAL NOT NULL)"
 
 
 class EndpointShares:
@@ -28,12 +31,7 @@ class EndpointShares:
     @property
     def _db(self) -> sqlite3.Connection:
         if self._con is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._con = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
-            self._con.execute("PRAGMA journal_mode=WAL")
-            self._con.execute(
-                "CREATE TABLE IF NOT EXISTS members (member TEXT PRIMARY KEY, endpoint TEXT NOT NULL, pid INTEGER, renewed_at REAL NOT NULL)"
-            )
+            self._con = open_shared(self.path, _SCHEMA, check_same_thread=False)
         return self._con
 
     def join(self, endpoint: str) -> str:
