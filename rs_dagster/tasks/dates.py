@@ -146,7 +146,7 @@ def _describe(offset: dict[str, int]) -> str:
 
 class Dates(Task):
     name = "dates"
-    version = "1"
+    version = "2"
     description = "Infer today from a narrative and compute a date offset by days, weeks, months or years."
     Params = DatesParams
     answer_instruction = "End your response with a final line of the form `ANSWER: <date>`, in the date format the question asks for."
@@ -162,7 +162,9 @@ class Dates(Task):
         today = dt.date(year, month, day)
         offset = _offset(params.unit, params.offset_size, rng)
         sign = rng.choice((1, -1))
-        month_shifted = add_months(today, sign * (12 * offset.get("years", 0) + offset.get("months", 0)))
+        # As MONTH_RULE tells the model: years first, clamped, then months, clamped again (2060-02-29
+        # minus 3 years and 8 months is 2057-02-28, then 2056-06-28; not one 44-month step to 2056-06-29).
+        month_shifted = add_months(add_months(today, sign * 12 * offset.get("years", 0)), sign * offset.get("months", 0))
         target = month_shifted + dt.timedelta(days=sign * (7 * offset.get("weeks", 0) + offset.get("days", 0)))
         sentence, anchor = _today_sentence(today, params.scenario, params.input_format, rng)
         when = f"{_describe(offset)} {'after' if sign > 0 else 'before'} today"

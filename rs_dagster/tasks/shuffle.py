@@ -92,10 +92,13 @@ CONNECTIVES = ("Then", "Next,", "After that,", "Later,")
 MAX_PEOPLE = min(len(domain.items) for domain in DOMAINS.values())  # every domain needs an item per person
 
 
+_VOWEL_SOUNDS = ("a", "e", "i", "o", "u", "hour")  # "an hourglass", as it is said
+
+
 def _written(domain: Domain, item: str) -> str:
     text = item + domain.suffix
     if domain.article:
-        return ("an " if text[0] in "aeiou" else "a ") + text
+        return ("an " if text.startswith(_VOWEL_SOUNDS) else "a ") + text
     return text
 
 
@@ -107,7 +110,7 @@ class ShuffleParams(TaskParams):
 
 class Shuffle(Task):
     name = "shuffle"
-    version = "1"
+    version = "2"
     description = "Track who holds which item after pairwise swaps, ignoring swaps that do not happen."
     Params = ShuffleParams
     answer_instruction = "End your response with a final line of the form `ANSWER: <item>`, naming the item exactly as the story does."

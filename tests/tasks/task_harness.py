@@ -1,8 +1,15 @@
 """What the per-task tests share: a task's manifold, its items drawn the way the pipeline draws them
-(generate_point at the manifold's global seed), parsing plus scoring, and the bad-parameter check."""
+(generate_point at the manifold's global seed), the text a model receives for an item, parsing plus
+scoring, and the bad-parameter check.
+
+The ground-truth tests solve items from `prompt_text` alone (the user message of the default
+template: question plus answer instruction), following the prompt's own words, over `tier_items`
+of every tier and `space_items` of the whole grid (its extreme corners included), so that a rule the
+generator applies but the prompt does not state shows up as a disagreement."""
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 from typing import Any
@@ -10,12 +17,15 @@ from typing import Any
 import pytest
 
 from rs_dagster.errors import InputError
+from rs_dagster.inputs import load_named
+from rs_dagster.prompting.templates import Template
 from rs_dagster.scoring.parsing import Parsed
 from rs_dagster.tasks.base import Item
 from rs_dagster.tasks.generation import generate_point
 from rs_dagster.tasks.manifold import load_manifold
 
 ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_TEMPLATE, _ = load_named(ROOT / "assets" / "templates", "zero_shot", Template, "template")
 
 
 class TaskHarness:
@@ -47,6 +57,34 @@ class TaskHarness:
         checked = [(params, item) for params in points for seed in seeds for item in self.items(params, batch, seed)]
         assert len(checked) >= at_least
         return checked
+
+    def grid_points(self) -> list[dict[str, Any]]:
+        """Every valid point of the full grid (all combinations of the axes' values), including those no
+        tier, surface or projection names; combinations the task rejects (e.g. depth > length) are left out."""
+        axes = self.spec.doc.grid
+        points = []
+        for combo in itertools.product(*axes.values()):
+            params = {**self.spec.doc.fixed, **dict(zip(axes, combo))}
+            try:
+                self.task.validate_params(params)
+            except InputError:
+                continue
+            points.append(params)
+        return points
+
+    def space_items(self, at_least: int = 3000, most_per_point: int = 128) -> list[tuple[dict[str, Any], Item]]:
+        """(params, item) for at least `at_least` items spread evenly over every point of the full grid, so the
+        extreme corners of the space are checked as well as the tiers."""
+        points = self.grid_points()
+        per_point = min(most_per_point, -(-at_least // len(points)))
+        checked = [(params, item) for params in points for item in self.items(params, per_point)]
+        assert len(checked) >= min(at_least, most_per_point * len(points))
+        return checked
+
+    def prompt_text(self, item: Item) -> str:
+        """The user message a model receives for `item` under the default template: the question and the
+        answer instruction, exactly as sent. Solvers read only this (and the task's shipped data files)."""
+        return DEFAULT_TEMPLATE.render(self.task, item, self.spec.name, {}, self.spec.doc.global_seed)[-1]["content"]
 
     def parse_and_score(self, text: str, item: Item) -> tuple[Parsed, bool]:
         """The parse of a model output for `item`, and whether it scores as correct."""

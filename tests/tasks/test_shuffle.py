@@ -126,3 +126,14 @@ def test_ball_answers_read_with_the_noun(items_by_domain):
 )
 def test_bad_params_are_rejected_naming_the_field(params, field):
     H.assert_rejected(params, field)
+
+
+def test_articles_follow_the_sound_of_the_word():
+    """"an hourglass", "an orange ball", "a umbrella" never; checked over every gift and ball item written."""
+    from rs_dagster.tasks.shuffle import DOMAINS, _written
+
+    written = {_written(DOMAINS[d], item) for d in ("gifts", "balls") for item in DOMAINS[d].items}
+    assert {"an hourglass", "an umbrella", "an orange ball", "a watch", "a kite", "a red ball"} <= written
+    stories = [item.question for _, item in H.space_items() if item.metadata["domain"] == "gifts"]
+    assert any("an hourglass" in text for text in stories)
+    assert not any(re.search(r"\ba (?:hourglass|[aeiou])", text) for text in stories)
