@@ -58,9 +58,19 @@ def _settings() -> Settings:
 
 
 def _instance(settings: Settings):
+    """The lab's Dagster instance, its SQLite storages created under an exclusive file lock: two `rs`
+    processes starting at once on a new state directory would otherwise both create the same tables
+    (`table secondary_indexes already exists`) and one would crash."""
+    import fcntl
+
     import dagster as dg
 
-    return dg.DagsterInstance.get()
+    with open(settings.dagster_home / ".init.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        instance = dg.DagsterInstance.get()
+        for storage in ("run_storage", "event_log_storage", "schedule_storage"):
+            getattr(instance, storage)  # built (and its tables migrated) on first access
+        return instance
 
 
 def _split(value: Optional[str]) -> Optional[list[str]]:
@@ -89,15 +99,28 @@ def _print_leaderboard(settings: Settings) -> None:
         raise RsError(f"no leaderboard in {settings.db_path} yet: run `rs demo` or `rs eval` first")
     board = warehouse.query("SELECT * FROM leaderboard")
     table = Table(title=f"Leaderboard ({settings.db_path})")
-    for column in ("model", "task", "tier", "samples", "accuracy", "95% CI", "excess", "truncated", "errors", "tokens"):
+    columns = ("model", "task", "tier", "samples", "accuracy", "95% CI", "excess", "flexible", "95% CI ", "in form",
+               "truncated", "errors", "tokens")
+    for column in columns:
         table.add_column(column, justify="left" if column in ("model", "task", "tier") else "right")
     for row in board.iter_rows(named=True):
-        acc = "—" if row["accuracy"] is None else f"{row['accuracy']:.3f}"
-        ci = "—" if row["ci_low"] is None else f"[{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
-        excess = "—" if row["excess_accuracy"] is None else f"{row['excess_accuracy']:+.3f}"
-        tokens = "—" if row["mean_completion_tokens"] is None else f"{row['mean_completion_tokens']:.0f}"
-        table.add_row(row["model"], row["task"], row["tier"], str(row["samples"]), acc, ci, excess, f"{row['truncation_rate']:.1%}", str(row["errors"]), tokens)
+        def shown(value: float | None, spec: str) -> str:
+            return "—" if value is None else format(value, spec)
+
+        table.add_row(
+            row["model"], row["task"], row["tier"], str(row["samples"]),
+            shown(row["accuracy"], ".3f"), _interval(row["ci_low"], row["ci_high"]), shown(row["excess_accuracy"], "+.3f"),
+            shown(row["flexible_accuracy"], ".3f"), _interval(row["flexible_ci_low"], row["flexible_ci_high"]),
+            shown(row["format_compliance"], ".0%"), f"{row['truncation_rate']:.1%}", str(row["errors"]),
+            shown(row["mean_completion_tokens"], ".0f"),
+        )
     out.print(table)
+    out.print("accuracy counts only answers in the requested form (an ANSWER: line or \\boxed{}); flexible counts any "
+              "answer the parser finds; in form = share of complete answers in the requested form.")
+
+
+def _interval(low: float | None, high: float | None) -> str:
+    return "—" if low is None or high is None else f"[{low:.3f}, {high:.3f}]"
 
 
 @app.command()
