@@ -29,7 +29,7 @@ _CONFOUNDERS = (
     "{a} thinks about moving to car {car}, but decides to stay put.",
     "{a} asks {b} to swap seats, but {b} says no.",
     "{a} walks to car {car} to buy a coffee and then returns to the same seat.",
-    "The conductor suggests that the passengers of car {car} and car {car2} trade places, but nobody moves.",
+    "The conductor suggests that the passengers of car {first} and car {second} trade places, but nobody moves.",
     "{a} and {b} almost swap seats, but change their minds.",
     "{a} waves at someone through the window of car {car}.",
     "A rumour says everyone will shift one car along, but it turns out to be false.",
@@ -86,7 +86,7 @@ def _operation(kind: str, seats: dict[str, int], people: list[str], cars: int, r
 
 class Cars(Task):
     name = "cars"
-    version = "1"
+    version = "2"
     description = "Track passengers through seat swaps, moves and shifts between train cars, ignoring non-events."
     Params = CarsParams
     answer_instruction = (
@@ -121,8 +121,11 @@ class Cars(Task):
                 story.append(_operation(kind, seats, people, cars, rng))
             else:
                 a, b = _two(rng, people)
-                car, car2 = _two(rng, range(1, cars + 1))
-                story.append(_one(rng, _CONFOUNDERS).format(a=a, b=b, car=car, car2=car2))
+                car, other = _two(rng, range(1, cars + 1))
+                if car == seats[a]:  # nobody walks to, or thinks of moving to, the car they already sit in
+                    car = other
+                first, second = sorted((seats[a], seats[b]))  # the conductor names two cars with passengers
+                story.append(_one(rng, _CONFOUNDERS).format(a=a, b=b, car=car, first=first, second=second))
         if rng.random() < 0.5:
             person = rng.choice(people)
             asks, ask, answer, options = "car", f"Which car is {person} in now?", str(seats[person]), cars
@@ -131,7 +134,7 @@ class Cars(Task):
             asks, ask, options = "person", f"Who is in car {car} now?", params.entities
             answer = next(p for p, c in seats.items() if c == car)
         question = (
-            f"{setup}\n\nThen the following happens, in this order. Some sentences describe seat changes that do not actually happen; only actual changes count.\n\n"
+            f"{setup}\n\nThen the following happens, in this order. Some sentences may describe seat changes that do not actually happen; only actual changes count.\n\n"
             + "\n".join(story)
             + f"\n\n{ask}"
         )
