@@ -1,5 +1,6 @@
-"""arithmetic: answers re-derived by Python's own expression parser from the question text, the
-difficulty knobs measured on the text, the parser on realistic outputs."""
+"""arithmetic: answers re-derived from the prompt text alone by an evaluator written from scratch that
+follows the usual order of operations, the difficulty knobs measured on the text, the parser on
+realistic outputs."""
 
 from __future__ import annotations
 
@@ -17,6 +18,53 @@ def expression(question: str) -> str:
     return question.split("\n\n")[1]
 
 
+def _evaluate(text: str) -> int:
+    """The usual order of operations, which is all the prompt asks for: parentheses first, then *, then
+    + and - from left to right. Every character must be a digit, an operator, a parenthesis or a space."""
+    tokens = re.findall(r"\d+|[-+*()]", text)
+    assert "".join(tokens) == text.replace(" ", ""), text
+    position = 0
+
+    def take() -> str:
+        nonlocal position
+        position += 1
+        return tokens[position - 1]
+
+    def upcoming() -> str | None:
+        return tokens[position] if position < len(tokens) else None
+
+    def operand() -> int:
+        token = take()
+        if token != "(":
+            return int(token)
+        value = total()
+        assert take() == ")", text
+        return value
+
+    def product() -> int:
+        value = operand()
+        while upcoming() == "*":
+            take()
+            value *= operand()
+        return value
+
+    def total() -> int:
+        value = product()
+        while upcoming() in ("+", "-"):
+            value = value + product() if take() == "+" else value - product()
+        return value
+
+    value = total()
+    assert position == len(tokens), text
+    return value
+
+
+def _solve(prompt: str) -> str:
+    instruction, text, _ = prompt.split("\n\n")
+    assert instruction == "Evaluate the following arithmetic expression."
+    return str(_evaluate(text))
+
+
 def nesting(text: str) -> int:
     depth = deepest = 0
     for char in text:
@@ -26,10 +74,18 @@ def nesting(text: str) -> int:
     return deepest
 
 
-@pytest.mark.parametrize("tier", TIERS)
-def test_answers_match_pythons_evaluation_of_the_text(tier):
-    checked = H.tier_items(tier)
-    assert [item for _, item in checked if str(eval(expression(item.question), {"__builtins__": {}})) != item.answer] == []
+def test_the_scratch_evaluator_follows_the_usual_order_of_operations():
+    assert _evaluate("2+3*4") == 14
+    assert _evaluate("9 - 3 - 2") == 4
+    assert _evaluate("2*(3-(1+4))*2") == -8
+    assert _evaluate("8-2*3+1") == 3
+
+
+@pytest.mark.parametrize("tier", [*TIERS, "whole grid"])
+def test_answers_match_a_scratch_evaluation_of_the_prompt(tier):
+    checked = H.space_items() if tier == "whole grid" else H.tier_items(tier)
+    mismatches = [(item.question, item.answer) for _, item in checked if _solve(H.prompt_text(item)) != item.answer]
+    assert mismatches == []
 
 
 def test_terms_depth_and_whitespace_show_in_the_text():

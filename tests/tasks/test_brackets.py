@@ -1,8 +1,10 @@
-"""brackets: answers re-derived by pair cancellation, difficulty knobs measured on the text, parser on
-realistic outputs (including braces inside \\boxed{}), bad parameters rejected."""
+"""brackets: answers re-derived from the prompt text alone with a stack over the pairs the prompt lists,
+difficulty knobs measured on the text, parser on realistic outputs (including braces inside \\boxed{}),
+bad parameters rejected."""
 
 from __future__ import annotations
 
+import re
 from statistics import mean
 
 import pytest
@@ -19,21 +21,24 @@ def _sequence(question: str) -> list[str]:
     return question.split("Sequence: ", 1)[1].split()
 
 
-def _closing_by_cancellation(sequence: list[str]) -> str:
-    """Delete adjacent matched pairs until none is left: what remains must be openers, closed in reverse."""
-    text, previous = "".join(sequence), None
-    while text != previous:
-        previous = text
-        for opener, closer in MATCHING.items():
-            text = text.replace(opener + closer, "")
-    assert all(c in MATCHING for c in text), f"prefix has an unmatched closer: {text}"
-    return "".join(MATCHING[c] for c in reversed(text))
+def _solve(prompt: str) -> str:
+    """Each closer must close the most recently opened bracket still open (closed in the correct order);
+    the answer closes the ones left open, innermost first, using only the pairs the prompt lists."""
+    listed = re.search(r"The bracket pairs used are (.+?)\. Give only the closing brackets", prompt)[1]
+    closer_of = dict(pair.split(" ") for pair in listed.split(", "))
+    open_now = []
+    for bracket in re.search(r"^Sequence: (.+)$", prompt, re.M)[1].split(" "):
+        if bracket in closer_of:
+            open_now.append(bracket)
+        else:
+            assert open_now and closer_of[open_now.pop()] == bracket, f"{bracket} closes nothing open: {prompt}"
+    return "".join(closer_of[opener] for opener in reversed(open_now))
 
 
-@pytest.mark.parametrize("tier", TIERS)
-def test_answers_match_pair_cancellation(tier):
-    checked = H.tier_items(tier)
-    mismatches = [item for _, item in checked if _closing_by_cancellation(_sequence(item.question)) != item.answer]
+@pytest.mark.parametrize("tier", [*TIERS, "whole grid"])
+def test_answers_match_a_stack_over_the_prompt(tier):
+    checked = H.space_items() if tier == "whole grid" else H.tier_items(tier)
+    mismatches = [(item.question, item.answer) for _, item in checked if _solve(H.prompt_text(item)) != item.answer]
     assert mismatches == []
     assert all(item.answer and TASK.score(item.answer, item.answer, item.metadata) for _, item in checked)
 

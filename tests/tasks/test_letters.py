@@ -1,5 +1,5 @@
-"""letters: answers re-counted from the question text, difficulty knobs measured, parser on realistic
-outputs, bad parameters rejected."""
+"""letters: answers re-counted from the prompt text alone (letters named, words listed, brackets, case),
+difficulty knobs measured, parser on realistic outputs, bad parameters rejected."""
 
 from __future__ import annotations
 
@@ -18,26 +18,38 @@ WORD_LIST = {
     line.strip() for line in (ROOT / "rs_dagster" / "tasks" / "data" / "words.txt").read_text().splitlines()
     if line.strip() and not line.startswith("#")
 }
+ONE_LETTER = re.compile(r"Count how many times the letter '([a-z])' occurs in the words below, (.+)")
+LETTERS = re.compile(
+    r"Count how many times the letters ((?:'[a-z]', )*'[a-z]' and '[a-z]') occur in total in the words below, (.+)"
+)
+RULES = "treating upper and lower case alike. Words in square brackets are struck out: do not count their letters."
 
 
-def _read(question: str) -> tuple[list[str], list[str], list[str]]:
-    """(target letters, counted words, struck-out words) as the question states them."""
-    instruction, listing = question.split("\n\nWords: ")
-    targets = re.findall(r"'([a-z])'", instruction.split(" in the words below")[0])
-    entries = listing.split(", ")
+def _read(prompt: str) -> tuple[list[str], list[str], list[str]]:
+    """(target letters, counted words, struck-out words) as the prompt states them."""
+    instruction, listing, _answer_format = prompt.split("\n\n")
+    if m := ONE_LETTER.fullmatch(instruction):
+        targets, rules = [m[1]], m[2]
+    else:
+        named, rules = LETTERS.fullmatch(instruction).groups()
+        targets = re.findall(r"'([a-z])'", named)
+    assert rules == RULES and len(set(targets)) == len(targets)
+    entries = listing.removeprefix("Words: ").split(", ")
+    assert all(re.fullmatch(r"[A-Za-z]+|\[[A-Za-z]+\]", entry) for entry in entries)
     return targets, [w for w in entries if not w.startswith("[")], [w[1:-1] for w in entries if w.startswith("[")]
 
 
-def _recount(question: str) -> str:
-    targets, counted, _ = _read(question)
+def _recount(prompt: str) -> str:
+    targets, counted, _ = _read(prompt)
     letters = Counter(c for word in counted for c in word.casefold())
     return str(sum(letters[t] for t in targets))
 
 
-@pytest.mark.parametrize("tier", TIERS)
-def test_answers_match_a_recount_of_the_text(tier):
-    checked = H.tier_items(tier)
-    assert [item for _, item in checked if _recount(item.question) != item.answer] == []
+@pytest.mark.parametrize("tier", [*TIERS, "whole grid"])
+def test_answers_match_a_recount_of_the_prompt_text(tier):
+    checked = H.space_items() if tier == "whole grid" else H.tier_items(tier)
+    mismatches = [(item.question, item.answer) for _, item in checked if _recount(H.prompt_text(item)) != item.answer]
+    assert mismatches == []
 
 
 def _point(**changes):
@@ -47,17 +59,17 @@ def _point(**changes):
 def test_words_targets_distractors_and_case_noise_show_in_the_text():
     for params in H.points():
         for item in H.items(params, 16):
-            targets, counted, struck = _read(item.question)
+            targets, counted, struck = _read(H.prompt_text(item))
             assert (len(targets), len(counted), len(struck)) == (params["targets"], params["words"], params["distractors"])
             assert all(word.isalpha() for word in counted + struck)
     for distractors in (4, 16, 64):
         for item in H.items(_point(distractors=distractors), 32):
-            targets, counted, struck = _read(item.question)
+            targets, counted, struck = _read(H.prompt_text(item))
             tempting = [w for w in struck if any(t in w.casefold() for t in targets)]
             unused = WORD_LIST - {w.casefold() for w in counted}
             available = [w for w in unused if any(t in w for t in targets)]
             assert len(tempting) == min(len(struck), len(available)), "struck words should contain a target letter"
-    shares = [mean(sum(map(str.isupper, "".join(_read(i.question)[1]))) / len("".join(_read(i.question)[1]))
+    shares = [mean(sum(map(str.isupper, "".join(_read(H.prompt_text(i))[1]))) / len("".join(_read(H.prompt_text(i))[1]))
                    for i in H.items(_point(case_noise=noise), 32)) for noise in (0.0, 0.25, 0.5)]
     assert shares[0] == 0 and 0.2 < shares[1] < 0.3 and 0.45 < shares[2] < 0.55
     answers = [mean(int(i.answer) for i in H.items(_point(words=n, targets=3), 32)) for n in (4, 16, 64)]

@@ -1,6 +1,6 @@
-"""movies: the catalogue is sound, every item has exactly one option sharing a tag with all liked films
-(checked from the question text against the catalogue file), difficulty knobs show, parser on realistic
-outputs, bad parameters rejected."""
+"""movies: the catalogue is sound, exactly one option fits the prompt's criterion (read from the prompt
+text alone, genres and themes from the catalogue file) on every tier and the whole grid, difficulty
+knobs show, parser on realistic outputs, bad parameters rejected."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ H = TaskHarness("movies")
 TASK = H.task
 CATALOGUE = json.loads((ROOT / "rs_dagster" / "tasks" / "data" / "movies.json").read_text())["films"]
 TAGS = {film["title"]: set(film["tags"]) for film in CATALOGUE}
+CATALOGUE_TAGS = {film["title"]: film["tags"] for film in CATALOGUE}
+YEARS = {film["title"]: film["year"] for film in CATALOGUE}
 LISTED = re.compile(r"^(.*?)(?: \((\d{4})(?:; (.*))?\))?$")
 
 
@@ -29,37 +31,56 @@ def test_catalogue_has_enough_distinct_well_formed_films():
         assert "(" not in film["title"], "titles are parsed up to the hint in parentheses"
 
 
+def _listed(prompt: str) -> list[tuple[str | None, str, int | None, list[str] | None]]:
+    """(option letter or None for a liked film, title, year shown, tags shown) of every film line."""
+    films = []
+    for line in prompt.splitlines():
+        if m := re.match(r"^(?:- |([A-H])\) )(.*)$", line):
+            title, year, tags = LISTED.match(m[2]).groups()
+            films.append((m[1], title, year and int(year), tags and tags.split(", ")))
+    return films
+
+
 def _read(question: str) -> tuple[list[str], dict[str, str], list[str | None]]:
     """(liked titles, option letter -> title, hints seen) from the question text."""
-    liked, options, hints = [], {}, []
-    for line in question.splitlines():
-        if line.startswith("- "):
-            title, year, tags = LISTED.match(line[2:]).groups()
-            liked.append(title)
-            hints.append("tags" if tags else "years" if year else "none")
-        elif m := re.match(r"^([A-H])\) (.*)$", line):
-            title, year, tags = LISTED.match(m[2]).groups()
-            options[m[1]] = title
-            hints.append("tags" if tags else "years" if year else "none")
+    films = _listed(question)
+    liked = [title for letter, title, _, _ in films if letter is None]
+    options = {letter: title for letter, title, _, _ in films if letter}
+    hints = ["tags" if tags else "years" if year else "none" for _, _, year, tags in films]
     return liked, options, hints
 
 
-def _fitting_options(question: str) -> list[str]:
-    liked, options, _ = _read(question)
-    shared = set.intersection(*(TAGS[title] for title in liked))
-    return [letter for letter, title in options.items() if TAGS[title] & shared]
+def _fitting_options(prompt: str) -> dict[str, list[str]]:
+    """The options that fit the prompt's criterion, "shares a genre or theme with every one of them" (or
+    "with it"), under both readings of the words: one genre or theme common to the option and all the
+    liked films, or some genre or theme shared with each liked film in turn. Genres and themes come from
+    the catalogue file (the world knowledge the prompt asks for)."""
+    assert re.search(r"because it shares a genre or theme with (it|every one of them)\?", prompt)
+    liked, options, _ = _read(prompt)
+    one_for_all = set.intersection(*(TAGS[title] for title in liked))
+    return {
+        "one genre or theme shared with all": [letter for letter, title in options.items() if TAGS[title] & one_for_all],
+        "some genre or theme shared with each": [
+            letter for letter, title in options.items() if all(TAGS[title] & TAGS[other] for other in liked)
+        ],
+    }
 
 
-@pytest.mark.parametrize("tier", TIERS)
-def test_exactly_one_option_shares_a_tag_with_every_liked_film(tier):
-    checked = H.tier_items(tier)
-    assert [item.question for _, item in checked if _fitting_options(item.question) != [item.answer]] == []
+@pytest.mark.parametrize("tier", [*TIERS, "whole grid"])
+def test_exactly_one_option_fits_the_prompts_criterion(tier):
+    """Read from the prompt text alone: both readings of the criterion single out the stored answer, and
+    the years and tags the prompt shows are the catalogue's."""
+    checked = H.space_items() if tier == "whole grid" else H.tier_items(tier)
+    mismatches = []
     for _, item in checked:
-        liked, options, _ = _read(item.question)
-        liked_tags = set().union(*(TAGS[title] for title in liked))
-        wrong = [title for letter, title in options.items() if letter != item.answer]
-        assert not any(TAGS[title] & liked_tags for title in wrong), "wrong options must share no tag with liked films"
-        assert not set(liked) & set(options.values())
+        prompt = H.prompt_text(item)
+        for _, title, year, tags in _listed(prompt):
+            assert year in (None, YEARS[title]) and tags in (None, CATALOGUE_TAGS[title]), (title, year, tags)
+        liked, options, _ = _read(prompt)
+        assert len(set(liked) | set(options.values())) == len(liked) + len(options), "a film listed twice"
+        if any(fitting != [item.answer] for fitting in _fitting_options(prompt).values()):
+            mismatches.append((prompt, item.answer, _fitting_options(prompt)))
+    assert mismatches == []
 
 
 def test_references_choices_and_hints_show_in_the_text():

@@ -1,5 +1,5 @@
-"""objects: answers re-counted by reading the narrative's number words and nouns against the category
-file, difficulty knobs measured, parser on realistic outputs, bad parameters rejected."""
+"""objects: answers re-counted from the prompt text alone, reading its number words and nouns against the
+shipped category file, difficulty knobs measured, parser on realistic outputs, bad parameters rejected."""
 
 from __future__ import annotations
 
@@ -15,11 +15,14 @@ from task_harness import ROOT, TaskHarness
 H = TaskHarness("objects")
 TASK = H.task
 CATEGORIES = json.loads((ROOT / "rs_dagster" / "tasks" / "data" / "objects.json").read_text())["categories"]
-CATEGORY_OF_NOUN = {noun: name for name, c in CATEGORIES.items() for pair in c["items"] for noun in pair}
+SINGULAR = {singular: name for name, c in CATEGORIES.items() for singular, _ in c["items"]}
+PLURAL = {plural: name for name, c in CATEGORIES.items() for _, plural in c["items"]}
 CATEGORY_ASKED_AS = {c["asked_as"]: name for name, c in CATEGORIES.items()}
-QUANTITY = {"no": 0, "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
-            "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12}
+ONE = ("a", "an", "one")
+MANY = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10,
+        "eleven": 11, "twelve": 12}
 SENTENCE = re.compile(r"(?:I have|I also have|In addition, I own|My household also includes|Besides that, I have) (.+?)\.")
+QUESTION = re.compile(r"How many (.+) do I have( in total)?\?")
 
 
 def test_no_noun_belongs_to_two_categories():
@@ -28,38 +31,51 @@ def test_no_noun_belongs_to_two_categories():
 
 
 def _split(listing: str) -> list[str]:
-    return [part for chunk in listing.split(", ") for part in chunk.split(" and ")]
+    """"a, b and c" -> [a, b, c]: the narrative lists without a serial comma."""
+    *rest, last = listing.split(", ")
+    return rest + last.split(" and ")
 
 
-def _read(question: str) -> tuple[list[tuple[int, str]], list[str]]:
-    """((quantity, category) per mention, asked categories) from the text."""
-    narrative, ask = question.rsplit(" How many ", 1)
-    mentions = []
-    for listing in SENTENCE.findall(narrative):
-        for mention in _split(listing):
-            word, noun = mention.split(" ", 1)
-            mentions.append((QUANTITY[word], CATEGORY_OF_NOUN[noun]))
+def _quantity(word: str, noun: str) -> tuple[int, str]:
+    """(how many, category) of one mention: "no" with a plural is none, "a"/"an"/"one" with a singular one,
+    a number word with a plural that many; a number whose noun has the wrong number fails."""
+    if word == "no":
+        return 0, PLURAL[noun]
+    if word in ONE:
+        assert word == ("an" if noun[0] in "aeiou" else "a") or word == "one", f"{word} {noun}"
+        return 1, SINGULAR[noun]
+    return MANY[word], PLURAL[noun]
+
+
+def _read(prompt: str) -> tuple[list[tuple[int, str]], list[str]]:
+    """((quantity, category) per mention, asked categories) from the prompt text."""
+    text, _instruction = prompt.split("\n\n")
+    narrative, ask = text.rsplit(" How many ", 1)
     assert SENTENCE.sub("", narrative).strip() == "", "every sentence is a list of possessions"
-    asked = [CATEGORY_ASKED_AS[name] for name in _split(ask.split(" do I have")[0])]
+    mentions = [_quantity(*mention.split(" ", 1)) for listing in SENTENCE.findall(narrative) for mention in _split(listing)]
+    asked_as, in_total = QUESTION.fullmatch("How many " + ask).groups()
+    asked = [CATEGORY_ASKED_AS[name] for name in _split(asked_as)]
+    assert bool(in_total) == (len(asked) > 1)
     return mentions, asked
 
 
-def _recount(question: str) -> str:
-    mentions, asked = _read(question)
+def _recount(prompt: str) -> str:
+    mentions, asked = _read(prompt)
     return str(sum(quantity for quantity, category in mentions if category in asked))
 
 
-@pytest.mark.parametrize("tier", TIERS)
-def test_answers_match_a_recount_of_the_text(tier):
-    checked = H.tier_items(tier)
-    assert [item.question for _, item in checked if _recount(item.question) != item.answer] == []
+@pytest.mark.parametrize("tier", [*TIERS, "whole grid"])
+def test_answers_match_a_recount_of_the_prompt_text(tier):
+    checked = H.space_items() if tier == "whole grid" else H.tier_items(tier)
+    mismatches = [(item.question, item.answer) for _, item in checked if _recount(H.prompt_text(item)) != item.answer]
+    assert mismatches == []
 
 
 def test_length_targets_distractors_and_zeros_show_in_the_text():
     zeros = []
     for params in H.points():
         for item in H.items(params, 16):
-            mentions, asked = _read(item.question)
+            mentions, asked = _read(H.prompt_text(item))
             categories = {category for _, category in mentions}
             assert len(mentions) == params["length"]
             assert len(asked) == params["targets"] and set(asked) <= categories

@@ -1,10 +1,12 @@
-"""sequence: answers re-derived by reading the question text back and evaluating the stated rules."""
+"""sequence: answers and shown terms re-derived from the prompt text alone by evaluating the rules it
+states, over every tier and the whole grid."""
 
 import re
 import statistics
 
 import pytest
 
+from rs_dagster.tasks.manifold import TIERS
 from task_harness import TaskHarness
 
 H = TaskHarness("sequence")
@@ -20,13 +22,19 @@ CONDITIONS = [
 ]
 
 
-def read_rules(question):
-    """Base recurrence, adjustments and mode, read from the text alone."""
-    starts = [int(v) for v in re.findall(r"a\(\d+\) = (-?\d+)", question.split("\n")[1])]
-    formula = re.search(r"b\(n\) = (.+) for n > \d+\.", question).group(1)
+INDEPENDENT = "Every condition about the value tests the base value b(n), and the adjustments that fire all add up."
+SEQUENTIAL = "Each condition about the value tests the value as changed by the adjustments above it."
+
+
+def read_rules(prompt):
+    """Start terms, base recurrence, adjustments and which value the conditions test, read from the prompt."""
+    starts = [int(v) for v in re.findall(r"a\(\d+\) = (-?\d+)", re.search(r"^Start: (.+)$", prompt, re.M).group(1))]
+    formula, first_base = re.search(r"b\(n\) = (.+) for n > (\d+)\.", prompt).groups()
+    assert int(first_base) == len(starts)
+    assert re.fullmatch(r"(b\(n-[12]\)|n|\d+|[-+*]| )+", formula), formula
     expression = formula.replace("b(n-1)", "p1").replace("b(n-2)", "p2")
     adjustments = []
-    for condition, verb, amount in re.findall(r"^\d+\. If (.+), (add|subtract) (\d+)\.$", question, re.M):
+    for condition, verb, amount in re.findall(r"^\d+\. If (.+), (add|subtract) (\d+)\.$", prompt, re.M):
         for pattern, make in CONDITIONS:
             if m := re.fullmatch(pattern, condition):
                 test = make(*map(int, m.groups()))
@@ -34,19 +42,23 @@ def read_rules(question):
                 break
         else:
             raise AssertionError(f"unreadable condition {condition!r}")
-    running = "changed by the adjustments above it" in question
-    return starts, expression, adjustments, running
+    if adjustments:
+        assert "The base rule continues from the base values b, not from the adjusted terms." in prompt
+        assert (INDEPENDENT in prompt) != (SEQUENTIAL in prompt)
+    else:
+        assert f"For n > {len(starts)}, a(n) = b(n)." in prompt
+    return starts, expression, adjustments, SEQUENTIAL in prompt
 
 
-def solve(question, running=None):
-    """Every term up to the asked one, computed term by term from the stated rules."""
-    starts, expression, adjustments, stated_running = read_rules(question)
+def solve(prompt, running=None):
+    """Every term up to the asked one, computed term by term from the rules the prompt states."""
+    starts, expression, adjustments, stated_running = read_rules(prompt)
     running = stated_running if running is None else running
-    asked = int(re.search(r"What is a\((\d+)\)\?", question).group(1))
+    asked = int(re.search(r"What is a\((\d+)\)\?", prompt).group(1))
     base, terms = list(starts), list(starts)
     while len(terms) < asked:
         n = len(terms) + 1
-        b = eval(expression, {"p1": base[-1], "p2": base[-2] if len(base) > 1 else None, "n": n})
+        b = eval(expression, {"__builtins__": {}, "p1": base[-1], "p2": base[-2] if len(base) > 1 else None, "n": n})
         value = b
         for test, delta in adjustments:
             if test(n, value if running else b):
@@ -56,13 +68,18 @@ def solve(question, running=None):
     return terms
 
 
-@pytest.mark.parametrize("tier", ["easy", "medium", "hard"])
-def test_answers_match_an_independent_reading_of_the_question(tier):
-    for _, item in H.tier_items(tier):
-        terms = solve(item.question)
-        shown = [int(v) for v in re.search(r"terms are: (.+)", item.question).group(1).split(", ")]
-        assert terms[:-1] == shown, item.question
-        assert str(terms[-1]) == item.answer, item.question
+@pytest.mark.parametrize("tier", [*TIERS, "whole grid"])
+def test_answers_match_an_independent_reading_of_the_prompt(tier):
+    """The shown terms must follow from the stated rules too: they are the model's worked examples."""
+    checked = H.space_items() if tier == "whole grid" else H.tier_items(tier)
+    mismatches = []
+    for _, item in checked:
+        prompt = H.prompt_text(item)
+        terms = solve(prompt)
+        shown = [int(v) for v in re.search(r"terms are: (.+)", prompt).group(1).split(", ")]
+        if terms[:-1] != shown or str(terms[-1]) != item.answer:
+            mismatches.append((item.question, item.answer))
+    assert mismatches == []
 
 
 def test_more_rules_fire_more_adjustments():
@@ -86,7 +103,7 @@ def test_more_terms_ask_a_later_larger_term():
 def test_sequential_interference_changes_answers():
     """Reading a sequential item as if every condition tested the base value gives another answer often."""
     items = H.items({"base": "any", "rules": 6, "terms_shown": 12, "interference": "sequential"}, 300)
-    changed = sum(solve(item.question, running=False)[-1] != int(item.answer) for item in items)
+    changed = sum(solve(H.prompt_text(item), running=False)[-1] != int(item.answer) for item in items)
     assert changed / len(items) > 0.15
     assert changed == sum(item.metadata["interference_changed_answer"] for item in items)
     independent = H.items({"base": "any", "rules": 6, "terms_shown": 12, "interference": "independent"}, 100)

@@ -1,35 +1,57 @@
-"""shuffle: answers re-derived by reading the story sentence by sentence and replaying it."""
+"""shuffle: answers re-derived from the prompt text alone by reading the story sentence by sentence (a
+sentence of no known form fails the test) and replaying the swaps that happen."""
 
 import re
 import statistics
 
 import pytest
 
+from rs_dagster.tasks.manifold import TIERS
 from task_harness import TaskHarness
 
 H = TaskHarness("shuffle")
 TASK = H.task
-# Words that mark a swap as talked about but not done.
-NOT_DONE = ("doesn't", "refuses", "change their minds", "says no", "decides against")
+SETTING = re.compile(r"(.+?) are (.+?)\. At the start: (.+)\.")
+HOLDING = re.compile(r"(\w+) (?:has|is dancing with|is playing) (.+)")
+CONNECTIVE = re.compile(r"(?:First,|Then|Next,|After that,|Later,) (.+)")
+SWAPS = tuple(map(re.compile, (
+    r"(?P<a>\w+) and (?P<b>\w+) (?:swap|switch|exchange|trade) (?P<noun>\w+)\.",
+    r"(?P<a>\w+) (?:trades|swaps) (?P<noun>\w+) with (?P<b>\w+)\.",
+)))
+# Sentences that talk about a swap and say, in their own words, that it does not happen.
+NOT_DONE = tuple(map(re.compile, (
+    r"(?P<a>\w+) considers trading (?P<noun>\w+) with (?P<b>\w+) but doesn't\.",
+    r"(?P<a>\w+) offers to swap (?P<noun>\w+) with (?P<b>\w+), but (?P=b) refuses\.",
+    r"(?P<a>\w+) and (?P<b>\w+) almost switch (?P<noun>\w+), but change their minds\.",
+    r"(?P<a>\w+) asks (?P<b>\w+) for a trade, but (?P=b) says no\.",
+    r"(?P<a>\w+) thinks about swapping (?P<noun>\w+) with (?P<b>\w+), then decides against it\.",
+)))
+QUESTIONS = {  # what is asked -> how the answer is read off the held thing as the story writes it
+    r"Which book does (\w+) have at the end\?": lambda held: held,
+    r"Who is (\w+) dancing with at the end\?": lambda held: held,
+    r"Which position is (\w+) playing at the end\?": lambda held: held,
+    r"Which gift does (\w+) have at the end\?": lambda held: re.fullmatch(r"an? ([a-z]+)", held)[1],
+    r"What color is the ball (\w+) has at the end\?": lambda held: re.fullmatch(r"an? ([a-z]+) ball", held)[1],
+}
 
 
-def read_story(item):
-    """(start holdings, [(a, b, happens)], asked person), read from the question text."""
-    setting, story, asked_line = item.question.split("\n\n")
-    start = setting.split("At the start: ")[1].rstrip(".")
-    holdings = {}
-    for clause in start.split("; "):
-        person = clause.split(" ")[0]
-        held = [it for it in item.metadata["items"] if re.search(rf"\b{re.escape(it)}\b", clause[len(person):])]
-        assert len(held) == 1, clause
-        holdings[person] = held[0]
+def read_story(prompt):
+    """(start holdings as written, [(a, b, happens)], the question's line) from the prompt text."""
+    setting, story, question, _instruction = prompt.split("\n\n")
+    listing, description, start = SETTING.fullmatch(setting).groups()
+    people = re.split(r", and |, | and ", listing)
+    holdings = dict(HOLDING.fullmatch(clause).groups() for clause in start.split("; "))
+    assert list(holdings) == people and len(set(holdings.values())) == len(people)
     events = []
     for sentence in re.split(r"(?<=\.) ", story):
-        names = list(dict.fromkeys(word for word in re.findall(r"[A-Z][a-z]+", sentence) if word in holdings))
-        assert len(names) == 2 and names[0] != names[1], sentence
-        events.append((names[0], names[1], not any(marker in sentence for marker in NOT_DONE)))
-    asked = next(name for name in holdings if re.search(rf"\b{name}\b", asked_line))
-    return holdings, events, asked
+        said = CONNECTIVE.fullmatch(sentence)[1]
+        happens = next(filter(None, (p.fullmatch(said) for p in SWAPS)), None)
+        m = happens or next(filter(None, (p.fullmatch(said) for p in NOT_DONE)), None)
+        assert m, f"unknown sentence: {sentence}"
+        assert m["a"] != m["b"] and {m["a"], m["b"]} <= set(people), sentence
+        assert m.re.groupindex.get("noun") is None or m["noun"][:-1] in description, "swaps what each has"
+        events.append((m["a"], m["b"], happens is not None))
+    return holdings, events, question
 
 
 def replay(holdings, events, asked, count_everything=False):
@@ -44,28 +66,42 @@ def replay(holdings, events, asked, count_everything=False):
     return item_at[seat_of[asked]]
 
 
-@pytest.mark.parametrize("tier", ["easy", "medium", "hard"])
-def test_replaying_the_story_gives_the_answer(tier):
-    for params, item in H.tier_items(tier):
-        holdings, events, asked = read_story(item)
-        assert replay(holdings, events, asked) == item.answer, item.question
-        assert sum(happens for _, _, happens in events) == params["swaps"]
-        assert sum(not happens for _, _, happens in events) == params["confounders"]
+def solve(prompt, count_everything=False):
+    """(the answer the question asks for, the held thing as the story writes it) by the prompt's words;
+    with count_everything, what a reader who also counts the swaps that do not happen gets."""
+    holdings, events, question = read_story(prompt)
+    pattern, answer_of = next((p, f) for p, f in QUESTIONS.items() if re.fullmatch(p, question))
+    held = replay(holdings, events, re.fullmatch(pattern, question)[1], count_everything)
+    return answer_of(held), held
 
 
-def test_people_sets_holders_items_and_guess_chance():
-    for people in (3, 7, 10):
-        for item in H.items({"people": people, "swaps": 5, "confounders": 2}, 50):
-            holdings, _, _ = read_story(item)
-            assert len(holdings) == len(set(holdings.values())) == people
-            assert item.guess_chance == 1 / people
+@pytest.mark.parametrize("tier", [*TIERS, "whole grid"])
+def test_replaying_the_prompt_text_gives_the_answer(tier):
+    """The question's answer is the stored one, and the instruction's form, the item "exactly as the story
+    does" ("an hourglass", "a red ball"), scores as correct too."""
+    checked = H.space_items() if tier == "whole grid" else H.tier_items(tier)
+    mismatches = []
+    for _, item in checked:
+        answer, as_written = solve(H.prompt_text(item))
+        if answer != item.answer or not H.correct(f"ANSWER: {as_written}", item):
+            mismatches.append((item.question, item.answer, answer, as_written))
+    assert mismatches == []
 
 
-def test_confounders_mislead_a_reader_who_takes_them_literally():
+def test_people_swaps_and_confounders_show_in_the_text():
+    for params in H.points():
+        for item in H.items(params, 32):
+            holdings, events, _ = read_story(H.prompt_text(item))
+            assert len(holdings) == params["people"] and item.guess_chance == 1 / params["people"]
+            assert sum(happens for _, _, happens in events) == params["swaps"]
+            assert sum(not happens for _, _, happens in events) == params["confounders"]
+
+
+def test_confounders_mislead_a_reader_who_counts_every_swap_mentioned():
     misled = {}
     for confounders in (0, 5, 20):
         items = H.items({"people": 5, "swaps": 10, "confounders": confounders}, 300)
-        wrong = [replay(*read_story(item), count_everything=True) != item.answer for item in items]
+        wrong = [solve(H.prompt_text(item), count_everything=True)[0] != item.answer for item in items]
         assert wrong == [item.metadata["confounders_would_change_answer"] for item in items]
         misled[confounders] = statistics.mean(wrong)
     assert misled[0] == 0 < misled[5] < misled[20]

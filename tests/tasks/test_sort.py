@@ -1,4 +1,5 @@
-"""sort: answers re-derived by a hand-written merge sort over the words read back from the question."""
+"""sort: answers re-derived from the prompt text alone by a hand-written merge sort that follows the
+prompt's words, on every tier and the whole grid; difficulty knobs measured, parser on realistic outputs."""
 
 import json
 import os
@@ -7,6 +8,7 @@ import statistics
 
 import pytest
 
+from rs_dagster.tasks.manifold import TIERS
 from task_harness import TaskHarness
 
 H = TaskHarness("sort")
@@ -38,6 +40,27 @@ def merge_sort(keyed):
     return merged + left[i:] + right[j:]
 
 
+WRITE = {
+    "on one line, separated by commas": ", ".join,
+    "one word per line": "\n".join,
+    "as a JSON list of strings": json.dumps,
+    "as a numbered list, one word per line (1. first, 2. second, ...)":
+        lambda words: "\n".join(f"{i}. {word}" for i, word in enumerate(words, 1)),
+}
+
+
+def solve(prompt):
+    """The prompt's words: sort alphabetically with upper- and lowercase letters equal (a word before every
+    longer word it begins), keep repeats and spellings, write the list in the format asked for. Words
+    equal but for case may come in either order (the prompt leaves it open, scoring ignores case): this
+    keeps them in the order shown."""
+    assert "Sort the following words alphabetically, ignoring case (treat upper- and lowercase letters as equal)" in prompt
+    assert "Keep every word, including repeats, and write each word as it is spelled below." in prompt
+    words = re.search(r"^Words: (.+)$", prompt, re.M).group(1).split(" ")
+    wanted = re.search(r"^Give the sorted list (.+)\.$", prompt, re.M).group(1)
+    return WRITE[wanted]([word for _, word in merge_sort([(folded(w), w) for w in words])])
+
+
 def read_answer(answer, fmt):
     """The answer's words, read with the format's own reader."""
     if fmt == "json":
@@ -51,14 +74,24 @@ def read_answer(answer, fmt):
     return lines
 
 
-@pytest.mark.parametrize("tier", ["easy", "medium", "hard"])
-def test_answers_match_an_independent_sort(tier):
-    for params, item in H.tier_items(tier):
-        words = question_words(item)
-        answer = read_answer(item.answer, params["format"])
-        assert sorted(answer) == sorted(words)  # the same words, spelled as shown
-        assert [folded(w) for w in answer] == [key for key, _ in merge_sort([(folded(w), w) for w in words])], item.question
-        assert TASK.parse(f"ANSWER: {item.answer}", item.metadata).value == ",".join(w.lower() for w in answer)
+@pytest.mark.parametrize("tier", [*TIERS, "whole grid"])
+def test_answers_match_a_sort_that_follows_the_prompt(tier):
+    checked = H.space_items() if tier == "whole grid" else H.tier_items(tier)
+    mismatches = [(item.question, item.answer) for _, item in checked if solve(H.prompt_text(item)) != item.answer]
+    assert mismatches == []
+
+
+def test_orders_breaking_the_prompts_rule_score_wrong():
+    """Scoring ignores case, so it accepts either order of words equal but for case, and nothing else
+    that breaks the prompt's rule: a code-point sort, or two neighbours swapped, scores wrong."""
+    for _, item in H.tier_items("hard")[:200]:
+        words = read_answer(item.answer, item.metadata["format"])
+        assert H.correct(f"ANSWER: {solve(H.prompt_text(item))}", item)
+        if sorted(words) != sorted(words, key=str.lower):
+            assert not H.correct(f"ANSWER: {', '.join(sorted(words))}", item)
+        swap = next(i for i in range(len(words) - 1) if words[i].lower() != words[i + 1].lower())
+        swapped = words[:swap] + [words[swap + 1], words[swap]] + words[swap + 2 :]
+        assert not H.correct(f"ANSWER: {', '.join(swapped)}", item)
 
 
 def test_word_count_duplicates_and_case_mutation_are_exact():
