@@ -1,6 +1,9 @@
--- Per model, task and tier: pooled accuracy with its Wilson 95% CI, excess accuracy over chance, truncation and tokens.
+-- Per model, task and tier: pooled accuracy with its Wilson 95% CI (strict: only answers in the requested
+-- form count; the headline), the flexible accuracy (any rule of the parse cascade) with its CI, the share of
+-- answers in the requested form, excess accuracy over chance, truncation and tokens.
 WITH per_tier AS (
-    SELECT model, task, unnest(tiers) AS tier, n, answered, correct, truncated, errors, guess_chance, mean_completion_tokens
+    SELECT model, task, unnest(tiers) AS tier, n, answered, correct, incorrect, flexible_correct, truncated, errors,
+           guess_chance, mean_completion_tokens
     FROM {{ ref('points') }}
 ),
 pooled AS (
@@ -15,6 +18,10 @@ pooled AS (
         sum(correct) / nullif(sum(answered), 0) AS accuracy,
         wilson_low(sum(correct), sum(answered)) AS ci_low,
         wilson_high(sum(correct), sum(answered)) AS ci_high,
+        sum(flexible_correct) / nullif(sum(answered), 0) AS flexible_accuracy,
+        wilson_low(sum(flexible_correct), sum(answered)) AS flexible_ci_low,
+        wilson_high(sum(flexible_correct), sum(answered)) AS flexible_ci_high,
+        (sum(correct) + sum(incorrect)) / nullif(sum(answered), 0) AS format_compliance,
         sum(guess_chance * n) / sum(n) AS guess_chance,
         sum(truncated) / sum(n) AS truncation_rate,
         sum(errors)::BIGINT AS errors,

@@ -102,6 +102,11 @@ class Oracle:
     def is_correct(self, known: Known) -> bool:
         return ((known.index + 0.5) * GOLDEN) % 1.0 < true_accuracy(known.task, known.params)
 
+    @staticmethod
+    def bare_last_line(known: Known) -> bool:
+        """Whether the reply to `known` gives its value as a bare last line (outside the requested form)."""
+        return known.index % len(_STYLES) == _STYLES.index("Working: 2, 4, 8.\n\n{x}")
+
     def __call__(self, body: dict[str, Any]) -> Reply:
         known = self.lookup(body)
         value = known.answer if self.is_correct(known) else _wrong(known)

@@ -30,18 +30,25 @@ def test_measured_accuracy_matches_the_known_truth(scripted_lab, instance):
     points = warehouse.query("SELECT * FROM points")
     assert points.height == 2 + 8 + 2 + 12  # easy and medium points of both tasks
     for row in points.iter_rows(named=True):
-        truth = true_accuracy(row["task"], json.loads(row["params_json"]))
+        params = json.loads(row["params_json"])
+        truth = true_accuracy(row["task"], params)
         assert row["n"] == 48 and row["answered"] == 48 and row["errors"] == 0
-        assert row["ci_low"] <= truth <= row["ci_high"], (row["params_json"], row["accuracy"], truth)
-        assert abs(row["accuracy"] - truth) <= 0.1
+        assert row["flexible_ci_low"] <= truth <= row["flexible_ci_high"], (row["params_json"], row["flexible_accuracy"], truth)
+        assert abs(row["flexible_accuracy"] - truth) <= 0.1
+        # Strict: one reply style in four gives the bare value as its last line, outside the requested form.
+        known = [k for k in oracle.known.values() if k.task == row["task"] and k.params == params and k.index < 48]
+        assert row["correct"] == sum(oracle.is_correct(k) and not oracle.bare_last_line(k) for k in known)
+        assert row["format_compliance"] == 36 / 48
     assert server.completion_requests == points["n"].sum()
 
     scored = warehouse.query("SELECT * FROM scored_results")
     assert set(scored["parse_rule"]) == {"answer_line", "boxed", "last_line"}
-    assert set(scored["outcome"]) == {"correct", "incorrect"}
+    assert set(scored["flexible_outcome"]) == {"correct", "incorrect"}
+    assert set(scored.filter(pl.col("parse_rule") == "last_line")["outcome"]) == {"unparsed"}
     board = warehouse.query("SELECT * FROM leaderboard ORDER BY task, tier")
     assert board.select("task", "tier").rows() == [("arithmetic", "easy"), ("arithmetic", "medium"), ("boolean", "easy"), ("boolean", "medium")]
     assert (board["ci_low"] <= board["accuracy"]).all() and (board["accuracy"] <= board["ci_high"]).all()
+    assert (board["accuracy"] < board["flexible_accuracy"]).all() and (board["format_compliance"] == 0.75).all()
     assert (settings.report_dir / "index.html").read_text().count("data:image/png;base64") >= 3
 
 
@@ -133,5 +140,5 @@ def test_a_thinking_budget_shows_which_answers_it_forced(tmp_path, instance):
     assert phases.rows() == [("budget_forced", 8, "Let me carefully consider each operator in turn"), ("single", 8, "short and sure")]
     points = warehouse.query("SELECT budget_forced, truncated, answered FROM points")
     assert points.rows() == [(4, 0, 8), (4, 0, 8)]
-    forced = warehouse.query("SELECT outcome FROM scored_results WHERE answer_phase = 'budget_forced'")["outcome"]
+    forced = warehouse.query("SELECT flexible_outcome FROM scored_results WHERE answer_phase = 'budget_forced'")["flexible_outcome"]
     assert forced.is_in(["correct", "incorrect"]).all()

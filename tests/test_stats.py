@@ -3,8 +3,10 @@ import math
 import polars as pl
 import pytest
 
+from rs_dagster.scoring.outcomes import score_sample
 from rs_dagster.stats.intervals import excess_over_chance, wilson_interval
 from rs_dagster.stats.points import aggregate_points
+from rs_dagster.tasks import get_task
 
 
 def test_wilson_matches_published_values():
@@ -25,7 +27,7 @@ def test_excess_accuracy_rescales_chance_to_zero():
 
 def test_points_exclude_errors_and_truncations_from_accuracy():
     outcomes = ["correct"] * 6 + ["incorrect"] * 2 + ["unparsed"] * 2 + ["truncated"] * 3 + ["error"] * 7
-    scored = pl.DataFrame({"model": "m", "task": "t", "point_id": "p", "outcome": outcomes, "guess_chance": 0.5,
+    scored = pl.DataFrame({"model": "m", "task": "t", "point_id": "p", "outcome": outcomes, "flexible_outcome": outcomes, "guess_chance": 0.5,
                            "completion_tokens": [10] * 20, "reasoning_tokens": [None] * 20,
                            "answer_phase": ["budget_forced"] * 4 + ["single"] * 9 + [None] * 7},
                           schema_overrides={"reasoning_tokens": pl.Int64})
@@ -37,3 +39,28 @@ def test_points_exclude_errors_and_truncations_from_accuracy():
     assert row["accuracy"] == 0.6 and row["truncation_rate"] == 0.15
     assert (row["ci_low"], row["ci_high"]) == wilson_interval(6, 10)
     assert math.isclose(row["excess_accuracy"], 0.2)
+
+
+def test_strict_accuracy_counts_only_answers_in_the_requested_form():
+    """Ten answered samples: 4 correct and 1 wrong in an ANSWER: line or \\boxed{}, 3 correct and 1 wrong
+    read only by lenient rules, 1 with nothing parsable. Strict 4/10, flexible 7/10, in form 5/10."""
+    task = get_task("arithmetic")
+    texts = ["ANSWER: 5", "\\boxed{5}", "**Answer:** 5", "ANSWER: 5", "ANSWER: 6",
+             "The final answer is 5.", "so\n\n5", "I think it is 5 or so", "The result is 6.", "no idea"]
+    scored = [score_sample(task, "5", {}, text, "stop", None) for text in texts]
+    scored += [score_sample(task, "5", {}, "ANSWER: 5", "length", None), score_sample(task, "5", {}, None, None, "HTTP 500")]
+    assert [s.parse_rule for s in scored[:9]] == ["answer_line", "boxed", "answer_line", "answer_line", "answer_line",
+                                                   "answer_phrase", "last_line", "last_value", "answer_phrase"]
+    assert [s.outcome for s in scored] == ["correct"] * 4 + ["incorrect"] + ["unparsed"] * 5 + ["truncated", "error"]
+    assert [s.flexible_outcome for s in scored] == ["correct"] * 4 + ["incorrect"] + ["correct"] * 3 + ["incorrect", "unparsed", "truncated", "error"]
+    frame = pl.DataFrame({"model": "m", "task": "t", "point_id": "p", "outcome": [s.outcome for s in scored],
+                          "flexible_outcome": [s.flexible_outcome for s in scored], "guess_chance": 0.0,
+                          "completion_tokens": [10] * 12, "reasoning_tokens": [None] * 12, "answer_phase": ["single"] * 12},
+                         schema_overrides={"reasoning_tokens": pl.Int64})
+    cases = pl.DataFrame({"point_id": ["p"], "params_json": ["{}"], "tiers": [["easy"]], "surfaces": [[]], "projections": [[]]},
+                         schema_overrides={"surfaces": pl.List(pl.String), "projections": pl.List(pl.String)})
+    row = aggregate_points(frame, cases).row(0, named=True)
+    assert (row["answered"], row["correct"], row["flexible_correct"]) == (10, 4, 7)
+    assert (row["accuracy"], row["flexible_accuracy"], row["format_compliance"]) == (0.4, 0.7, 0.5)
+    assert (row["ci_low"], row["ci_high"]) == wilson_interval(4, 10)
+    assert (row["flexible_ci_low"], row["flexible_ci_high"]) == wilson_interval(7, 10)

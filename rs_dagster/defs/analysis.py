@@ -16,10 +16,11 @@ def build_analysis_assets(model_task_parts: dg.PartitionsDefinition) -> list:
         deps=["scored_results"],
         group_name="analysis",
         kinds={"polars", "duckdb"},
-        description="Per grid point: n, answered, correct, truncated, errors, accuracy with Wilson 95% CI, "
+        description="Per grid point: n, answered, correct, truncated, errors, accuracy with Wilson 95% CI "
+        "(strict: answers in the requested form) and flexible accuracy with its CI, format compliance, "
         "excess accuracy over guess chance, truncation rate, mean tokens.",
         automation_condition=dg.AutomationCondition.eager(),
-        code_version="1",
+        code_version="2",
     )
     def points(context: dg.AssetExecutionContext, lab: LabResource) -> dg.MaterializeResult:
         keys = keys_of(context)
@@ -28,12 +29,16 @@ def build_analysis_assets(model_task_parts: dg.PartitionsDefinition) -> list:
         frame = aggregate_points(scored, cases)
         lab.warehouse.replace_partition("points", schemas.Points, frame, keys)
         answered = int(frame["answered"].sum())
-        correct = int(frame["correct"].sum())
+
+        def share(count: str) -> float:
+            return round(int(frame[count].sum()) / answered, 4) if answered else float("nan")
+
         return dg.MaterializeResult(
             metadata={
                 "points": frame.height,
                 "samples": int(frame["n"].sum()),
-                "accuracy": round(correct / answered, 4) if answered else float("nan"),
+                "accuracy": share("correct"),
+                "flexible_accuracy": share("flexible_correct"),
                 "truncated": int(frame["truncated"].sum()),
                 "errors": int(frame["errors"].sum()),
                 "chart": dg.MetadataValue.md(png_markdown(accuracy_by_point(frame, f"{keys['model']} / {keys['task']}"))),

@@ -8,6 +8,7 @@ import polars as pl
 from rs_dagster.defs.partitions import keys_of
 from rs_dagster.defs.resources import LabResource
 from rs_dagster.scoring.outcomes import score_sample
+from rs_dagster.stats.intervals import ANSWERED
 from rs_dagster.storage import schemas
 
 
@@ -17,10 +18,11 @@ def build_scoring_assets(model_task_parts: dg.PartitionsDefinition) -> list:
         deps=["completions"],
         group_name="scoring",
         kinds={"python", "duckdb"},
-        description="Parsed answer, the parse rule that matched, and the outcome "
-        "(correct / incorrect / unparsed / truncated / error), with lineage ids.",
+        description="Parsed answer, the parse rule that matched, and the outcome (correct / incorrect / "
+        "unparsed / truncated / error), strict (only an ANSWER: line or \\boxed{} counts) and flexible (any "
+        "rule of the parse cascade), with lineage ids.",
         automation_condition=dg.AutomationCondition.eager(),
-        code_version="1",
+        code_version="2",
     )
     def scored_results(context: dg.AssetExecutionContext, lab: LabResource) -> dg.MaterializeResult:
         keys = keys_of(context)
@@ -50,6 +52,7 @@ def build_scoring_assets(model_task_parts: dg.PartitionsDefinition) -> list:
                     "parsed_answer": scored.parsed_answer,
                     "parse_rule": scored.parse_rule,
                     "outcome": scored.outcome,
+                    "flexible_outcome": scored.flexible_outcome,
                     "guess_chance": row["guess_chance"],
                     "completion_tokens": row["completion_tokens"],
                     "reasoning_tokens": row["reasoning_tokens"],
@@ -74,13 +77,16 @@ def build_scoring_assets(model_task_parts: dg.PartitionsDefinition) -> list:
         )
         lab.warehouse.replace_partition("scored_results", schemas.ScoredResults, frame, keys)
         outcomes = dict(frame.group_by("outcome").len().iter_rows())
+        flexible = dict(frame.group_by("flexible_outcome").len().iter_rows())
         rules = dict(frame.filter(pl.col("parse_rule").is_not_null()).group_by("parse_rule").len().iter_rows())
         return dg.MaterializeResult(
             metadata={
                 "rows": frame.height,
                 "outcomes": dg.MetadataValue.json(outcomes),
+                "flexible_outcomes": dg.MetadataValue.json(flexible),
                 "parse_rules": dg.MetadataValue.json(rules),
                 "accuracy_over_answered": _accuracy(outcomes),
+                "flexible_accuracy_over_answered": _accuracy(flexible),
             }
         )
 
@@ -88,5 +94,5 @@ def build_scoring_assets(model_task_parts: dg.PartitionsDefinition) -> list:
 
 
 def _accuracy(outcomes: dict[str, int]) -> float:
-    answered = sum(outcomes.get(k, 0) for k in ("correct", "incorrect", "unparsed"))
+    answered = sum(outcomes.get(k, 0) for k in ANSWERED)
     return round(outcomes.get("correct", 0) / answered, 4) if answered else float("nan")

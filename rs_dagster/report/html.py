@@ -95,7 +95,10 @@ def write_report(path: Path, leaderboard: pl.DataFrame, surfaces: pl.DataFrame, 
     sections = [
         "<h2>Leaderboard</h2>",
         "<p>Accuracy over answered samples with Wilson 95% intervals; excess accuracy rescales chance to 0. "
-        "Truncated and error samples are excluded from accuracy and reported on their own.</p>",
+        "Truncated and error samples are excluded from accuracy and reported on their own. <code>accuracy</code> "
+        "(the headline) counts only answers given in the requested form (an <code>ANSWER:</code> line or "
+        "<code>\\boxed{}</code>); <code>flexible_accuracy</code> counts any answer the parser finds, and "
+        "<code>format_compliance</code> is the share of complete answers in the requested form.</p>",
         _table(leaderboard),
     ]
     if not leaderboard.is_empty():

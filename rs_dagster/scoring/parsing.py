@@ -24,6 +24,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 RULES = ("boxed", "answer_line", "answer_phrase", "last_line", "last_value")
+STRICT_RULES = ("boxed", "answer_line")
+"""The rules that read an answer given in the form every prompt requests (an `ANSWER:` line or a
+\\boxed{}); an answer found only by the later rules counts for flexible accuracy, not for strict."""
 
 # An "ANSWER: ..." line (also "**Final answer:** ...", "answer = ..."); group 1 is the rest of the line.
 _ANSWER_LINE = re.compile(r"(?im)^[^\S\n]*[#>*_\s]*(?:final\s+)?answer[*_\s]*[:：=][*_\s]*(.*)$")

@@ -106,7 +106,8 @@ class ScoredResults(_Table):
     answer: str
     parsed_answer: Optional[str] = pa.Field(nullable=True)
     parse_rule: Optional[str] = pa.Field(nullable=True)
-    outcome: str = pa.Field(isin=OUTCOMES)
+    outcome: str = pa.Field(isin=OUTCOMES)  # strict: only an answer in the requested form counts
+    flexible_outcome: str = pa.Field(isin=OUTCOMES)  # any rule of the parse cascade counts
     guess_chance: float = pa.Field(ge=0.0, lt=1.0)
     completion_tokens: Optional[int] = pa.Field(nullable=True, ge=0)
     reasoning_tokens: Optional[int] = pa.Field(nullable=True, ge=0)
@@ -135,9 +136,14 @@ class Points(_Table):
     truncated: int = pa.Field(ge=0)
     errors: int = pa.Field(ge=0)
     budget_forced: int = pa.Field(ge=0)  # answers given in phase 2 of a think_budget
-    accuracy: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0)
+    flexible_correct: int = pa.Field(ge=0)
+    accuracy: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0)  # strict, the headline
     ci_low: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0)
     ci_high: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0)
+    flexible_accuracy: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0)
+    flexible_ci_low: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0)
+    flexible_ci_high: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0)
+    format_compliance: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0)
     guess_chance: float = pa.Field(ge=0.0, lt=1.0)
     excess_accuracy: Optional[float] = pa.Field(nullable=True, le=1.0)
     excess_ci_low: Optional[float] = pa.Field(nullable=True, le=1.0)

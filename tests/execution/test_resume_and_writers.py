@@ -41,7 +41,7 @@ def stored_completions(lab) -> int:
 
 
 def scored(lab) -> pl.DataFrame:
-    columns = "test_case_id, sample_index, request_hash, parsed_answer, outcome"
+    columns = "test_case_id, sample_index, request_hash, parsed_answer, outcome, flexible_outcome"
     return Warehouse(lab.db_path).query(f"SELECT {columns} FROM scored_results ORDER BY request_hash")
 
 
@@ -78,7 +78,7 @@ def test_sigkill_mid_partition_resumes_with_only_the_missing_requests(tmp_path):
     resumed = Warehouse(killed.db_path).query("SELECT request_hash, count(*) AS n FROM completions GROUP BY ALL")
     assert resumed.height == TOTAL and resumed["n"].max() == 1  # every sample once, no duplicates
     assert scored(killed).equals(scored(reference))
-    assert scored(killed)["outcome"].is_in(["correct", "incorrect"]).all()
+    assert scored(killed)["flexible_outcome"].is_in(["correct", "incorrect"]).all()
 
 
 def test_two_eval_processes_write_one_duckdb_file_at_once(tmp_path):
