@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rs_dagster import progress as progress_hooks
-from rs_dagster.errors import RsError
+from rs_dagster.errors import InputError, RsError
 from rs_dagster.settings import Settings
 
 app = typer.Typer(help="rs-dagster: procedurally generated reasoning evaluations as Dagster assets in DuckDB.", no_args_is_help=True)
@@ -151,7 +151,11 @@ def eval_(
     api_key_env: Optional[str] = typer.Option(None, help="environment variable holding the API key"),
     tasks: Optional[str] = typer.Option(None, help="comma-separated tasks (default: the model's suite)"),
     tier: Optional[str] = typer.Option(None, help="comma-separated tiers: easy,medium,hard"),
-    samples: Optional[int] = typer.Option(None, help="items per grid point (default: the suite's precision)"),
+    surface: Optional[str] = typer.Option(None, help="comma-separated surfaces of the tasks (`rs tasks show TASK` lists them)"),
+    projection: Optional[str] = typer.Option(None, help="comma-separated projections of the tasks"),
+    points: Optional[str] = typer.Option(None, help="'all': every point of each task's full grid"),
+    precision: Optional[str] = typer.Option(None, help="precision level of the manifolds (low, medium, high)"),
+    samples: Optional[int] = typer.Option(None, help="items per grid point, fixed (instead of a precision level)"),
     repeats: Optional[int] = typer.Option(None, help="samples per item"),
     sampler: Optional[str] = typer.Option(None, help="sampler name for an ad-hoc model"),
     template: Optional[str] = typer.Option(None, help="template name for an ad-hoc model"),
@@ -167,7 +171,12 @@ def eval_(
                  "sampler": sampler, "template": template, "concurrency": concurrency}
         register_local_model(settings, model, ModelEntry(**{k: v for k, v in entry.items() if v is not None}))
         console.log(f"registered {model} → {base_url} in {settings.local_models_file}")
-    scope = EvalScope(tiers=_split(tier), precision=str(samples) if samples else None, repeats=repeats)
+    if samples is not None and precision is not None:
+        raise InputError("give either --samples (items per point) or --precision (a level), not both")
+    scope = EvalScope(
+        tiers=_split(tier), surfaces=_split(surface), projections=_split(projection), points=points,
+        precision=str(samples) if samples is not None else precision, repeats=repeats,
+    )
     _run_evaluation(settings, [model], _split(tasks), scope)
     _print_leaderboard(settings)
     out.print(f"Report: {settings.report_dir / 'index.html'}")

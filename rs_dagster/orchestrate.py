@@ -11,6 +11,7 @@ import dagster as dg
 from rs_dagster.defs.automation import EVALUATION_ASSETS
 from rs_dagster.defs.fft import model_tokenizer_spec
 from rs_dagster.defs.partitions import model_task_key
+from rs_dagster.defs.prompting import selected_scope
 from rs_dagster.defs.resources import EvalScope
 from rs_dagster.definitions import build_definitions
 from rs_dagster.errors import RsError, UnknownNameError
@@ -79,16 +80,21 @@ def evaluate(
     on_stage: Callable[[str], None] = lambda message: None,
 ) -> EvalRuns:
     """Materialize definitions, the model × task chain and the report for the given models and tasks
-    (default: each model's suite). Unknown names fail before anything runs."""
+    (default: each model's suite). Unknown names and impossible scopes fail before anything runs."""
     specs = load_manifolds(settings.tasks_dir)
     models = load_models(settings)
     chosen = [get_model(models, name) for name in model_names]
     for task in task_names or []:
         if task not in specs:
             raise UnknownNameError("task", task, list(specs))
+    scope = scope or EvalScope()
+    pairs = [(m.name, t) for m in chosen for t in (task_names or m.entry.suite.tasks or list(specs))]
+    for model, task in pairs:
+        if task not in specs:
+            raise UnknownNameError("task", task, list(specs))
+        selected_scope(specs[task], models[model], scope)
     defs = build_definitions(settings, scope)
     runs = EvalRuns()
-    pairs = [(m.name, t) for m in chosen for t in (task_names or m.entry.suite.tasks or list(specs))]
     for task in sorted({t for _, t in pairs}):
         on_stage(f"task {task}: specs and test cases")
         _materialize(defs, ["task_specs", "test_cases"], instance, task, runs, quiet)

@@ -1,6 +1,9 @@
-"""Execution stage: one completion per (item, sample) from the model's endpoint, through the response
-cache. Errors after the retry policy are stored as error rows, never as answers; if every request
-failed the partition is left as it was and the run fails with the endpoint's reason."""
+"""Execution stage: one completion per (item, sample) of the evaluation's scope from the model's
+endpoint, through the response cache. Completions accumulate: a request whose answer is already
+stored is not sent again and its row is left as it is; new answers are added, and nothing is removed
+(a narrower or repeated scope only adds). Errors after the retry policy are stored as error rows,
+never as answers, and are retried by the next run; if every request failed the run fails with the
+endpoint's reason and what was stored before is untouched."""
 
 import json
 from collections import Counter
@@ -8,9 +11,11 @@ from collections import Counter
 import dagster as dg
 import polars as pl
 
+from rs_dagster.defs.generation import current_cases
 from rs_dagster.defs.partitions import keys_of
+from rs_dagster.defs.prompting import selected_scope
 from rs_dagster.defs.resources import EvalScope, LabResource
-from rs_dagster.errors import EndpointError
+from rs_dagster.errors import EndpointError, InputError
 from rs_dagster.execution.cache import request_hash
 from rs_dagster.execution.client import CompletionRequest, Endpoint, Runner
 from rs_dagster.models.registry import Model
@@ -56,16 +61,25 @@ def build_execution_assets(model_task_parts: dg.PartitionsDefinition) -> list:
     )
     def completions(context: dg.AssetExecutionContext, lab: LabResource, scope: EvalScope) -> dg.MaterializeResult:
         keys = keys_of(context)
-        model = lab.models()[keys["model"]]
-        repeats = scope.resolve(model.entry.suite).repeats
-        prompts = lab.warehouse.read_partition("prompts", keys)
+        model, spec = lab.models()[keys["model"]], lab.task_specs()[keys["task"]]
+        selected = selected_scope(spec, model, scope)
+        wanted = set(current_cases(lab.warehouse, spec, selected.points, selected.count)["test_case_id"])
+        prompts = lab.warehouse.read_partition("prompts", {**keys, "model_version": model.version, "spec_version": spec.version})
+        prompts = prompts.filter(pl.col("test_case_id").is_in(wanted)) if not prompts.is_empty() else prompts
+        if prompts.height < len(wanted):
+            raise InputError(f"{keys['model']} × {keys['task']}: {len(wanted) - prompts.height} selected items have no prompt; materialize prompts first")
+        stored = lab.warehouse.read_partition("completions", keys)
+        answered = set(stored.filter(pl.col("error").is_null())["request_hash"]) if not stored.is_empty() else set()
         params = model.sampler.request_params()
         endpoint = endpoint_of(model)
-        rows, requests = [], []
-        for prompt in prompts.iter_rows(named=True):
+        rows, requests, skipped = [], [], 0
+        for prompt in prompts.sort("test_case_id").iter_rows(named=True):
             messages = json.loads(prompt["messages_json"])
-            for sample in range(repeats):
+            for sample in range(selected.suite.repeats):
                 key = request_hash(endpoint.base_url, endpoint.served_model, messages, params, sample)
+                if key in answered:
+                    skipped += 1
+                    continue
                 requests.append(CompletionRequest(key, messages))
                 rows.append({"test_case_id": prompt["test_case_id"], "sample_index": sample, "request_hash": key, "prompt_hash": prompt["prompt_hash"]})
 
@@ -101,11 +115,13 @@ def build_execution_assets(model_task_parts: dg.PartitionsDefinition) -> list:
             raise EndpointError(f"every request to {endpoint.base_url} failed ({count}x: {reason}); nothing was recorded")
 
         frame = pl.DataFrame([row_of(row, result) for row, result in zip(rows, results)], schema_overrides=_COMPLETION_DTYPES)
-        lab.warehouse.replace_partition("completions", schemas.Completions, frame, keys)
+        lab.warehouse.upsert_rows("completions", schemas.Completions, frame, keys, "request_hash")
         fresh = [r for r in results if not r.from_cache]
         return dg.MaterializeResult(
             metadata={
-                "rows": frame.height,
+                "rows_added": frame.height,
+                "already_stored": skipped,
+                "selection": selected.suite.selection.describe(),
                 "requests_sent": len(fresh),
                 "cache_hits": len(results) - len(fresh),
                 "errors": sum(errors.values()),

@@ -7,7 +7,8 @@ import dagster as dg
 import polars as pl
 
 from rs_dagster.defs.partitions import MODEL_OF_MODEL_TASK, ON_UPSTREAM_VERSION_CHANGE, TASK_OF_MODEL_TASK, keys_of
-from rs_dagster.defs.prompting import prompt_frame, select_cases
+from rs_dagster.defs.generation import current_cases
+from rs_dagster.defs.prompting import prompt_frame
 from rs_dagster.defs.resources import EvalScope, LabResource
 from rs_dagster.errors import InputError
 from rs_dagster.fft.charts import projection_charts
@@ -67,11 +68,9 @@ def build_fft_assets(model_task_parts: dg.PartitionsDefinition) -> list:
     def fft_spectra(context: dg.AssetExecutionContext, lab: LabResource, scope: EvalScope) -> dg.MaterializeResult:
         keys = keys_of(context)
         model, spec = lab.models()[keys["model"]], lab.task_specs()[keys["task"]]
-        cases = lab.warehouse.read_partition("test_cases", {"task": spec.name})
-        if cases.is_empty():
-            raise InputError(f"no test cases for task {spec.name!r}; materialize test_cases first")
-        selected = select_cases(cases, spec, None, scope.resolve(model.entry.suite).precision)
-        frame = spectra_frame(model, prompt_frame(model, spec, selected), cases)
+        count = spec.items_per_point(scope.resolve(model.entry.suite).precision)
+        cases = current_cases(lab.warehouse, spec, spec.points(), count)  # every named point of the manifold
+        frame = spectra_frame(model, prompt_frame(model, spec, cases), cases)
         lab.warehouse.replace_partition("fft_spectra", schemas.FftSpectra, frame, keys)
         metadata = {
             "points": frame.height,

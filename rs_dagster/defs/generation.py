@@ -1,5 +1,8 @@
-"""Generation stage: the items of every grid point of a task (the largest precision level; smaller
-levels are prefixes thanks to prefix-stable seeds)."""
+"""Generation stage: the items of every named grid point of a task (the largest precision level;
+smaller levels are prefixes thanks to prefix-stable seeds). Rows are kept per task version, so the
+lineage of results measured under an earlier version still joins; readers take the current version.
+Items of grid points that no tier, surface or projection names are generated when an evaluation of
+the full grid first needs them."""
 
 import json
 
@@ -12,14 +15,19 @@ from rs_dagster.report.markdown import markdown_table
 from rs_dagster.storage import schemas
 from rs_dagster.tasks.base import canonical_json
 from rs_dagster.tasks.generation import generate_point
-from rs_dagster.tasks.manifold import TaskSpec
+from rs_dagster.storage.warehouse import Warehouse
+from rs_dagster.tasks.manifold import Point, TaskSpec
 
 
-def test_case_frame(spec: TaskSpec) -> pl.DataFrame:
+TEST_CASE_IDENTITY = ("test_case_id", "spec_version")
+
+
+def test_case_frame(spec: TaskSpec, points: list[Point] | None = None, count: int | None = None) -> pl.DataFrame:
+    """Items of `points` (default: every named point), `count` per point (default: the largest level)."""
     rows = []
-    for point in spec.points():
+    for point in spec.points() if points is None else points:
         params_json = canonical_json(point.params)
-        for generated in generate_point(spec.task, spec.name, point.params, spec.doc.global_seed, spec.max_items_per_point):
+        for generated in generate_point(spec.task, spec.name, point.params, spec.doc.global_seed, count or spec.max_items_per_point):
             rows.append(
                 {
                     "task": spec.name,
@@ -42,6 +50,20 @@ def test_case_frame(spec: TaskSpec) -> pl.DataFrame:
     return pl.DataFrame(rows, schema_overrides={"tiers": pl.List(pl.String), "surfaces": pl.List(pl.String), "projections": pl.List(pl.String)})
 
 
+def current_cases(warehouse: Warehouse, spec: TaskSpec, points: list[Point], count: int) -> pl.DataFrame:
+    """The current version's first `count` items of each of `points`, sorted by point and index. A
+    point with fewer stored items (one outside every named part, or test_cases not yet materialized)
+    has its items generated and stored first."""
+    stored = warehouse.read_partition("test_cases", {"task": spec.name, "spec_version": spec.version})
+    held = dict(stored.group_by("point_id").len().iter_rows()) if not stored.is_empty() else {}
+    missing = [p for p in points if held.get(p.point_id, 0) < count]
+    if missing:
+        warehouse.upsert_rows("test_cases", schemas.TestCases, test_case_frame(spec, missing, count), {"task": spec.name}, TEST_CASE_IDENTITY)
+        stored = warehouse.read_partition("test_cases", {"task": spec.name, "spec_version": spec.version})
+    wanted = [p.point_id for p in points]
+    return stored.filter(pl.col("point_id").is_in(wanted) & (pl.col("item_index") < count)).sort("point_id", "item_index")
+
+
 def build_generation_assets(task_parts: dg.PartitionsDefinition) -> list:
     @dg.asset(
         partitions_def=task_parts,
@@ -56,7 +78,7 @@ def build_generation_assets(task_parts: dg.PartitionsDefinition) -> list:
     def test_cases(context: dg.AssetExecutionContext, lab: LabResource):
         spec = lab.task_specs()[context.partition_key]
         frame = test_case_frame(spec)
-        lab.warehouse.replace_partition("test_cases", schemas.TestCases, frame, {"task": spec.name})
+        lab.warehouse.upsert_rows("test_cases", schemas.TestCases, frame, {"task": spec.name}, TEST_CASE_IDENTITY)
         duplicates = frame.group_by("point_id", "question").len().filter(pl.col("len") > 1).height
         yield dg.MaterializeResult(
             metadata={

@@ -1,32 +1,42 @@
-"""Prompting stage: the exact chat messages each model receives for each selected item."""
+"""Prompting stage: the exact chat messages each model receives for each selected item. Prompts
+accumulate like the results they produced: one row per item and (model version, task version)."""
 
 import json
+from dataclasses import dataclass
 
 import dagster as dg
 import polars as pl
 
 from rs_dagster.defs.partitions import MODEL_OF_MODEL_TASK, ON_UPSTREAM_VERSION_CHANGE, TASK_OF_MODEL_TASK, keys_of
+from rs_dagster.defs.generation import current_cases
 from rs_dagster.defs.resources import EvalScope, LabResource
 from rs_dagster.errors import InputError
-from rs_dagster.models.registry import Model
+from rs_dagster.models.registry import Model, Suite
 from rs_dagster.prompting.templates import prompt_hash
 from rs_dagster.storage import schemas
 from rs_dagster.tasks.base import Item
-from rs_dagster.tasks.manifold import TaskSpec
+from rs_dagster.tasks.manifold import Point, TaskSpec
+from rs_dagster.tasks.selection import select_points
 
 
-def select_cases(cases: pl.DataFrame, spec: TaskSpec, tiers: list[str] | None, precision: str | int) -> pl.DataFrame:
-    """The first n items (prefix-stable) of every point that belongs to one of `tiers` (None: every point)."""
-    unknown = [t for t in tiers or [] if t not in spec.doc.tiers]
-    if unknown:
-        raise InputError(f"unknown tier(s) {unknown} for task {spec.name!r}; tiers: {sorted(spec.doc.tiers)}")
-    n = spec.items_per_point(precision)
-    if n > spec.max_items_per_point:
-        raise InputError(f"task {spec.name!r}: {n} items per point requested, the manifold generates at most {spec.max_items_per_point}")
-    selected = cases.filter(pl.col("item_index") < n)
-    if tiers is not None:
-        selected = selected.filter(pl.col("tiers").list.eval(pl.element().is_in(tiers)).list.any())
-    return selected.sort("point_id", "item_index")
+PROMPT_IDENTITY = ("test_case_id", "model_version", "spec_version")
+
+
+@dataclass(frozen=True)
+class Selected:
+    """What one evaluation of a model × task covers: its points and items per point."""
+
+    suite: Suite
+    points: list[Point]
+    count: int
+
+
+def selected_scope(spec: TaskSpec, model: Model, scope: EvalScope) -> Selected:
+    suite = scope.resolve(model.entry.suite)
+    count = spec.items_per_point(suite.precision)
+    if count < 1:
+        raise InputError(f"task {spec.name!r}: {count} items per point requested; expected a positive number")
+    return Selected(suite, select_points(spec, suite.selection), count)
 
 
 def prompt_frame(model: Model, spec: TaskSpec, cases: pl.DataFrame) -> pl.DataFrame:
@@ -68,18 +78,16 @@ def build_prompting_assets(model_task_parts: dg.PartitionsDefinition) -> list:
     def prompts(context: dg.AssetExecutionContext, lab: LabResource, scope: EvalScope) -> dg.MaterializeResult:
         keys = keys_of(context)
         model, spec = lab.models()[keys["model"]], lab.task_specs()[keys["task"]]
-        suite = scope.resolve(model.entry.suite)
-        cases = select_cases(lab.warehouse.read_partition("test_cases", {"task": spec.name}), spec, suite.tiers, suite.precision)
-        if cases.is_empty():
-            raise InputError(f"no test cases for task {spec.name!r} in tiers {suite.tiers}; materialize test_cases first")
+        selected = selected_scope(spec, model, scope)
+        cases = current_cases(lab.warehouse, spec, selected.points, selected.count)
         frame = prompt_frame(model, spec, cases)
-        lab.warehouse.replace_partition("prompts", schemas.Prompts, frame, keys)
+        lab.warehouse.upsert_rows("prompts", schemas.Prompts, frame, keys, PROMPT_IDENTITY)
         return dg.MaterializeResult(
             metadata={
                 "rows": frame.height,
                 "points": frame["point_id"].n_unique(),
-                "tiers": ", ".join(suite.tiers),
-                "items_per_point": spec.items_per_point(suite.precision),
+                "selection": selected.suite.selection.describe(),
+                "items_per_point": selected.count,
                 "template": model.entry.template,
                 "example": dg.MetadataValue.json(json.loads(frame["messages_json"][0])),
             }

@@ -4,12 +4,16 @@ from pathlib import Path
 
 import dagster as dg
 
+from pydantic import ValidationError
+
+from rs_dagster.errors import InputError
 from rs_dagster.execution.cache import ResponseCache
 from rs_dagster.execution.shares import EndpointShares
 from rs_dagster.models.registry import Model, Suite, load_models
 from rs_dagster.settings import Settings
 from rs_dagster.storage.warehouse import Warehouse
 from rs_dagster.tasks.manifold import TaskSpec, load_manifolds
+from rs_dagster.tasks.selection import ALL_POINTS
 
 
 class LabResource(dg.ConfigurableResource):
@@ -48,19 +52,38 @@ class LabResource(dg.ConfigurableResource):
 
 
 class EvalScope(dg.ConfigurableResource):
-    """Which items of a partition are evaluated. Unset fields fall back to the model's `suite`."""
+    """Which items of a partition are evaluated: the points of the named tiers, surfaces and
+    projections (or `points: all`), at a precision level, with `repeats` samples per item. Setting
+    any of tiers/surfaces/projections/points replaces the model's `suite` selection; unset fields fall
+    back to the suite. In the Dagster UI this is the `scope` resource of the run config."""
 
     tiers: list[str] | None = None
+    surfaces: list[str] | None = None
+    projections: list[str] | None = None
+    points: str | None = None  # "all": every point of the full grid
     precision: str | None = None  # a level of the manifold's `precision`, or an integer as text
     repeats: int | None = None  # samples per item
 
     def resolve(self, suite: Suite) -> Suite:
-        precision = self.precision if self.precision is not None else suite.precision
-        if isinstance(precision, str) and precision.isdigit():
+        precision: str | int = self.precision if self.precision is not None else suite.precision
+        if isinstance(precision, str) and precision.lstrip("-").isdigit():
             precision = int(precision)
-        return Suite(
-            tasks=suite.tasks,
-            tiers=self.tiers or suite.tiers,
-            precision=precision,
-            repeats=self.repeats or suite.repeats,
-        )
+        if self.points not in (None, ALL_POINTS):
+            raise InputError(f"scope.points: expected {ALL_POINTS!r} (every grid point) or nothing, got {self.points!r}")
+        if isinstance(precision, int) and precision < 1:
+            raise InputError(f"precision: expected a level name or a positive number of items per point (--samples), got {precision}")
+        if self.repeats is not None and self.repeats < 1:
+            raise InputError(f"scope.repeats: expected a positive number of samples per item, got {self.repeats}")
+        chosen = any(v is not None for v in (self.tiers, self.surfaces, self.projections, self.points))
+        try:
+            return Suite(
+                tasks=suite.tasks,
+                tiers=(self.tiers or []) if chosen else suite.tiers,
+                surfaces=(self.surfaces or []) if chosen else suite.surfaces,
+                projections=(self.projections or []) if chosen else suite.projections,
+                points=self.points if chosen else suite.points,
+                precision=precision,
+                repeats=self.repeats or suite.repeats,
+            )
+        except ValidationError as exc:
+            raise InputError(f"scope: {exc.errors()[0]['msg']}") from None

@@ -1,4 +1,9 @@
-"""Scoring stage: parse each completion with its task's parser and decide its outcome."""
+"""Scoring stage: parse each completion with its task's parser and decide its outcome.
+
+Every stored completion that answers a prompt of the current model and task versions is scored;
+rows are kept per (request, task version), so results scored under an earlier task version stay
+queryable (filter on `spec_version`) and are never mixed into the current version's points. A row is
+rewritten only when its score changes, so a repeated evaluation leaves the table as it was."""
 
 import json
 
@@ -30,10 +35,12 @@ def build_scoring_assets(model_task_parts: dg.PartitionsDefinition) -> list:
         joined = lab.warehouse.query(
             """
             SELECT c.*, t.point_id, t.answer, t.guess_chance, t.metadata_json, t.generator_version, t.spec_version
-            FROM completions c JOIN test_cases t USING (task, test_case_id)
-            WHERE c.model = ? AND c.task = ?
+            FROM completions c
+            JOIN prompts p ON p.model = c.model AND p.task = c.task AND p.test_case_id = c.test_case_id AND p.prompt_hash = c.prompt_hash
+            JOIN test_cases t ON t.task = c.task AND t.test_case_id = c.test_case_id AND t.spec_version = p.spec_version
+            WHERE c.model = ? AND c.task = ? AND p.model_version = ? AND p.spec_version = ?
             """,
-            [keys["model"], keys["task"]],
+            [keys["model"], keys["task"], model.version, spec.version],
         )
         rows = []
         for row in joined.iter_rows(named=True):
@@ -75,13 +82,15 @@ def build_scoring_assets(model_task_parts: dg.PartitionsDefinition) -> list:
                 "answer_phase": pl.String,
             },
         )
-        lab.warehouse.replace_partition("scored_results", schemas.ScoredResults, frame, keys)
+        changed = _changed_rows(frame, lab.warehouse.read_partition("scored_results", {**keys, "spec_version": spec.version}))
+        lab.warehouse.upsert_rows("scored_results", schemas.ScoredResults, changed, keys, SCORE_IDENTITY)
         outcomes = dict(frame.group_by("outcome").len().iter_rows())
         flexible = dict(frame.group_by("flexible_outcome").len().iter_rows())
         rules = dict(frame.filter(pl.col("parse_rule").is_not_null()).group_by("parse_rule").len().iter_rows())
         return dg.MaterializeResult(
             metadata={
                 "rows": frame.height,
+                "rows_written": changed.height,
                 "outcomes": dg.MetadataValue.json(outcomes),
                 "flexible_outcomes": dg.MetadataValue.json(flexible),
                 "parse_rules": dg.MetadataValue.json(rules),
@@ -91,6 +100,19 @@ def build_scoring_assets(model_task_parts: dg.PartitionsDefinition) -> list:
         )
 
     return [scored_results]
+
+
+SCORE_IDENTITY = ("request_hash", "spec_version")
+
+
+def _changed_rows(scored: pl.DataFrame, stored: pl.DataFrame) -> pl.DataFrame:
+    """The rows of `scored` that are new or differ from their stored row (the run id aside)."""
+    if stored.is_empty():
+        return scored
+    columns = [c for c in scored.columns if c != "dagster_run_id"]
+    before = {(row["request_hash"], row["spec_version"]): row for row in stored.select([c for c in columns if c in stored.columns]).iter_rows(named=True)}
+    keep = [before.get((row["request_hash"], row["spec_version"])) != row for row in scored.select(columns).iter_rows(named=True)]
+    return scored.filter(pl.Series(keep, dtype=pl.Boolean))
 
 
 def _accuracy(outcomes: dict[str, int]) -> float:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -21,16 +21,32 @@ from rs_dagster.inputs import load_named, read_yaml, validate
 from rs_dagster.prompting.templates import Template
 from rs_dagster.settings import Settings
 from rs_dagster.tasks.base import canonical_json, sha256_hex
+from rs_dagster.tasks.selection import ALL_POINTS, PointSelection
 
 
 class Suite(BaseModel):
-    """What the nightly schedule (and `rs eval` without flags) evaluates for this model."""
+    """What the nightly schedule (and `rs eval` without flags) evaluates for this model: the points of
+    the named tiers, surfaces and projections (or of the whole grid with `points: all`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     tasks: list[str] | None = None  # None: every task
     tiers: list[str] = Field(default_factory=lambda: ["easy"])
+    surfaces: list[str] = Field(default_factory=list)
+    projections: list[str] = Field(default_factory=list)
+    points: Literal["all"] | None = None  # "all": every point of the full grid
     precision: str | int = "low"
     repeats: int = Field(1, ge=1)
+
+    @field_validator("precision")
+    @classmethod
+    def _positive_count(cls, precision: str | int) -> str | int:
+        if isinstance(precision, int) and precision < 1:
+            raise ValueError(f"expected a precision level name or a positive number of items per point, got {precision}")
+        return precision
+
+    @property
+    def selection(self) -> PointSelection:
+        return PointSelection(tuple(self.tiers), tuple(self.surfaces), tuple(self.projections), self.points == ALL_POINTS)
 
 
 OPERATIONAL_FIELDS = {"concurrency", "timeout_s", "max_retries", "suite", "bundled", "tokenizer", "api_key_env"}

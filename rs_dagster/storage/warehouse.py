@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -97,13 +97,18 @@ class Warehouse:
         return frame
 
     def upsert_rows(
-        self, table: str, schema: type[pa.DataFrameModel], frame: pl.DataFrame, keys: Mapping[str, str], key: str
+        self, table: str, schema: type[pa.DataFrameModel], frame: pl.DataFrame, keys: Mapping[str, str], key: str | Sequence[str]
     ) -> None:
         """Validate `frame`, then atomically replace the rows of partition `keys` of `table` that have
-        the same `key` values by it: a batch stored as it arrives, which a later partition write supersedes."""
+        the same identity (`key`, one column or several) by it; every other row stays. This is how
+        measured rows accumulate: a narrower or repeated evaluation adds rows and never removes any."""
+        if frame.is_empty():
+            return
         frame = validate(table, schema, frame)
-        where = " AND ".join([*(f'"{c}" = ?' for c in keys), f'"{key}" IN (SELECT "{key}" FROM incoming)'])
-        self._write(table, frame, f'DELETE FROM "{table}" WHERE {where}', list(keys.values()))
+        columns = [key] if isinstance(key, str) else list(key)
+        same = " AND ".join(f'i."{c}" = t."{c}"' for c in columns)
+        where = " AND ".join([*(f't."{c}" = ?' for c in keys), f"EXISTS (SELECT 1 FROM incoming i WHERE {same})"])
+        self._write(table, frame, f'DELETE FROM "{table}" t WHERE {where}', list(keys.values()))
 
     def _write(self, table: str, frame: pl.DataFrame, delete_sql: str, delete_params: list[Any]) -> None:
         """In one transaction: create the table if new (adding columns a newer schema has), delete, insert."""
