@@ -20,7 +20,7 @@ from rs_dagster.settings import Settings
 from rs_dagster.tasks.manifold import load_manifolds
 
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-REPORT_ASSETS = ["surfaces", "leaderboard", "report"]
+REPORT_ASSETS = ["surfaces", "projections", "leaderboard", "report"]
 
 
 @dataclass
@@ -105,6 +105,6 @@ def evaluate(
         with_fft = ["fft_spectra"] if by_name[model].entry.tokenizer else []
         on_stage(f"{model} × {task}: prompts → completions → scores → points{' + token-FFT' if with_fft else ''}")
         _materialize(defs, [*EVALUATION_ASSETS, *with_fft], instance, str(model_task_key(model, task)), runs, quiet)
-    on_stage("surfaces, leaderboard and report")
+    on_stage("surfaces, projections, leaderboard and report")
     _materialize(defs, REPORT_ASSETS, instance, None, runs, quiet)
     return runs

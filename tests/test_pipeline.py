@@ -11,7 +11,7 @@ from rs_dagster.orchestrate import evaluate
 from rs_dagster.storage.warehouse import Warehouse
 from rs_dagster.testing.scripted_server import Reply, ScriptedServer
 
-TABLES = ["task_specs", "test_cases", "model_specs", "prompts", "completions", "scored_results", "points", "surfaces", "leaderboard"]
+TABLES = ["task_specs", "test_cases", "model_specs", "prompts", "completions", "scored_results", "points", "surfaces", "projections", "leaderboard"]
 
 
 @pytest.fixture

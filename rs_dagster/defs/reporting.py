@@ -11,23 +11,24 @@ from rs_dagster.report.html import write_report
 
 def build_reporting_assets() -> list:
     @dg.asset(
-        deps=["leaderboard", "surfaces", "points", "fft_spectra"],
+        deps=["leaderboard", "surfaces", "projections", "points", "fft_spectra"],
         group_name="reporting",
         kinds={"html", "altair"},
-        description="Static HTML report (.rs/report/index.html): leaderboard, difficulty surfaces, per-point accuracy, "
+        description="Static HTML report (.rs/report/index.html): leaderboard, difficulty surfaces and curves, per-point accuracy, "
         "token-FFT spectra by projection, model vs model and band energy vs accuracy per task.",
         # fft_spectra is read (lineage) but left out of the automation condition: most model × task
         # partitions of it stay missing (models without a `tokenizer:`), which would block eager() forever.
         automation_condition=dg.AutomationCondition.eager().ignore(dg.AssetSelection.assets("fft_spectra")),
-        code_version="2",
+        code_version="3",
     )
     def report(lab: LabResource) -> dg.MaterializeResult:
         warehouse = lab.warehouse
         leaderboard = warehouse.query("SELECT * FROM leaderboard")
         surfaces = warehouse.query("SELECT * FROM surfaces")
+        projections = warehouse.query("SELECT * FROM projections") if warehouse.has_table("projections") else pl.DataFrame()
         points = warehouse.query("SELECT * FROM points ORDER BY model, task, point_id")
         spectra = warehouse.query("SELECT * FROM fft_spectra ORDER BY model, task, point_id") if warehouse.has_table("fft_spectra") else pl.DataFrame()
-        written = write_report(lab.settings.report_dir / "index.html", leaderboard, surfaces, points, spectra)
+        written = write_report(lab.settings.report_dir / "index.html", leaderboard, surfaces, points, spectra, projections)
         metadata = {"path": dg.MetadataValue.path(str(written.path)), "models": leaderboard["model"].n_unique(), "rows": leaderboard.height}
         if not leaderboard.is_empty():
             metadata["leaderboard"] = dg.MetadataValue.md(png_markdown(leaderboard_bars(leaderboard), "leaderboard"))

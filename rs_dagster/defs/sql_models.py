@@ -1,18 +1,35 @@
 """SQL models (dbt-like): every dbt_like_sql/NAME.sql becomes an asset NAME that replaces the DuckDB
 table NAME with the query's result. `{{ ref('other') }}` refers to another asset's table and becomes a
-dependency edge, so the asset graph is read from the SQL itself."""
+dependency edge, so the asset graph is read from the SQL itself. A model with a pandera schema in
+rs_dagster.storage.schemas (SQL_SCHEMAS) is validated before its new table is committed: a result that
+fails leaves the old table in place and fails the materialization, naming each column and rule."""
 
+import json
 import re
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
+import pandera.polars as pa
+import polars as pl
+import yaml
 
 from rs_dagster.defs.resources import LabResource
 from rs_dagster.report.markdown import markdown_table
 from rs_dagster.stats.intervals import Z95, excess_over_chance, wilson_interval
+from rs_dagster.storage import schemas
+from rs_dagster.storage.warehouse import validate
 from rs_dagster.tasks.base import sha256_hex
 
 _REF = re.compile(r"\{\{\s*ref\(\s*['\"](\w+)['\"]\s*\)\s*\}\}")
+
+SQL_SCHEMAS: dict[str, type[pa.DataFrameModel]] = {
+    "surfaces": schemas.Surfaces,
+    "projections": schemas.Projections,
+    "leaderboard": schemas.Leaderboard,
+}
+"""Schema of each SQL model's table; a model not named here is written unvalidated."""
 
 
 def refs(sql: str) -> list[str]:
@@ -23,17 +40,104 @@ def compile_sql(sql: str) -> str:
     return _REF.sub(lambda m: f'"{m.group(1)}"', sql)
 
 
+@lru_cache(maxsize=64)
+def _manifold(manifold_yaml: str) -> dict:
+    return yaml.safe_load(manifold_yaml) or {}
+
+
+def manifold_position(manifold_yaml: str, section: str, name: str, axis: str, value_json: str) -> int | None:
+    """Where `value_json` (a JSON value) stands in the order the manifold lists `axis`'s values for the
+    surface or projection `name` of `section` (its `values` / `x_values` / `y_values`, else `grid[axis]`);
+    None when the manifold does not list it. The SQL models' sort key for categorical axes."""
+    doc = _manifold(manifold_yaml)
+    listed = None
+    for entry in doc.get(section) or []:
+        if entry.get("name") != name:
+            continue
+        if section == "projections":
+            listed = entry.get("values")
+        else:
+            listed = entry.get("x_values") if entry.get("x") == axis else entry.get("y_values") if entry.get("y") == axis else None
+    if listed is None:
+        listed = (doc.get("grid") or {}).get(axis) or []
+    value = json.loads(value_json)
+    for position, candidate in enumerate(listed):
+        if candidate == value and isinstance(candidate, bool) == isinstance(value, bool):
+            return position
+    return None
+
+
+def _define(con, name: str, function, parameters: list[str], returns: str) -> None:
+    try:
+        con.remove_function(name)
+    except Exception:  # not defined on this connection yet
+        pass
+    con.create_function(name, function, parameters, returns)
+
+
 def register_functions(con) -> None:
     """The statistics SQL models share with Python: one implementation of each formula."""
-    con.create_function("wilson_low", lambda k, n: wilson_interval(int(k), int(n), Z95)[0] if n else None, ["DOUBLE", "DOUBLE"], "DOUBLE")
-    con.create_function("excess_over_chance", lambda a, g: excess_over_chance(a, g) if a is not None else None, ["DOUBLE", "DOUBLE"], "DOUBLE")
-    con.create_function("wilson_high", lambda k, n: wilson_interval(int(k), int(n), Z95)[1] if n else None, ["DOUBLE", "DOUBLE"], "DOUBLE")
+    _define(con, "wilson_low", lambda k, n: wilson_interval(int(k), int(n), Z95)[0] if n else None, ["DOUBLE", "DOUBLE"], "DOUBLE")
+    _define(con, "excess_over_chance", lambda a, g: excess_over_chance(a, g) if a is not None else None, ["DOUBLE", "DOUBLE"], "DOUBLE")
+    _define(con, "wilson_high", lambda k, n: wilson_interval(int(k), int(n), Z95)[1] if n else None, ["DOUBLE", "DOUBLE"], "DOUBLE")
+    _define(con, "manifold_position", manifold_position, ["VARCHAR"] * 5, "INTEGER")
+
+
+def run_sql_model(con, path: Path) -> int:
+    """Replace table NAME (path's stem) by the model's result in one transaction, validated against its
+    schema in SQL_SCHEMAS when it has one; returns the row count. On a schema failure the old table stays
+    and rs_dagster.errors.SchemaError names each failed `NAME.column: rule`."""
+    name = path.stem
+    register_functions(con)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(f'CREATE OR REPLACE TABLE "{name}" AS {compile_sql(path.read_text())}')
+        if name in SQL_SCHEMAS:
+            validate(name, SQL_SCHEMAS[name], pl.from_arrow(con.sql(f'SELECT * FROM "{name}"').to_arrow_table()))
+        rows = con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return rows
+
+
+def _column(name: str, column_type: str, spec: Any) -> dg.TableColumn:
+    """A Dagster column; description, nullability, uniqueness and checks from the pandera column if any."""
+    if spec is None:
+        return dg.TableColumn(name=name, type=column_type)
+    constraints = dg.TableColumnConstraints(nullable=bool(spec.nullable), unique=bool(spec.unique), other=[str(c) for c in spec.checks])
+    return dg.TableColumn(name=name, type=column_type, description=spec.description, constraints=constraints)
+
+
+def _table_constraints(schema: pa.DataFrameSchema) -> dg.TableConstraints | None:
+    unique = [schema.unique] if isinstance(schema.unique, str) else list(schema.unique or [])
+    other = ([f"unique ({', '.join(unique)})"] if unique else []) + [check.name for check in schema.checks]
+    return dg.TableConstraints(other=other) if other else None
+
+
+def declared_column_schema(name: str) -> dg.TableSchema | None:
+    """The column schema a model's pandera schema declares (pandera's polars types), None without one."""
+    if name not in SQL_SCHEMAS:
+        return None
+    schema = SQL_SCHEMAS[name].to_schema()
+    columns = [_column(column, str(spec.dtype), spec) for column, spec in schema.columns.items()]
+    return dg.TableSchema(columns=columns, constraints=_table_constraints(schema))
+
+
+def column_schema(con, name: str) -> dg.TableSchema:
+    """The table's columns with their DuckDB types, described and constrained by its pandera schema if any."""
+    schema = SQL_SCHEMAS[name].to_schema() if name in SQL_SCHEMAS else None
+    specs = schema.columns if schema is not None else {}
+    columns = [_column(column, column_type, specs.get(column)) for column, column_type, *_ in con.execute(f'DESCRIBE "{name}"').fetchall()]
+    return dg.TableSchema(columns=columns, constraints=_table_constraints(schema) if schema is not None else None)
 
 
 def _sql_asset(path: Path) -> dg.AssetsDefinition:
     sql = path.read_text()
     name = path.stem
     description = next((line[2:].strip() for line in sql.splitlines() if line.startswith("--")), f"SQL model {name}")
+    declared = declared_column_schema(name)
 
     @dg.asset(
         name=name,
@@ -43,15 +147,24 @@ def _sql_asset(path: Path) -> dg.AssetsDefinition:
         description=description,
         automation_condition=dg.AutomationCondition.eager(),
         code_version=sha256_hex(sql)[:12],
-        metadata={"sql": dg.MetadataValue.md(f"```sql\n{sql}\n```"), "source": dg.MetadataValue.path(str(path))},
+        metadata={
+            "sql": dg.MetadataValue.md(f"```sql\n{sql}\n```"),
+            "source": dg.MetadataValue.path(str(path)),
+            **({"dagster/column_schema": dg.MetadataValue.table_schema(declared)} if declared else {}),
+        },
     )
     def sql_model(context: dg.AssetExecutionContext, lab: LabResource) -> dg.MaterializeResult:
         with lab.warehouse.connect() as con:
-            register_functions(con)
-            con.execute(f'CREATE OR REPLACE TABLE "{name}" AS {compile_sql(sql)}')
-            rows = con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]
+            rows = run_sql_model(con, path)
+            columns = column_schema(con, name)
         head = lab.warehouse.query(f'SELECT * FROM "{name}" LIMIT 20')
-        return dg.MaterializeResult(metadata={"rows": rows, "preview": dg.MetadataValue.md(markdown_table(head))})
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": dg.MetadataValue.int(rows),
+                "dagster/column_schema": dg.MetadataValue.table_schema(columns),
+                "preview": dg.MetadataValue.md(markdown_table(head)),
+            }
+        )
 
     return sql_model
 

@@ -43,11 +43,21 @@ def accuracy_by_point(points: pl.DataFrame, title: str) -> alt.Chart:
     return (bars + dots + chance).properties(title=title, width=420)
 
 
+def _axis_order(surface: pl.DataFrame, value: str, rank: str) -> list[str] | None:
+    """The axis values in the order of the surfaces table's rank column (numeric, else the manifold's)."""
+    if rank not in surface.columns:
+        return None
+    return surface.sort(rank).unique(value, maintain_order=True)[value].cast(pl.String).to_list()
+
+
 def surface_heatmap(surface: pl.DataFrame, x: str, y: str, title: str) -> alt.Chart:
-    """Accuracy over a 2-D slice of the difficulty space: where it collapses."""
+    """Accuracy over a 2-D slice of the difficulty space: where it collapses. Axes run in the order of
+    x_rank / y_rank (numeric order, else the manifold's), y growing upwards."""
     data = surface.select(pl.col("x").cast(pl.String), pl.col("y").cast(pl.String), "accuracy", "n")
+    y_order = _axis_order(surface, "y", "y_rank")
     base = alt.Chart(alt.Data(values=_values(data))).encode(
-        x=alt.X("x:O", title=x, sort=None), y=alt.Y("y:O", title=y, sort="descending")
+        x=alt.X("x:O", title=x, sort=_axis_order(surface, "x", "x_rank"), axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("y:O", title=y, sort=list(reversed(y_order)) if y_order is not None else "descending"),
     )
     cells = base.mark_rect().encode(
         color=alt.Color("accuracy:Q", scale=alt.Scale(domain=[0, 1], scheme="viridis")), tooltip=["x:N", "y:N", "accuracy:Q", "n:Q"]
@@ -62,3 +72,46 @@ def leaderboard_bars(board: pl.DataFrame) -> alt.Chart:
     bars = base.mark_bar(color="#72b7b2").encode(x=alt.X("accuracy:Q", scale=alt.Scale(domain=[0, 1])))
     errors = base.mark_rule().encode(x="ci_low:Q", x2="ci_high:Q")
     return (bars + errors).properties(width=300, height=60).facet(row=alt.Row("task:N", title=None))
+
+
+CURVE_Y_TITLE = "accuracy (strict, Wilson 95% CI)"
+MODEL_PALETTE = "tableau10"  # categorical: models are unordered
+
+
+def is_numeric_axis(curve: pl.DataFrame) -> bool:
+    """A projection's axis is numeric when every value on it is a number (projections.axis_numeric)."""
+    return curve.height > 0 and curve["axis_numeric"].is_not_null().all()
+
+
+def difficulty_curve(curve: pl.DataFrame, axis: str, title: str) -> alt.Chart:
+    """Strict accuracy along one projection's axis, one line per model, with its Wilson 95% interval.
+
+    `curve` holds rows of the projections table for one task and projection. A numeric axis is a
+    quantitative scale (log when its values are positive and span a factor of 10 or more), so the points
+    sit in numeric order at their distances, the interval drawn as a band; a categorical axis keeps the
+    order of axis_rank (the manifold's order) with an error bar per value. Rows with no answered sample
+    have no accuracy and are left out."""
+    data = curve.filter(pl.col("accuracy").is_not_null()).sort("model", "axis_rank").select(
+        "model", "axis_value", "axis_numeric", "axis_rank", "accuracy", "ci_low", "ci_high", "n", "answered"
+    )
+    numeric = is_numeric_axis(curve)
+    if numeric:
+        values = sorted(set(curve["axis_numeric"].to_list()))
+        log = values[0] > 0 and values[-1] / values[0] >= 10
+        scale = alt.Scale(type="log", nice=False) if log else alt.Scale(zero=False)
+        x = alt.X("axis_numeric:Q", title=axis, scale=scale, axis=alt.Axis(values=values))
+    else:
+        order = curve.sort("axis_rank").unique("axis_value", maintain_order=True)["axis_value"].to_list()
+        x = alt.X("axis_value:O", title=axis, sort=order, axis=alt.Axis(labelAngle=0))
+    accuracy_scale = alt.Scale(domain=[0, 1])
+    base = alt.Chart(alt.Data(values=_values(data))).encode(
+        x=x, color=alt.Color("model:N", title="model", scale=alt.Scale(scheme=MODEL_PALETTE))
+    )
+    interval = base.mark_area(opacity=0.18) if numeric else base.mark_rule(strokeWidth=2, opacity=0.6)
+    interval = interval.encode(y=alt.Y("ci_low:Q", title=CURVE_Y_TITLE, scale=accuracy_scale, stack=None), y2="ci_high:Q")
+    line = base.mark_line(point=alt.OverlayMarkDef(filled=True, size=50)).encode(
+        y=alt.Y("accuracy:Q", title=CURVE_Y_TITLE, scale=accuracy_scale),
+        order="axis_rank:Q",
+        tooltip=["model:N", "axis_value:N", "accuracy:Q", "ci_low:Q", "ci_high:Q", "n:Q", "answered:Q"],
+    )
+    return (interval + line).properties(title=title, width=360, height=220)

@@ -1,5 +1,5 @@
-"""The static HTML report: leaderboard, difficulty surfaces, per-point accuracy and the token-FFT of
-the prompts (by projection, model vs model, band energy vs accuracy), PNGs inlined so the single file
+"""The static HTML report: leaderboard, difficulty surfaces, difficulty curves, per-point accuracy and the
+token-FFT of the prompts (by projection, model vs model, band energy vs accuracy), PNGs inlined so the single file
 can be mailed or archived."""
 
 from __future__ import annotations
@@ -13,7 +13,16 @@ from pathlib import Path
 import polars as pl
 
 from rs_dagster.fft.charts import projection_charts, task_figures
-from rs_dagster.report.charts import accuracy_by_point, leaderboard_bars, png_bytes, surface_heatmap
+from rs_dagster.report.charts import accuracy_by_point, difficulty_curve, leaderboard_bars, png_bytes, surface_heatmap
+
+NO_SURFACES = (
+    "No difficulty surfaces: the surfaces table has no rows, because no evaluated grid point lies on a 2-D surface "
+    "of its task's manifold (or the surfaces model has not been materialized yet)."
+)
+NO_CURVES = (
+    "No difficulty curves: the projections table has no rows, because no evaluated grid point lies on a projection "
+    "(1-D sweep) of its task's manifold (or the projections model has not been materialized yet)."
+)
 
 
 @dataclass
@@ -91,7 +100,56 @@ def _fft_section(spectra: pl.DataFrame, points: pl.DataFrame, report: Report) ->
     return sections
 
 
-def write_report(path: Path, leaderboard: pl.DataFrame, surfaces: pl.DataFrame, points: pl.DataFrame, spectra: pl.DataFrame) -> Report:
+def _missing(note: str) -> str:
+    return f'<p class="missing">{html.escape(note)}</p>'
+
+
+def _surfaces_section(surfaces: pl.DataFrame) -> list[str]:
+    """One heatmap per model, task and surface; one sentence on why there is none."""
+    sections = ["<h2>Difficulty surfaces</h2>"]
+    if surfaces.is_empty():
+        return [*sections, _missing(NO_SURFACES)]
+    for (model, task, surface, x_axis, y_axis), cells in surfaces.group_by(
+        "model", "task", "surface", "x_axis", "y_axis", maintain_order=True
+    ):
+        sections.append(_img(surface_heatmap(cells, x_axis, y_axis, f"{model} / {task} / {surface}"), f"surface: {model} / {task} / {surface}"))
+    return sections
+
+
+def _curves_section(projections: pl.DataFrame) -> list[str]:
+    """Per task and projection: strict accuracy vs the axis value, one line per model, with the Wilson 95%
+    interval; a curve or the whole section that cannot be drawn says why."""
+    sections = [
+        "<h2>Difficulty curves</h2><p>Strict accuracy along each projection of a task (one grid axis swept, the "
+        "others fixed), one line per model, with the Wilson 95% interval as a band (numeric axis) or a bar "
+        "(categorical axis, in the manifold's order).</p>"
+    ]
+    if projections.is_empty():
+        return [*sections, _missing(NO_CURVES)]
+    ordered = projections.sort("task", "projection", "model", "axis_rank")
+    for (task, projection, axis), curve in ordered.group_by("task", "projection", "axis", maintain_order=True):
+        if curve["accuracy"].is_null().all():
+            sections.append(_missing(
+                f"No curve for {task} / {projection}: none of its {curve['point_id'].n_unique()} evaluated points has an "
+                "answered sample (every sample was truncated or an error)."
+            ))
+            continue
+        models = curve["model"].n_unique()
+        title = f"{task} / {projection} ({models} model{'s' if models != 1 else ''})"
+        sections.append(_img(difficulty_curve(curve, axis, title), f"difficulty curve: {task} / {projection} ({axis})"))
+    return sections
+
+
+def write_report(
+    path: Path,
+    leaderboard: pl.DataFrame,
+    surfaces: pl.DataFrame,
+    points: pl.DataFrame,
+    spectra: pl.DataFrame,
+    projections: pl.DataFrame | None = None,
+) -> Report:
+    """The report from the tables' frames; an empty frame (or no `projections`) makes its section say why."""
+    projections = pl.DataFrame() if projections is None else projections
     sections = [
         "<h2>Leaderboard</h2>",
         "<p>Accuracy over answered samples with Wilson 95% intervals; excess accuracy rescales chance to 0. "
@@ -103,12 +161,8 @@ def write_report(path: Path, leaderboard: pl.DataFrame, surfaces: pl.DataFrame, 
     ]
     if not leaderboard.is_empty():
         sections.append(_img(leaderboard_bars(leaderboard)))
-    if not surfaces.is_empty():
-        sections.append("<h2>Difficulty surfaces</h2>")
-        for (model, task, surface, x_axis, y_axis), cells in surfaces.group_by(
-            "model", "task", "surface", "x_axis", "y_axis", maintain_order=True
-        ):
-            sections.append(_img(surface_heatmap(cells, x_axis, y_axis, f"{model} / {task} / {surface}")))
+    sections.extend(_surfaces_section(surfaces))
+    sections.extend(_curves_section(projections))
     sections.append("<h2>Accuracy per grid point</h2>")
     for (model, task), frame in points.group_by("model", "task", maintain_order=True):
         if frame["accuracy"].is_not_null().any():

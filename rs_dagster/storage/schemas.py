@@ -170,3 +170,142 @@ class FftSpectra(_Table):
     low: float = pa.Field(ge=0.0)
     mid: float = pa.Field(ge=0.0)
     high: float = pa.Field(ge=0.0)
+
+
+# --- SQL models (dbt_like_sql/NAME.sql): each result is validated before its table replaces the old one. ---
+
+import polars as pl  # noqa: E402  (only the SQL models' dataframe checks need it)
+
+_TOLERANCE = 1e-12
+
+
+def _within(low: str, value: str, high: str, data: pa.PolarsData):
+    """low <= value <= high on every row where all three are known (a point with nothing answered has none)."""
+    return data.lazyframe.select(
+        ((pl.col(low) <= pl.col(value) + _TOLERANCE) & (pl.col(value) <= pl.col(high) + _TOLERANCE)).fill_null(True)
+    )
+
+
+def _counts_nested(data: pa.PolarsData):
+    """correct <= answered <= n."""
+    return data.lazyframe.select((pl.col("correct") <= pl.col("answered")) & (pl.col("answered") <= pl.col("n")))
+
+
+class Surfaces(_Table):
+    """One row per model, task, 2-D surface and (x, y) cell (dbt_like_sql/surfaces.sql)."""
+
+    model: str
+    task: str
+    surface: str = pa.Field(description="surface name in the task manifold")
+    x_axis: str = pa.Field(description="grid axis along x")
+    y_axis: str = pa.Field(description="grid axis along y")
+    x: str = pa.Field(description="the point's x value, as text")
+    y: str = pa.Field(description="the point's y value, as text")
+    x_numeric: Optional[float] = pa.Field(nullable=True, description="x as a number; null for a categorical axis")
+    y_numeric: Optional[float] = pa.Field(nullable=True, description="y as a number; null for a categorical axis")
+    x_rank: int = pa.Field(ge=1, description="position of x along its axis (numeric order, else the manifold's order)")
+    y_rank: int = pa.Field(ge=1, description="position of y along its axis (numeric order, else the manifold's order)")
+    point_id: str
+    n: int = pa.Field(ge=1, description="samples at the point")
+    answered: int = pa.Field(ge=0, description="samples with a complete answer: accuracy's denominator")
+    correct: int = pa.Field(ge=0, description="strictly correct answers")
+    accuracy: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0, description="strict accuracy, the headline")
+    ci_low: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0, description="Wilson 95% lower bound")
+    ci_high: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0, description="Wilson 95% upper bound")
+    flexible_accuracy: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0, description="accuracy under any parse rule")
+    format_compliance: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0, description="share of answers in the requested form")
+    excess_accuracy: Optional[float] = pa.Field(nullable=True, le=1.0, description="(acc - chance) / (1 - chance)")
+    truncation_rate: float = pa.Field(ge=0.0, le=1.0)
+    mean_completion_tokens: Optional[float] = pa.Field(nullable=True, ge=0.0)
+
+    class Config:
+        unique = ["model", "task", "surface", "x", "y"]  # every cell exactly once
+
+    @pa.dataframe_check(name="ci_low <= accuracy <= ci_high")
+    @classmethod
+    def _ci_brackets_accuracy(cls, data: pa.PolarsData):
+        return _within("ci_low", "accuracy", "ci_high", data)
+
+    @pa.dataframe_check(name="correct <= answered <= n")
+    @classmethod
+    def _counts(cls, data: pa.PolarsData):
+        return _counts_nested(data)
+
+
+class Projections(_Table):
+    """One row per model, task, 1-D projection and value along its axis (dbt_like_sql/projections.sql)."""
+
+    model: str
+    task: str
+    projection: str = pa.Field(description="projection name in the task manifold")
+    axis: str = pa.Field(description="the grid axis the projection sweeps")
+    axis_value: str = pa.Field(description="the point's value on the axis, as text")
+    axis_numeric: Optional[float] = pa.Field(nullable=True, description="the value as a number; null for a categorical axis")
+    axis_rank: int = pa.Field(ge=1, description="position along the axis (numeric order, else the manifold's order)")
+    point_id: str
+    n: int = pa.Field(ge=1, description="samples at the point")
+    answered: int = pa.Field(ge=0, description="samples with a complete answer: accuracy's denominator")
+    correct: int = pa.Field(ge=0, description="strictly correct answers")
+    accuracy: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0, description="strict accuracy, the headline")
+    ci_low: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0, description="Wilson 95% lower bound")
+    ci_high: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0, description="Wilson 95% upper bound")
+    flexible_accuracy: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0, description="accuracy under any parse rule")
+    format_compliance: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0, description="share of answers in the requested form")
+    excess_accuracy: Optional[float] = pa.Field(nullable=True, le=1.0, description="(acc - chance) / (1 - chance)")
+    truncation_rate: float = pa.Field(ge=0.0, le=1.0)
+    mean_completion_tokens: Optional[float] = pa.Field(nullable=True, ge=0.0)
+
+    class Config:
+        unique = ["model", "task", "projection", "axis_value"]  # every point of a curve exactly once
+
+    @pa.dataframe_check(name="ci_low <= accuracy <= ci_high")
+    @classmethod
+    def _ci_brackets_accuracy(cls, data: pa.PolarsData):
+        return _within("ci_low", "accuracy", "ci_high", data)
+
+    @pa.dataframe_check(name="correct <= answered <= n")
+    @classmethod
+    def _counts(cls, data: pa.PolarsData):
+        return _counts_nested(data)
+
+
+class Leaderboard(_Table):
+    """One row per model, task and tier, pooled over the tier's points (dbt_like_sql/leaderboard.sql)."""
+
+    model: str
+    task: str
+    tier: str
+    points: int = pa.Field(ge=1, description="grid points pooled")
+    samples: int = pa.Field(ge=1, description="all samples, errors and truncations included")
+    answered: int = pa.Field(ge=0, description="samples with a complete answer: accuracy's denominator")
+    correct: int = pa.Field(ge=0, description="strictly correct answers")
+    accuracy: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0, description="sum(correct) / sum(answered), strict")
+    ci_low: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0, description="Wilson 95% lower bound of the pooled proportion")
+    ci_high: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0, description="Wilson 95% upper bound of the pooled proportion")
+    flexible_accuracy: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0, description="sum(flexible_correct) / sum(answered)")
+    flexible_ci_low: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0)
+    flexible_ci_high: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0)
+    format_compliance: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0, description="sum(correct + incorrect) / sum(answered)")
+    guess_chance: float = pa.Field(ge=0.0, lt=1.0, description="sample-weighted mean guess chance")
+    truncation_rate: float = pa.Field(ge=0.0, le=1.0)
+    errors: int = pa.Field(ge=0)
+    mean_completion_tokens: Optional[float] = pa.Field(nullable=True, ge=0.0)
+    excess_accuracy: Optional[float] = pa.Field(nullable=True, le=1.0, description="(acc - chance) / (1 - chance)")
+
+    class Config:
+        unique = ["model", "task", "tier"]
+
+    @pa.dataframe_check(name="ci_low <= accuracy <= ci_high")
+    @classmethod
+    def _ci_brackets_accuracy(cls, data: pa.PolarsData):
+        return _within("ci_low", "accuracy", "ci_high", data)
+
+    @pa.dataframe_check(name="flexible_ci_low <= flexible_accuracy <= flexible_ci_high")
+    @classmethod
+    def _flexible_ci_brackets(cls, data: pa.PolarsData):
+        return _within("flexible_ci_low", "flexible_accuracy", "flexible_ci_high", data)
+
+    @pa.dataframe_check(name="correct <= answered <= samples")
+    @classmethod
+    def _counts(cls, data: pa.PolarsData):
+        return data.lazyframe.select((pl.col("correct") <= pl.col("answered")) & (pl.col("answered") <= pl.col("samples")))
