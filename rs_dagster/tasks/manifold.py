@@ -2,13 +2,15 @@
 
 A manifold names its generator, the parameter grid (axes and their values), the tiers (easy, medium,
 hard: sub-grids that are evaluated), surfaces (2-D slices) and projections (1-D sweeps) for analysis,
-and precision levels (items per grid point). Its version is a hash of its canonical content plus the
-generator version, so editing one file changes exactly one task's version.
+and precision levels (items per grid point: a fixed count, or adaptive bounds and a half-width target,
+see rs_dagster.stats.adaptive). Its version is a hash of its canonical content plus the generator
+version, so editing one file changes exactly one task's version.
 """
 
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from rs_dagster.errors import InputError, UnknownNameError
+from rs_dagster.stats.adaptive import PrecisionLevel
 from rs_dagster.tasks import get_task
 from rs_dagster.tasks.base import Task, canonical_json, point_id, sha256_hex
 
@@ -44,6 +47,48 @@ class Projection(_Strict):
     fixed: dict[str, Scalar] = Field(default_factory=dict)
 
 
+class AdaptiveLevel(_Strict):
+    """A precision level in YAML: `{half_width: 0.1, min: 16, max: 96}` (rs_dagster.stats.adaptive)."""
+
+    half_width: float
+    min: int
+    max: int
+
+    def level(self) -> PrecisionLevel:
+        return PrecisionLevel(self.min, self.max, self.half_width)
+
+
+ADAPTIVE_KEYS = ("half_width", "min", "max")
+LEVEL_EXPECTED = "a positive item count, or a mapping {half_width: 0 < h <= 0.5, min: n >= 1, max: n >= min}"
+
+
+def _precision_level(name: str, value: Any) -> int | AdaptiveLevel:
+    """One level of `precision`, checked here so that the message names the level and what is expected
+    (pydantic's own message for a failed `int | mapping` union lists both branches' internals)."""
+    where = f"level {name!r}: expected {LEVEL_EXPECTED}"
+    if isinstance(value, AdaptiveLevel):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 1:
+            raise ValueError(f"{where}; got {value}")
+        return value
+    if not isinstance(value, dict):
+        raise ValueError(f"{where}; got {type(value).__name__} {value!r}")
+    missing = [k for k in ADAPTIVE_KEYS if k not in value]
+    extra = [k for k in value if k not in ADAPTIVE_KEYS]
+    if missing or extra:
+        problems = ([f"missing {missing}"] if missing else []) + ([f"unknown key(s) {extra}"] if extra else [])
+        raise ValueError(f"{where}; {', '.join(problems)} in {value!r}")
+    h, lo, hi = (value[k] for k in ADAPTIVE_KEYS)
+    if isinstance(h, bool) or not isinstance(h, int | float) or any(isinstance(n, bool) or not isinstance(n, int) for n in (lo, hi)):
+        raise ValueError(f"{where}; half_width must be a number and min, max integers, got {value!r}")
+    try:
+        PrecisionLevel(lo, hi, float(h))
+    except ValueError as exc:
+        raise ValueError(f"{where}; {exc}") from None
+    return AdaptiveLevel(half_width=float(h), min=lo, max=hi)
+
+
 class ManifoldDoc(_Strict):
     generator: str
     description: str = ""
@@ -53,7 +98,7 @@ class ManifoldDoc(_Strict):
     tiers: dict[str, dict[str, list[Scalar]]]
     surfaces: list[Surface] = Field(default_factory=list)
     projections: list[Projection] = Field(default_factory=list)
-    precision: dict[str, int] = Field(default_factory=lambda: {"low": 16, "medium": 64, "high": 128})
+    precision: dict[str, int | AdaptiveLevel] = Field(default_factory=lambda: {"low": 16, "medium": 64, "high": 128})
 
     @field_validator("tiers")
     @classmethod
@@ -63,13 +108,15 @@ class ManifoldDoc(_Strict):
             raise ValueError(f"missing tier(s) {missing}; every manifold defines {list(TIERS)}")
         return tiers
 
-    @field_validator("precision")
+    @field_validator("precision", mode="before")
     @classmethod
-    def _positive(cls, precision):
-        bad = {k: v for k, v in precision.items() if v < 1}
-        if bad or not precision:
-            raise ValueError(f"precision levels must be positive item counts, got {precision}")
-        return precision
+    def _levels(cls, precision):
+        if not isinstance(precision, dict) or not precision:
+            raise ValueError(f"expected a mapping of level names to levels ({LEVEL_EXPECTED}), got {precision!r}")
+        bad_names = [name for name in precision if not isinstance(name, str) or re.fullmatch(r"[+-]?\d+", name)]
+        if bad_names:
+            raise ValueError(f"level names must be words (a number means a fixed item count), got {bad_names}")
+        return {name: _precision_level(name, value) for name, value in precision.items()}
 
 
 @dataclass(frozen=True)
@@ -92,18 +139,38 @@ class TaskSpec:
     def version(self) -> str:
         return sha256_hex(canonical_json([self.doc.model_dump(mode="json"), self.task.name, self.task.version]))[:16]
 
+    def precision_levels(self) -> dict[str, PrecisionLevel]:
+        return {
+            name: value.level() if isinstance(value, AdaptiveLevel) else PrecisionLevel.fixed(value)
+            for name, value in self.doc.precision.items()
+        }
+
     @property
     def max_items_per_point(self) -> int:
-        return max(self.doc.precision.values())
+        """The most items any level may draw at a point: what test_cases generates per point."""
+        return max(level.max_n for level in self.precision_levels().values())
+
+    def precision_level(self, precision: str | int) -> PrecisionLevel:
+        """A level by name, or a fixed item count given as an int or as digits (CLI `--samples`)."""
+        levels = self.precision_levels()
+        if isinstance(precision, str) and re.fullmatch(r"\s*[+-]?\d+\s*", precision):
+            precision = int(precision)
+        if isinstance(precision, bool) or not isinstance(precision, int | str):
+            raise InputError(f"{self.path}: precision {precision!r}: expected a level name ({', '.join(levels)}) or a positive item count")
+        if isinstance(precision, int):
+            if precision < 1:
+                raise InputError(
+                    f"{self.path}: precision {precision}: expected a positive count of items per point "
+                    f"(an integer >= 1) or a level name ({', '.join(levels)})"
+                )
+            return PrecisionLevel.fixed(precision)
+        if precision not in levels:
+            raise InputError(f"{self.path}: precision level {precision!r} not defined; levels: {sorted(levels)}, or a positive item count")
+        return levels[precision]
 
     def items_per_point(self, precision: str | int) -> int:
-        if isinstance(precision, int):
-            return precision
-        if precision not in self.doc.precision:
-            raise InputError(
-                f"{self.path}: precision level {precision!r} not defined; levels: {sorted(self.doc.precision)}"
-            )
-        return self.doc.precision[precision]
+        """The most items a point gets at `precision` (an adaptive level's cap; a fixed level's n)."""
+        return self.precision_level(precision).max_n
 
     def points(self) -> list[Point]:
         """Every grid point named by a tier, surface or projection, with its memberships."""
