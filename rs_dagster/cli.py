@@ -46,6 +46,9 @@ class RichSink:
     def advance(self, n: int = 1) -> None:
         self.bar.advance(self.task_id, n)
 
+    def resize(self, total: int) -> None:
+        self.bar.update(self.task_id, total=total)
+
     def stop(self) -> None:
         pass
 
@@ -124,8 +127,9 @@ def _interval(low: float | None, high: float | None) -> str:
 
 
 @app.command()
-def demo(samples: int = typer.Option(8, help="items per grid point of the easy tier")) -> None:
-    """Evaluate the bundled SmolLM2-135M model on the easy tier of arithmetic and boolean."""
+def demo(samples: int = typer.Option(8, help="items per grid point")) -> None:
+    """Evaluate the bundled SmolLM2-135M model on its suite in models.yaml: the easy tier of arithmetic
+    and boolean and one difficulty curve (projection) of each."""
     from rs_dagster.bundled import bundled_server
     from rs_dagster.defs.resources import EvalScope
     from rs_dagster.models.registry import get_model, load_models
@@ -135,7 +139,7 @@ def demo(samples: int = typer.Option(8, help="items per grid point of the easy t
     started = time.monotonic()
     with bundled_server(model.entry.base_url, settings.home / "logs" / "model-server.log") as started_here:
         console.log(f"model server {'started' if started_here else 'already running'} at {model.entry.base_url}")
-        _run_evaluation(settings, [model.name], ["arithmetic", "boolean"], EvalScope(tiers=["easy"], precision=str(samples)))
+        _run_evaluation(settings, [model.name], None, EvalScope(precision=str(samples), use_suite=True))
     _print_leaderboard(settings)
     out.print(f"\nDemo finished in {time.monotonic() - started:.0f}s.")
     out.print(f"Report: {settings.report_dir / 'index.html'}")
@@ -175,7 +179,7 @@ def eval_(
         raise InputError("give either --samples (items per point) or --precision (a level), not both")
     scope = EvalScope(
         tiers=_split(tier), surfaces=_split(surface), projections=_split(projection), points=points,
-        precision=str(samples) if samples is not None else precision, repeats=repeats,
+        precision=str(samples) if samples is not None else precision, repeats=repeats, use_suite=True,
     )
     _run_evaluation(settings, [model], _split(tasks), scope)
     _print_leaderboard(settings)

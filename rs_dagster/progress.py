@@ -12,6 +12,7 @@ from typing import Iterator, Protocol
 class Sink(Protocol):
     def start(self, label: str, total: int) -> None: ...
     def advance(self, n: int = 1) -> None: ...
+    def resize(self, total: int) -> None: ...
     def stop(self) -> None: ...
 
 
@@ -36,6 +37,12 @@ class Progress:
         self.started = self._last = time.monotonic()
         if _terminal_sink:
             _terminal_sink.start(label, total)
+
+    def grow(self, n: int) -> None:
+        """More work than known at the start (a further round of adaptive sampling)."""
+        self.total += n
+        if _terminal_sink:
+            _terminal_sink.resize(self.total)
 
     def advance(self, n: int = 1) -> None:
         self.done += n

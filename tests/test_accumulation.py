@@ -8,7 +8,7 @@ import subprocess
 import polars as pl
 import pytest
 
-from helpers import Oracle, lab_env, make_lab, rs_process, scripted_model
+from helpers import Oracle, lab_env, make_lab, rs_process, scripted_model, true_accuracy
 from rs_dagster.defs.resources import EvalScope
 from rs_dagster.orchestrate import evaluate
 from rs_dagster.storage.warehouse import Warehouse
@@ -125,3 +125,36 @@ def test_impossible_scopes_are_refused_and_nothing_changes(lab, instance, args, 
     for table, rows in before.items():
         assert warehouse.query(f"SELECT * FROM {table} ORDER BY ALL").equals(rows), table
     assert server.completion_requests == 8
+
+
+def test_adaptive_precision_reaches_its_target_or_cap_and_stops_saturated_points(tmp_path, instance):
+    """The scripted model answers a depth-0 expression always right and the others with a known
+    accuracy; at half-width 0.1 from 16 to 128 items, every point of the surface ends at the target or
+    the cap, the always-right row stops at its first 16 items, and the intervals cover the truth."""
+    probe = make_lab(tmp_path / "probe", {})
+    oracle = Oracle(probe, items_per_point=128)
+
+    def respond(body):
+        known = oracle.lookup(body)
+        right = known.params["depth"] == 0 or oracle.is_correct(known)
+        return Reply(content=f"ANSWER: {known.answer if right else int(known.answer) + 1}")
+
+    with ScriptedServer(respond) as server:
+        settings = make_lab(tmp_path / "lab", {"scripted": scripted_model(server.base_url)}, tasks=("arithmetic",))
+        manifold = settings.tasks_dir / "arithmetic.yaml"
+        text = manifold.read_text()
+        manifold.write_text(text.replace("precision: ", "precision: {adaptive: {half_width: 0.1, min: 16, max: 128}}\n# was: "))
+        evaluate(settings, instance, ["scripted"], ["arithmetic"], EvalScope(surfaces=["terms_by_depth"], precision="adaptive"))
+        points = Warehouse(settings.db_path).query("SELECT params_json, n, correct, answered, ci_low, ci_high, half_width FROM points")
+        assert server.completion_requests == points["n"].sum() < 16 * 128 / 2
+    assert points.height == 16
+    covered = 0
+    for row in points.iter_rows(named=True):
+        params = json.loads(row["params_json"])
+        if params["depth"] == 0:
+            assert (row["n"], row["correct"]) == (16, 16)  # saturated: stopped at the minimum
+            continue
+        assert row["half_width"] <= 0.1 or row["n"] == 128, row
+        truth = true_accuracy("arithmetic", params)
+        covered += row["ci_low"] <= truth <= row["ci_high"]
+    assert covered >= 11  # of 12: the nominal 95% allows about one miss

@@ -83,7 +83,9 @@ def test_demo_against_the_bundled_real_model(tmp_path):
     assert "smollm2-135m" in result.stdout and "Report:" in result.stdout
     warehouse = Warehouse(tmp_path / ".rs" / "rs.duckdb")
     completions = warehouse.query("SELECT * FROM completions")
-    assert completions.height == 8  # 2 tasks × 2 easy points × 2 items
+    assert completions.height == 24  # 2 tasks × (2 easy points + a 5-point projection sharing one of them) × 2 items
+    curves = warehouse.query("SELECT task, count(*) AS n FROM points WHERE len(projections) > 0 GROUP BY ALL ORDER BY ALL")
+    assert curves.rows() == [("arithmetic", 5), ("boolean", 5)]
     assert completions["error"].is_null().all()
     assert (completions["completion_tokens"] > 0).all() and (completions["answer_text"].str.len_chars() > 0).all()
     outcomes = set(warehouse.query("SELECT outcome FROM scored_results")["outcome"])

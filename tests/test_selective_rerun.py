@@ -10,8 +10,9 @@ from rs_dagster.defs.resources import EvalScope
 from rs_dagster.definitions import build_definitions
 from rs_dagster.models.registry import load_models
 from rs_dagster.orchestrate import evaluate
+from rs_dagster.storage.warehouse import Warehouse
 from rs_dagster.tasks.manifold import load_manifolds
-from rs_dagster.testing.scripted_server import ScriptedServer
+from rs_dagster.testing.scripted_server import Reply, ScriptedServer
 
 
 def _requested(result: dg.EvaluateAutomationConditionsResult) -> dict[str, set[str]]:
@@ -90,3 +91,47 @@ def test_operational_settings_do_not_change_a_model_version(tmp_path):
     assert load_models(settings)["m"].version == before
     (settings.models_file).write_text(yaml.safe_dump({"models": {"m": scripted_model("http://127.0.0.1:9/v1", sampler="demo")}}))
     assert load_models(settings)["m"].version != before
+
+
+REPORT_ASSETS = ["surfaces", "projections", "leaderboard", "report"]
+
+
+def test_automation_refreshes_only_what_was_evaluated_at_its_scope_then_the_report(tmp_path, instance):
+    """A lab with one evaluated model and one registered but never evaluated (its server is down):
+    turning automation on requests nothing; a task edit re-runs only the evaluated partition, at the
+    scopes it was evaluated at (not the suite's defaults), then every table over all partitions."""
+    with ScriptedServer(lambda body: Reply(content="ANSWER: True")) as server:
+        models = {"alpha": scripted_model(server.base_url), "idle": scripted_model("http://127.0.0.1:9/v1")}
+        settings = make_lab(tmp_path / "lab", models)
+        evaluate(settings, instance, ["alpha"], ["boolean"], EvalScope(tiers=["easy"], precision="8"))
+        evaluate(settings, instance, ["alpha"], ["boolean"], EvalScope(projections=["length"], precision="4"))
+        sent = server.completion_requests
+
+        defs = _refresh_definitions(settings, instance)
+        enabled = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+        assert _requested(enabled) == {}
+        settled = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=enabled.cursor)
+        assert _requested(settled) == {} and settled.total_requested == 0
+
+        path = settings.tasks_dir / "boolean.yaml"
+        doc = yaml.safe_load(path.read_text())
+        doc["fixed"]["negation_rate"] = 0.4
+        path.write_text(yaml.safe_dump(doc))
+        defs = _refresh_definitions(settings, instance)
+        edited = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=settled.cursor)
+        assert _requested(edited) == {"test_cases": {"boolean"}}
+        assert dg.materialize(list(defs.assets), selection=["test_cases"], partition_key="boolean", instance=instance, resources=defs.resources).success
+        evaluation = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=edited.cursor)
+        assert _requested(evaluation) == {asset: {"alpha|boolean"} for asset in EVALUATION_ASSETS}
+
+        # The automation run carries no scope of its own: it replays the two evaluated ones.
+        replay = build_definitions(settings)
+        assert dg.materialize(list(replay.assets), selection=EVALUATION_ASSETS, partition_key="alpha|boolean", instance=instance, resources=replay.resources).success
+        points = Warehouse(settings.db_path).query("SELECT n, tiers, projections FROM points ORDER BY ALL")
+        assert points.height == 2 + 5 - 1  # easy ∪ the length projection, sharing (3, 1, true_false)
+        assert sorted(points["n"].to_list()) == [4] * 4 + [8] * 2
+        # The new version's items and nothing more (an item whose question the edit left alone reuses its stored answer).
+        assert 0 < server.completion_requests - sent <= 4 * 4 + 8 * 2
+
+        report = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=evaluation.cursor)
+        assert {a for a in REPORT_ASSETS if report.get_num_requested(dg.AssetKey(a))} == set(REPORT_ASSETS)

@@ -27,7 +27,7 @@ def test_excess_accuracy_rescales_chance_to_zero():
 
 def test_points_exclude_errors_and_truncations_from_accuracy():
     outcomes = ["correct"] * 6 + ["incorrect"] * 2 + ["unparsed"] * 2 + ["truncated"] * 3 + ["error"] * 7
-    scored = pl.DataFrame({"model": "m", "task": "t", "point_id": "p", "outcome": outcomes, "flexible_outcome": outcomes, "guess_chance": 0.5,
+    scored = pl.DataFrame({"model": "m", "task": "t", "point_id": "p", "test_case_id": [f"c{i}" for i in range(20)], "outcome": outcomes, "flexible_outcome": outcomes, "guess_chance": 0.5,
                            "completion_tokens": [10] * 20, "reasoning_tokens": [None] * 20,
                            "answer_phase": ["budget_forced"] * 4 + ["single"] * 9 + [None] * 7},
                           schema_overrides={"reasoning_tokens": pl.Int64})
@@ -53,7 +53,7 @@ def test_strict_accuracy_counts_only_answers_in_the_requested_form():
                                                    "answer_phrase", "last_line", "last_value", "answer_phrase"]
     assert [s.outcome for s in scored] == ["correct"] * 4 + ["incorrect"] + ["unparsed"] * 5 + ["truncated", "error"]
     assert [s.flexible_outcome for s in scored] == ["correct"] * 4 + ["incorrect"] + ["correct"] * 3 + ["incorrect", "unparsed", "truncated", "error"]
-    frame = pl.DataFrame({"model": "m", "task": "t", "point_id": "p", "outcome": [s.outcome for s in scored],
+    frame = pl.DataFrame({"model": "m", "task": "t", "point_id": "p", "test_case_id": [f"c{i}" for i in range(12)], "outcome": [s.outcome for s in scored],
                           "flexible_outcome": [s.flexible_outcome for s in scored], "guess_chance": 0.0,
                           "completion_tokens": [10] * 12, "reasoning_tokens": [None] * 12, "answer_phase": ["single"] * 12},
                          schema_overrides={"reasoning_tokens": pl.Int64})

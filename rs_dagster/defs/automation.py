@@ -13,6 +13,8 @@ from rs_dagster.tasks.manifold import load_manifolds
 
 EVALUATION_ASSETS = ["prompts", "completions", "scored_results", "points"]
 RUN_RETRY_TAGS = {"dagster/max_retries": "2", "dagster/retry_strategy": "FROM_FAILURE"}
+SUITE_SCOPE = {"resources": {"scope": {"config": {"use_suite": True}}}}
+"""Run config of a nightly run: each model's `suite` from models.yaml (not the scopes stored before)."""
 
 
 def endpoint_tag(model: Model) -> dict[str, str]:
@@ -46,7 +48,10 @@ def build_automation(settings: Settings):
             for task in suite_tasks(model, task_names):
                 key = model_task_key(model.name, task)
                 yield dg.RunRequest(
-                    run_key=f"{context.scheduled_execution_time:%Y-%m-%d}:{key}", partition_key=key, tags={**RUN_RETRY_TAGS, **endpoint_tag(model)}
+                    run_key=f"{context.scheduled_execution_time:%Y-%m-%d}:{key}",
+                    partition_key=key,
+                    run_config=SUITE_SCOPE,
+                    tags={**RUN_RETRY_TAGS, **endpoint_tag(model)},
                 )
 
     @dg.sensor(

@@ -21,6 +21,7 @@ from rs_dagster.execution.client import CompletionRequest, Endpoint, Runner
 from rs_dagster.models.registry import Model
 from rs_dagster.progress import Progress
 from rs_dagster.storage import schemas
+from rs_dagster.execution.rounds import AdaptiveRounds
 from rs_dagster.storage.batches import BatchedUpserts
 
 _COMPLETION_DTYPES = {
@@ -34,6 +35,9 @@ _COMPLETION_DTYPES = {
     "answer_phase": pl.String,
     "error": pl.String,
 }
+
+
+COMPLETION_IDENTITY = ("test_case_id", "request_hash")
 
 
 def endpoint_of(model: Model) -> Endpoint:
@@ -62,26 +66,23 @@ def build_execution_assets(model_task_parts: dg.PartitionsDefinition) -> list:
     def completions(context: dg.AssetExecutionContext, lab: LabResource, scope: EvalScope) -> dg.MaterializeResult:
         keys = keys_of(context)
         model, spec = lab.models()[keys["model"]], lab.task_specs()[keys["task"]]
-        selected = selected_scope(spec, model, scope)
-        wanted = set(current_cases(lab.warehouse, spec, selected.points, selected.count)["test_case_id"])
+        scopes = lab.warehouse.read_partition("evaluated_scopes", keys)
+        selected = selected_scope(spec, model, scope, [] if scopes.is_empty() else scopes["scope_json"].to_list())
+        cases = current_cases(lab.warehouse, spec, selected.points, selected.max_items)
         prompts = lab.warehouse.read_partition("prompts", {**keys, "model_version": model.version, "spec_version": spec.version})
-        prompts = prompts.filter(pl.col("test_case_id").is_in(wanted)) if not prompts.is_empty() else prompts
-        if prompts.height < len(wanted):
-            raise InputError(f"{keys['model']} × {keys['task']}: {len(wanted) - prompts.height} selected items have no prompt; materialize prompts first")
+        if prompts.is_empty() or cases.join(prompts, on="test_case_id", how="anti").height:
+            raise InputError(f"{keys['model']} × {keys['task']}: selected items have no prompt for the current versions; materialize prompts first")
+        items = cases.join(prompts.select("test_case_id", "prompt_hash", "messages_json"), on="test_case_id")
         stored = lab.warehouse.read_partition("completions", keys)
-        answered = set(stored.filter(pl.col("error").is_null())["request_hash"]) if not stored.is_empty() else set()
+        answered = {} if stored.is_empty() else {
+            (row["test_case_id"], row["request_hash"]): row for row in stored.filter(pl.col("error").is_null()).iter_rows(named=True)
+        }
         params = model.sampler.request_params()
         endpoint = endpoint_of(model)
-        rows, requests, skipped = [], [], 0
-        for prompt in prompts.sort("test_case_id").iter_rows(named=True):
-            messages = json.loads(prompt["messages_json"])
-            for sample in range(selected.suite.repeats):
-                key = request_hash(endpoint.base_url, endpoint.served_model, messages, params, sample)
-                if key in answered:
-                    skipped += 1
-                    continue
-                requests.append(CompletionRequest(key, messages))
-                rows.append({"test_case_id": prompt["test_case_id"], "sample_index": sample, "request_hash": key, "prompt_hash": prompt["prompt_hash"]})
+        progress = Progress(f"{keys['model']}/{keys['task']} completions", 0, context.log.info)
+        # Answers are stored as they arrive; errors wait for the partition write (a later run retries them).
+        arrivals = BatchedUpserts(lab.warehouse, "completions", schemas.Completions, keys, COMPLETION_IDENTITY, _COMPLETION_DTYPES)
+        waiting: dict[str, list[tuple[dict, dict]]] = {}  # request_hash -> (case, row) of every item it answers
 
         def row_of(request_row: dict, result) -> dict:
             return {
@@ -93,35 +94,55 @@ def build_execution_assets(model_task_parts: dg.PartitionsDefinition) -> list:
                 "dagster_run_id": context.run.run_id,
             }
 
-        request_rows = {row["request_hash"]: row for row in rows}
-        progress = Progress(f"{keys['model']}/{keys['task']} completions", len(requests), context.log.info)
-        # Answers are stored as they arrive; errors wait for the partition write (a later run retries them).
-        arrivals = BatchedUpserts(lab.warehouse, "completions", schemas.Completions, keys, "request_hash", _COMPLETION_DTYPES)
-
         def on_result(result) -> None:
             progress.advance()
             if result.error is None and not result.from_cache:
-                arrivals.add(row_of(request_rows[result.request_hash], result))
+                for _, row in waiting[result.request_hash]:
+                    arrivals.add(row_of(row, result))
 
         runner = Runner(endpoint, model.api_key(), params, lab.cache, on_result=on_result, shares=lab.endpoint_shares)
+        rounds = AdaptiveRounds(selected.levels, selected.repeats)
+        sent_rows, results, skipped = [], [], 0
         try:
-            results = runner.run(requests)
+            while batch := rounds.next_round():
+                requests, waiting = [], {}
+                for case in items.join(pl.DataFrame(batch, schema={"point_id": pl.String, "item_index": pl.Int64}), on=["point_id", "item_index"]).iter_rows(named=True):
+                    messages = json.loads(case["messages_json"])
+                    for sample in range(selected.repeats):
+                        key = request_hash(endpoint.base_url, endpoint.served_model, messages, params, sample)
+                        if (case["test_case_id"], key) in answered:
+                            skipped += 1
+                            rounds.record(case, answered[case["test_case_id"], key], spec.task)
+                            continue
+                        if key not in waiting:  # the same question at two points is asked once
+                            requests.append(CompletionRequest(key, messages))
+                        row = {"test_case_id": case["test_case_id"], "sample_index": sample, "request_hash": key, "prompt_hash": case["prompt_hash"]}
+                        waiting.setdefault(key, []).append((case, row))
+                progress.grow(len(requests))
+                round_results = runner.run(requests)
+                for result in round_results:
+                    for case, row in waiting[result.request_hash]:
+                        rounds.record(case, vars(result), spec.task)
+                        sent_rows.append(row_of(row, result))
+                results += round_results
         finally:
             progress.close()
             arrivals.close()
         errors = Counter(r.error for r in results if r.error)
-        if requests and sum(errors.values()) == len(requests):
+        if results and sum(errors.values()) == len(results):
             reason, count = errors.most_common(1)[0]
             raise EndpointError(f"every request to {endpoint.base_url} failed ({count}x: {reason}); nothing was recorded")
 
-        frame = pl.DataFrame([row_of(row, result) for row, result in zip(rows, results)], schema_overrides=_COMPLETION_DTYPES)
-        lab.warehouse.upsert_rows("completions", schemas.Completions, frame, keys, "request_hash")
+        frame = pl.DataFrame(sent_rows, schema_overrides=_COMPLETION_DTYPES)
+        lab.warehouse.upsert_rows("completions", schemas.Completions, frame, keys, COMPLETION_IDENTITY)
         fresh = [r for r in results if not r.from_cache]
         return dg.MaterializeResult(
             metadata={
                 "rows_added": frame.height,
                 "already_stored": skipped,
-                "selection": selected.suite.selection.describe(),
+                "scope": selected.describe(),
+                "rounds": rounds.rounds,
+                "points_by_stop_reason": dg.MetadataValue.json(rounds.stop_reasons()),
                 "requests_sent": len(fresh),
                 "cache_hits": len(results) - len(fresh),
                 "errors": sum(errors.values()),

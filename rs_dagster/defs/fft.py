@@ -6,7 +6,7 @@ import json
 import dagster as dg
 import polars as pl
 
-from rs_dagster.defs.partitions import MODEL_OF_MODEL_TASK, ON_UPSTREAM_VERSION_CHANGE, TASK_OF_MODEL_TASK, keys_of
+from rs_dagster.defs.partitions import MODEL_OF_MODEL_TASK, ONLY_WHAT_WAS_EVALUATED, TASK_OF_MODEL_TASK, keys_of
 from rs_dagster.defs.generation import current_cases
 from rs_dagster.defs.prompting import prompt_frame
 from rs_dagster.defs.resources import EvalScope, LabResource
@@ -62,7 +62,7 @@ def build_fft_assets(model_task_parts: dg.PartitionsDefinition) -> list:
         "rendered, tokenized prompts, with DC/low/mid/high band energies.",
         # An edited task manifold (or model entry) re-runs the spectra computed before; partitions never
         # computed (models without a `tokenizer:`) are never requested.
-        automation_condition=ON_UPSTREAM_VERSION_CHANGE & ~dg.AutomationCondition.missing(),
+        automation_condition=ONLY_WHAT_WAS_EVALUATED,
         code_version="1",
     )
     def fft_spectra(context: dg.AssetExecutionContext, lab: LabResource, scope: EvalScope) -> dg.MaterializeResult:

@@ -5,6 +5,7 @@ Items of grid points that no tier, surface or projection names are generated whe
 the full grid first needs them."""
 
 import json
+from collections.abc import Mapping
 
 import dagster as dg
 import polars as pl
@@ -50,18 +51,20 @@ def test_case_frame(spec: TaskSpec, points: list[Point] | None = None, count: in
     return pl.DataFrame(rows, schema_overrides={"tiers": pl.List(pl.String), "surfaces": pl.List(pl.String), "projections": pl.List(pl.String)})
 
 
-def current_cases(warehouse: Warehouse, spec: TaskSpec, points: list[Point], count: int) -> pl.DataFrame:
-    """The current version's first `count` items of each of `points`, sorted by point and index. A
-    point with fewer stored items (one outside every named part, or test_cases not yet materialized)
-    has its items generated and stored first."""
+def current_cases(warehouse: Warehouse, spec: TaskSpec, points: list[Point], counts: int | Mapping[str, int]) -> pl.DataFrame:
+    """The current version's first `counts` items of each of `points` (one count, or one per point_id),
+    sorted by point and index. Points with fewer stored items (outside every named part, or
+    test_cases not yet materialized) have their items generated and stored first."""
+    wanted = {p.point_id: counts if isinstance(counts, int) else counts[p.point_id] for p in points}
     stored = warehouse.read_partition("test_cases", {"task": spec.name, "spec_version": spec.version})
     held = dict(stored.group_by("point_id").len().iter_rows()) if not stored.is_empty() else {}
-    missing = [p for p in points if held.get(p.point_id, 0) < count]
+    missing = [p for p in points if held.get(p.point_id, 0) < wanted[p.point_id]]
     if missing:
-        warehouse.upsert_rows("test_cases", schemas.TestCases, test_case_frame(spec, missing, count), {"task": spec.name}, TEST_CASE_IDENTITY)
+        frame = pl.concat([test_case_frame(spec, [p], wanted[p.point_id]) for p in missing])
+        warehouse.upsert_rows("test_cases", schemas.TestCases, frame, {"task": spec.name}, TEST_CASE_IDENTITY)
         stored = warehouse.read_partition("test_cases", {"task": spec.name, "spec_version": spec.version})
-    wanted = [p.point_id for p in points]
-    return stored.filter(pl.col("point_id").is_in(wanted) & (pl.col("item_index") < count)).sort("point_id", "item_index")
+    limits = pl.DataFrame({"point_id": list(wanted), "count": list(wanted.values())}, schema={"point_id": pl.String, "count": pl.Int64})
+    return stored.join(limits, on="point_id").filter(pl.col("item_index") < pl.col("count")).drop("count").sort("point_id", "item_index")
 
 
 def build_generation_assets(task_parts: dg.PartitionsDefinition) -> list:

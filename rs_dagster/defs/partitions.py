@@ -34,5 +34,17 @@ ON_UPSTREAM_VERSION_CHANGE = dg.AutomationCondition.eager().replace(
     dg.AutomationCondition.data_version_changed() & ~dg.AutomationCondition.executed_with_root_target(),
 )
 
+# The root of a model × task evaluation: re-runs what was evaluated when its task or model changes, and
+# never starts one nobody asked for (a newly registered model, a partition never evaluated).
+ONLY_WHAT_WAS_EVALUATED = ON_UPSTREAM_VERSION_CHANGE & ~dg.AutomationCondition.missing()
+
+# Tables over every partition (SQL models, the report): refresh after any partition upstream updates,
+# even while other partitions (a registered model never evaluated) are missing.
+AFTER_ANY_PARTITION_UPDATES = (
+    dg.AutomationCondition.any_deps_updated().since_last_handled()
+    & ~dg.AutomationCondition.any_deps_in_progress()
+    & ~dg.AutomationCondition.in_progress()
+).with_label("after any upstream partition updates")
+
 TASK_OF_MODEL_TASK = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="task")
 MODEL_OF_MODEL_TASK = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="model")

@@ -7,14 +7,14 @@ from dataclasses import dataclass
 import dagster as dg
 import polars as pl
 
-from rs_dagster.defs.partitions import MODEL_OF_MODEL_TASK, ON_UPSTREAM_VERSION_CHANGE, TASK_OF_MODEL_TASK, keys_of
+from rs_dagster.defs.partitions import MODEL_OF_MODEL_TASK, ONLY_WHAT_WAS_EVALUATED, TASK_OF_MODEL_TASK, keys_of
 from rs_dagster.defs.generation import current_cases
 from rs_dagster.defs.resources import EvalScope, LabResource
-from rs_dagster.errors import InputError
 from rs_dagster.models.registry import Model, Suite
 from rs_dagster.prompting.templates import prompt_hash
 from rs_dagster.storage import schemas
-from rs_dagster.tasks.base import Item
+from rs_dagster.stats.adaptive import PrecisionLevel
+from rs_dagster.tasks.base import Item, canonical_json, sha256_hex
 from rs_dagster.tasks.manifold import Point, TaskSpec
 from rs_dagster.tasks.selection import select_points
 
@@ -24,19 +24,38 @@ PROMPT_IDENTITY = ("test_case_id", "model_version", "spec_version")
 
 @dataclass(frozen=True)
 class Selected:
-    """What one evaluation of a model × task covers: its points and items per point."""
+    """What one evaluation of a model × task covers: its points, the precision level of each (the
+    stricter one where two scopes share a point) and samples per item."""
 
-    suite: Suite
+    scopes: list[Suite]
     points: list[Point]
-    count: int
+    levels: dict[str, PrecisionLevel]  # by point_id
+    repeats: int
+
+    @property
+    def max_items(self) -> dict[str, int]:
+        return {pid: level.max_n for pid, level in self.levels.items()}
+
+    def describe(self) -> str:
+        return " + ".join(f"{s.selection.describe()} at {s.precision}" for s in self.scopes)
 
 
-def selected_scope(spec: TaskSpec, model: Model, scope: EvalScope) -> Selected:
-    suite = scope.resolve(model.entry.suite)
-    count = spec.items_per_point(suite.precision)
-    if count < 1:
-        raise InputError(f"task {spec.name!r}: {count} items per point requested; expected a positive number")
-    return Selected(suite, select_points(spec, suite.selection), count)
+def scope_record(suite: Suite) -> str:
+    return canonical_json(suite.model_dump(mode="json", exclude={"tasks"}))
+
+
+def selected_scope(spec: TaskSpec, model: Model, scope: EvalScope, stored: list[str] = ()) -> Selected:
+    """The scope a run evaluates: the one it was given (or the model's suite), or, for a run given no
+    scope of its own (automation, a re-materialization in the UI), every scope in `stored`."""
+    scopes = [Suite(**json.loads(s)) for s in stored] if scope.replays and stored else [scope.resolve(model.entry.suite)]
+    levels: dict[str, PrecisionLevel] = {}
+    points: dict[str, Point] = {}
+    for suite in scopes:
+        level = spec.precision_level(suite.precision)
+        for point in select_points(spec, suite.selection):
+            points[point.point_id] = point
+            levels[point.point_id] = max(levels.get(point.point_id, level), level, key=lambda lv: (lv.max_n, lv.min_n, -(lv.half_width or 0)))
+    return Selected(scopes, list(points.values()), levels, max(s.repeats for s in scopes))
 
 
 def prompt_frame(model: Model, spec: TaskSpec, cases: pl.DataFrame) -> pl.DataFrame:
@@ -72,22 +91,28 @@ def build_prompting_assets(model_task_parts: dg.PartitionsDefinition) -> list:
         group_name="prompting",
         kinds={"python", "duckdb"},
         description="Chat messages per selected item after the model's template; prompt_hash identifies them.",
-        automation_condition=ON_UPSTREAM_VERSION_CHANGE,
+        automation_condition=ONLY_WHAT_WAS_EVALUATED,
         code_version="1",
     )
     def prompts(context: dg.AssetExecutionContext, lab: LabResource, scope: EvalScope) -> dg.MaterializeResult:
         keys = keys_of(context)
         model, spec = lab.models()[keys["model"]], lab.task_specs()[keys["task"]]
-        selected = selected_scope(spec, model, scope)
-        cases = current_cases(lab.warehouse, spec, selected.points, selected.count)
+        stored = lab.warehouse.read_partition("evaluated_scopes", keys)
+        selected = selected_scope(spec, model, scope, [] if stored.is_empty() else stored["scope_json"].to_list())
+        cases = current_cases(lab.warehouse, spec, selected.points, selected.max_items)
         frame = prompt_frame(model, spec, cases)
         lab.warehouse.upsert_rows("prompts", schemas.Prompts, frame, keys, PROMPT_IDENTITY)
+        records = pl.DataFrame(
+            [{**keys, "scope_id": sha256_hex(scope_record(s))[:16], "scope_json": scope_record(s), "dagster_run_id": context.run.run_id}
+             for s in selected.scopes]
+        )
+        known = set() if stored.is_empty() else set(stored["scope_id"])
+        lab.warehouse.upsert_rows("evaluated_scopes", schemas.EvaluatedScopes, records.filter(~pl.col("scope_id").is_in(known)), keys, "scope_id")
         return dg.MaterializeResult(
             metadata={
                 "rows": frame.height,
                 "points": frame["point_id"].n_unique(),
-                "selection": selected.suite.selection.describe(),
-                "items_per_point": selected.count,
+                "scope": selected.describe(),
                 "template": model.entry.template,
                 "example": dg.MetadataValue.json(json.loads(frame["messages_json"][0])),
             }

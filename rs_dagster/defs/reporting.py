@@ -4,6 +4,7 @@ model, band energy vs accuracy, per task) in asset metadata."""
 import dagster as dg
 import polars as pl
 
+from rs_dagster.defs.partitions import AFTER_ANY_PARTITION_UPDATES
 from rs_dagster.defs.resources import LabResource
 from rs_dagster.report.charts import leaderboard_bars, png_markdown, png_markdown_of
 from rs_dagster.report.html import write_report
@@ -18,7 +19,7 @@ def build_reporting_assets() -> list:
         "token-FFT spectra by projection, model vs model and band energy vs accuracy per task.",
         # fft_spectra is read (lineage) but left out of the automation condition: most model × task
         # partitions of it stay missing (models without a `tokenizer:`), which would block eager() forever.
-        automation_condition=dg.AutomationCondition.eager().ignore(dg.AssetSelection.assets("fft_spectra")),
+        automation_condition=AFTER_ANY_PARTITION_UPDATES,
         code_version="3",
     )
     def report(lab: LabResource) -> dg.MaterializeResult:

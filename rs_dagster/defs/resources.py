@@ -63,6 +63,14 @@ class EvalScope(dg.ConfigurableResource):
     points: str | None = None  # "all": every point of the full grid
     precision: str | None = None  # a level of the manifold's `precision`, or an integer as text
     repeats: int | None = None  # samples per item
+    use_suite: bool = False  # the model's suite even where the partition has stored scopes (rs eval, nightly)
+
+    @property
+    def replays(self) -> bool:
+        """A run given no scope of its own (an automation re-run after an edit, a re-materialization
+        in the UI) replays every scope its partition was evaluated at; see EvaluatedScopes."""
+        given = (self.tiers, self.surfaces, self.projections, self.points, self.precision, self.repeats)
+        return not self.use_suite and all(value is None for value in given)
 
     def resolve(self, suite: Suite) -> Suite:
         precision: str | int = self.precision if self.precision is not None else suite.precision

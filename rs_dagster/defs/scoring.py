@@ -102,7 +102,7 @@ def build_scoring_assets(model_task_parts: dg.PartitionsDefinition) -> list:
     return [scored_results]
 
 
-SCORE_IDENTITY = ("request_hash", "spec_version")
+SCORE_IDENTITY = ("request_hash", "test_case_id", "spec_version")
 
 
 def _changed_rows(scored: pl.DataFrame, stored: pl.DataFrame) -> pl.DataFrame:
@@ -110,8 +110,11 @@ def _changed_rows(scored: pl.DataFrame, stored: pl.DataFrame) -> pl.DataFrame:
     if stored.is_empty():
         return scored
     columns = [c for c in scored.columns if c != "dagster_run_id"]
-    before = {(row["request_hash"], row["spec_version"]): row for row in stored.select([c for c in columns if c in stored.columns]).iter_rows(named=True)}
-    keep = [before.get((row["request_hash"], row["spec_version"])) != row for row in scored.select(columns).iter_rows(named=True)]
+    def identity(row: dict) -> tuple:
+        return tuple(row[c] for c in SCORE_IDENTITY)
+
+    before = {identity(row): row for row in stored.select([c for c in columns if c in stored.columns]).iter_rows(named=True)}
+    keep = [before.get(identity(row)) != row for row in scored.select(columns).iter_rows(named=True)]
     return scored.filter(pl.Series(keep, dtype=pl.Boolean))
 
 

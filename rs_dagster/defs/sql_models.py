@@ -15,6 +15,7 @@ import pandera.polars as pa
 import polars as pl
 import yaml
 
+from rs_dagster.defs.partitions import AFTER_ANY_PARTITION_UPDATES
 from rs_dagster.defs.resources import LabResource
 from rs_dagster.report.markdown import markdown_table
 from rs_dagster.stats.intervals import Z95, excess_over_chance, wilson_interval
@@ -145,7 +146,7 @@ def _sql_asset(path: Path) -> dg.AssetsDefinition:
         group_name="analysis",
         kinds={"sql", "duckdb"},
         description=description,
-        automation_condition=dg.AutomationCondition.eager(),
+        automation_condition=AFTER_ANY_PARTITION_UPDATES,
         code_version=sha256_hex(sql)[:12],
         metadata={
             "sql": dg.MetadataValue.md(f"```sql\n{sql}\n```"),

@@ -11,6 +11,7 @@ def aggregate_points(scored: pl.DataFrame, cases: pl.DataFrame) -> pl.DataFrame:
     """One row per grid point of `scored`; `cases` supplies each point's params and memberships."""
     counts = scored.group_by("model", "task", "point_id").agg(
         n=pl.len(),
+        items=pl.col("test_case_id").n_unique(),
         correct=(pl.col("outcome") == "correct").sum(),
         incorrect=(pl.col("outcome") == "incorrect").sum(),
         unparsed=(pl.col("outcome") == "unparsed").sum(),
@@ -26,7 +27,7 @@ def aggregate_points(scored: pl.DataFrame, cases: pl.DataFrame) -> pl.DataFrame:
     for row in counts.iter_rows(named=True):
         answered = sum(row[outcome] for outcome in ANSWERED)
         measured: dict[str, float | None] = dict.fromkeys(
-            ("accuracy", "ci_low", "ci_high", "excess_accuracy", "excess_ci_low", "excess_ci_high",
+            ("accuracy", "ci_low", "ci_high", "half_width", "excess_accuracy", "excess_ci_low", "excess_ci_high",
              "flexible_accuracy", "flexible_ci_low", "flexible_ci_high", "format_compliance")
         )
         if answered:
@@ -37,6 +38,7 @@ def aggregate_points(scored: pl.DataFrame, cases: pl.DataFrame) -> pl.DataFrame:
                 accuracy=accuracy,
                 ci_low=ci_low,
                 ci_high=ci_high,
+                half_width=(ci_high - ci_low) / 2,
                 excess_accuracy=excess_over_chance(accuracy, g),
                 excess_ci_low=excess_over_chance(ci_low, g),
                 excess_ci_high=excess_over_chance(ci_high, g),

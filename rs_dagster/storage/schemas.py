@@ -72,11 +72,14 @@ class Prompts(_Table):
 
 
 class Completions(_Table):
+    """One row per (item, sample). Two items of a task can ask the very same question (at two grid
+    points), so a request_hash may appear once per item that sent it."""
+
     model: str
     task: str
     test_case_id: str
     sample_index: int = pa.Field(ge=0)
-    request_hash: str = pa.Field(unique=True)
+    request_hash: str
     prompt_hash: str
     served_model: str
     answer_text: Optional[str] = pa.Field(nullable=True)
@@ -94,6 +97,9 @@ class Completions(_Table):
     sampler_json: str
     dagster_run_id: str
 
+    class Config:
+        unique = ["test_case_id", "request_hash"]
+
 
 class ScoredResults(_Table):
     model: str
@@ -101,7 +107,7 @@ class ScoredResults(_Table):
     test_case_id: str
     point_id: str
     sample_index: int = pa.Field(ge=0)
-    request_hash: str = pa.Field(unique=True)
+    request_hash: str
     prompt_hash: str
     answer: str
     parsed_answer: Optional[str] = pa.Field(nullable=True)
@@ -118,6 +124,9 @@ class ScoredResults(_Table):
     sampler: str
     model_version: str
     dagster_run_id: str
+
+    class Config:
+        unique = ["test_case_id", "request_hash"]
 
 
 class Points(_Table):
@@ -151,6 +160,19 @@ class Points(_Table):
     truncation_rate: float = pa.Field(ge=0.0, le=1.0)
     mean_completion_tokens: Optional[float] = pa.Field(nullable=True, ge=0.0)
     mean_reasoning_tokens: Optional[float] = pa.Field(nullable=True, ge=0.0)
+    items: int = pa.Field(ge=1)  # distinct items sampled (n counts samples: items × repeats)
+    half_width: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0)  # of the strict Wilson 95% interval
+
+
+class EvaluatedScopes(_Table):
+    """Every scope a model × task partition was evaluated at; a run without a scope of its own (an
+    automation re-run after an edit, a re-materialization in the UI) replays them all."""
+
+    model: str
+    task: str
+    scope_id: str = pa.Field(unique=True)
+    scope_json: str  # tiers, surfaces, projections, points, precision, repeats
+    dagster_run_id: str  # the run that first evaluated it
 
 
 class FftSpectra(_Table):

@@ -1,6 +1,10 @@
 """Which grid points of a manifold an evaluation covers: named tiers, surfaces and projections, or
 every point of the full grid. Names are checked against the manifold, so a typo is an error that
-lists the valid names instead of an evaluation of nothing."""
+lists the valid names instead of an evaluation of nothing.
+
+One selection serves every task of an evaluation, so a name may be qualified with its task
+(`arithmetic:terms` applies to arithmetic only; `terms` to every task, which must all define it), and
+`all` stands for every surface (or projection) each task defines."""
 
 from __future__ import annotations
 
@@ -33,18 +37,25 @@ class PointSelection:
         return "every grid point" if self.all_points else "; ".join(parts) or "nothing"
 
 
-def check_names(spec: TaskSpec, selection: PointSelection) -> None:
-    """Raise InputError naming every unknown tier, surface or projection and the valid ones."""
+def names_for(spec: TaskSpec, kind: str, names: tuple[str, ...]) -> set[str]:
+    """The `kind` names ("tier", "surface", "projection") of `names` that apply to `spec`'s task, checked:
+    InputError names every unknown one and lists the valid ones."""
     known = {
         "tier": sorted(spec.doc.tiers),
         "surface": [s.name for s in spec.doc.surfaces],
         "projection": [p.name for p in spec.doc.projections],
-    }
-    for kind, names in (("tier", selection.tiers), ("surface", selection.surfaces), ("projection", selection.projections)):
-        unknown = [name for name in names if name not in known[kind]]
-        if unknown:
-            valid = ", ".join(known[kind]) or "none defined"
-            raise InputError(f"task {spec.name!r} ({spec.path}): unknown {kind}(s) {unknown}; valid {kind}s: {valid}")
+    }[kind]
+    mine = set()
+    for name in names:
+        task, _, local = name.rpartition(":")
+        if task and task != spec.name:
+            continue
+        mine.update(known if local == ALL_POINTS and kind != "tier" else [local])
+    unknown = sorted(mine - set(known))
+    if unknown:
+        valid = ", ".join(known) or "none defined"
+        raise InputError(f"task {spec.name!r} ({spec.path}): unknown {kind}(s) {unknown}; valid {kind}s: {valid}")
+    return mine
 
 
 def full_grid(spec: TaskSpec) -> list[Point]:
@@ -69,15 +80,13 @@ def full_grid(spec: TaskSpec) -> list[Point]:
 
 def select_points(spec: TaskSpec, selection: PointSelection) -> list[Point]:
     """The points of `selection`, each once; an error when a name is unknown or nothing is selected."""
-    check_names(spec, selection)
+    tiers, surfaces, projections = (
+        names_for(spec, kind, names)
+        for kind, names in (("tier", selection.tiers), ("surface", selection.surfaces), ("projection", selection.projections))
+    )
     if selection.all_points:
         return full_grid(spec)
-    chosen = [
-        p for p in spec.points()
-        if set(p.tiers) & set(selection.tiers)
-        or set(p.surfaces) & set(selection.surfaces)
-        or set(p.projections) & set(selection.projections)
-    ]
+    chosen = [p for p in spec.points() if set(p.tiers) & tiers or set(p.surfaces) & surfaces or set(p.projections) & projections]
     if not chosen:
         raise InputError(f"task {spec.name!r}: {selection.describe()} selects no grid point")
     return chosen
