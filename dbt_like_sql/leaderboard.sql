@@ -1,7 +1,15 @@
 -- Per model, task and tier: pooled accuracy with its Wilson 95% CI (strict: only answers in the requested
 -- form count; the headline), the flexible accuracy (any rule of the parse cascade) with its CI, the share of
--- answers in the requested form, excess accuracy over chance, truncation and tokens.
-WITH per_tier AS (
+-- answers in the requested form, excess accuracy over chance, truncation and tokens; tier_points says how
+-- many of the tier's points the row pools (a tier evaluated in part is pooled over the points measured).
+WITH current_tiers AS (
+    SELECT DISTINCT t.task, t.point_id, unnest(t.tiers) AS tier
+    FROM {{ ref('test_cases') }} t JOIN {{ ref('task_specs') }} s ON s.task = t.task AND s.spec_version = t.spec_version
+),
+tier_sizes AS (
+    SELECT task, tier, count(*) AS tier_points FROM current_tiers GROUP BY task, tier
+),
+per_tier AS (
     SELECT model, task, unnest(tiers) AS tier, n, answered, correct, incorrect, flexible_correct, truncated, errors,
            guess_chance, mean_completion_tokens
     FROM {{ ref('points') }}
@@ -29,6 +37,6 @@ pooled AS (
     FROM per_tier
     GROUP BY model, task, tier
 )
-SELECT *, excess_over_chance(accuracy, guess_chance) AS excess_accuracy
-FROM pooled
+SELECT pooled.*, tier_sizes.tier_points, excess_over_chance(accuracy, guess_chance) AS excess_accuracy
+FROM pooled LEFT JOIN tier_sizes USING (task, tier)
 ORDER BY tier, task, accuracy DESC NULLS LAST, model

@@ -102,7 +102,7 @@ def _print_leaderboard(settings: Settings) -> None:
         raise RsError(f"no leaderboard in {settings.db_path} yet: run `rs demo` or `rs eval` first")
     board = warehouse.query("SELECT * FROM leaderboard")
     table = Table(title=f"Leaderboard ({settings.db_path})")
-    columns = ("model", "task", "tier", "samples", "accuracy", "95% CI", "excess", "flexible", "95% CI ", "in form",
+    columns = ("model", "task", "tier", "points", "samples", "accuracy", "95% CI", "excess", "flexible", "95% CI ", "in form",
                "truncated", "errors", "tokens")
     for column in columns:
         table.add_column(column, justify="left" if column in ("model", "task", "tier") else "right")
@@ -111,7 +111,7 @@ def _print_leaderboard(settings: Settings) -> None:
             return "—" if value is None else format(value, spec)
 
         table.add_row(
-            row["model"], row["task"], row["tier"], str(row["samples"]),
+            row["model"], row["task"], row["tier"], f"{row['points']}/{row['tier_points'] or '?'}", str(row["samples"]),
             shown(row["accuracy"], ".3f"), _interval(row["ci_low"], row["ci_high"]), shown(row["excess_accuracy"], "+.3f"),
             shown(row["flexible_accuracy"], ".3f"), _interval(row["flexible_ci_low"], row["flexible_ci_high"]),
             shown(row["format_compliance"], ".0%"), f"{row['truncation_rate']:.1%}", str(row["errors"]),

@@ -119,8 +119,15 @@ def hand_built_points() -> pl.DataFrame:
 
 
 def write_inputs(db_path: Path) -> pl.DataFrame:
-    """The hand-built `points` and `task_specs` tables, written with plain DuckDB SQL; returns the points."""
+    """The hand-built `points`, `task_specs` and `test_cases` tables, written with plain DuckDB SQL; returns
+    the points. test_cases has one more `hard` point than was measured, and rows of an older task version."""
     points = hand_built_points()
+    measured = points.filter(pl.col("model") == MODELS[0]).select("task", "point_id", "tiers")
+    test_cases = pl.concat([
+        measured.with_columns(spec_version=pl.lit("0" * 16)),
+        pl.DataFrame({"task": [TASK], "point_id": ["unmeasured"], "tiers": [["hard"]], "spec_version": ["0" * 16]}),
+        measured.with_columns(spec_version=pl.lit("1" * 16)),  # an earlier version's rows count for nothing
+    ], how="vertical_relaxed")
     task_specs = pl.DataFrame({
         "task": [TASK], "spec_version": ["0" * 16], "generator": [TASK], "generator_version": ["1"],
         "manifold_yaml": [yaml.safe_dump(MANIFOLD, sort_keys=False)],
@@ -129,7 +136,7 @@ def write_inputs(db_path: Path) -> pl.DataFrame:
         "n_points": [len(memberships())], "dagster_run_id": ["hand-built"],
     })
     with duckdb.connect(str(db_path)) as con:
-        for name, frame in (("points", points), ("task_specs", task_specs)):
+        for name, frame in (("points", points), ("task_specs", task_specs), ("test_cases", test_cases)):
             con.register("incoming", frame)
             con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM incoming')
             con.unregister("incoming")
@@ -164,7 +171,7 @@ def test_refs_are_read_from_the_sql_and_compile_to_quoted_table_names():
     assert refs(sql) == ["points", "task_specs"]
     assert compile_sql(sql) == 'SELECT * FROM "points" p JOIN "task_specs" t USING (task) JOIN "points" q USING (task)'
     assert refs("SELECT 1") == [] and compile_sql("SELECT 1") == "SELECT 1"
-    expected = {"surfaces": ["points", "task_specs"], "projections": ["points", "task_specs"], "leaderboard": ["points"]}
+    expected = {"surfaces": ["points", "task_specs"], "projections": ["points", "task_specs"], "leaderboard": ["points", "task_specs", "test_cases"]}
     for name, deps in expected.items():
         sql = (SQL_DIR / f"{name}.sql").read_text()
         assert refs(sql) == deps, name
@@ -251,6 +258,7 @@ def test_leaderboard_pools_counts_per_tier(built):
         tier = points.filter((pl.col("model") == row["model"]) & pl.col("tiers").list.contains(row["tier"]))
         correct, answered, n = tier["correct"].sum(), tier["answered"].sum(), tier["n"].sum()
         assert (row["points"], row["samples"], row["answered"], row["correct"]) == (tier.height, n, answered, correct)
+        assert row["tier_points"] == tier.height + (row["tier"] == "hard")  # the unmeasured hard point
         assert row["accuracy"] == pytest.approx(correct / answered)  # pooled, not a mean of the points' accuracies
         assert (row["ci_low"], row["ci_high"]) == pytest.approx(wilson_interval(correct, answered))
         assert row["flexible_accuracy"] == pytest.approx(tier["flexible_correct"].sum() / answered)
@@ -377,7 +385,8 @@ def test_curve_charts_order_numeric_and_categorical_axes(built):
     size = difficulty_curve(projections.filter(pl.col("projection") == "size"), "size", "toy / size").to_dict()
     style = difficulty_curve(projections.filter(pl.col("projection") == "style"), "style", "toy / style").to_dict()
     for spec, axis in ((size, "size"), (style, "style")):
-        band, line = (layer["encoding"] for layer in spec["layer"])
+        band, line, flexible = (layer["encoding"] for layer in spec["layer"])
+        assert flexible["y"]["field"] == "flexible_accuracy" and spec["layer"][2]["mark"]["strokeDash"] == [5, 3]
         assert line["y"]["field"] == "accuracy" and line["y"]["title"] == CURVE_Y_TITLE and line["y"]["scale"]["domain"] == [0, 1]
         assert band["y"]["field"] == "ci_low" and band["y2"]["field"] == "ci_high" and band["y"]["scale"]["domain"] == [0, 1]
         for encoding in (band, line):

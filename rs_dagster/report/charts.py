@@ -92,7 +92,7 @@ def difficulty_curve(curve: pl.DataFrame, axis: str, title: str) -> alt.Chart:
     order of axis_rank (the manifold's order) with an error bar per value. Rows with no answered sample
     have no accuracy and are left out."""
     data = curve.filter(pl.col("accuracy").is_not_null()).sort("model", "axis_rank").select(
-        "model", "axis_value", "axis_numeric", "axis_rank", "accuracy", "ci_low", "ci_high", "n", "answered"
+        "model", "axis_value", "axis_numeric", "axis_rank", "accuracy", "ci_low", "ci_high", "flexible_accuracy", "n", "answered"
     )
     numeric = is_numeric_axis(curve)
     if numeric:
@@ -114,4 +114,12 @@ def difficulty_curve(curve: pl.DataFrame, axis: str, title: str) -> alt.Chart:
         order="axis_rank:Q",
         tooltip=["model:N", "axis_value:N", "accuracy:Q", "ci_low:Q", "ci_high:Q", "n:Q", "answered:Q"],
     )
-    return (interval + line).properties(title=title, width=360, height=220)
+    # Flexible accuracy dashed beside it: where a model answers outside the requested form, the gap
+    # between the lines is what format costs it, and the curve's shape stays visible.
+    flexible = base.mark_line(strokeDash=[5, 3], opacity=0.7, point=alt.OverlayMarkDef(filled=False, size=30)).encode(
+        y=alt.Y("flexible_accuracy:Q", scale=accuracy_scale),
+        order="axis_rank:Q",
+        tooltip=["model:N", "axis_value:N", "flexible_accuracy:Q", "n:Q"],
+    )
+    subtitle = "solid: strict accuracy with its Wilson 95% interval; dashed: flexible accuracy"
+    return (interval + line + flexible).properties(title=alt.TitleParams(title, subtitle=subtitle), width=360, height=220)

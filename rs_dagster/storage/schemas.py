@@ -312,6 +312,7 @@ class Leaderboard(_Table):
     truncation_rate: float = pa.Field(ge=0.0, le=1.0)
     errors: int = pa.Field(ge=0)
     mean_completion_tokens: Optional[float] = pa.Field(nullable=True, ge=0.0)
+    tier_points: Optional[int] = pa.Field(nullable=True, ge=1, description="grid points the tier has (points < tier_points: evaluated in part)")
     excess_accuracy: Optional[float] = pa.Field(nullable=True, le=1.0, description="(acc - chance) / (1 - chance)")
 
     class Config:
