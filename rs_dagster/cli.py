@@ -111,7 +111,7 @@ def _print_leaderboard(settings: Settings) -> None:
             return "—" if value is None else format(value, spec)
 
         table.add_row(
-            row["model"], row["task"], row["tier"], f"{row['points']}/{row['tier_points'] or '?'}", str(row["samples"]),
+            row["model"], row["task"], row["tier"], f"{row['points']}/{row.get('tier_points') or '?'}", str(row["samples"]),
             shown(row["accuracy"], ".3f"), _interval(row["ci_low"], row["ci_high"]), shown(row["excess_accuracy"], "+.3f"),
             shown(row["flexible_accuracy"], ".3f"), _interval(row["flexible_ci_low"], row["flexible_ci_high"]),
             shown(row["format_compliance"], ".0%"), f"{row['truncation_rate']:.1%}", str(row["errors"]),
