@@ -22,7 +22,7 @@ import math
 import random
 from pathlib import Path
 
-from rs_dagster.stats.adaptive import PrecisionLevel, half_width, items_wanted, stop_reason
+from rs_dagster.stats.adaptive import half_width, simulate_point
 from rs_dagster.stats.intervals import wilson_interval
 from rs_dagster.tasks.manifold import load_manifold
 
@@ -47,21 +47,6 @@ def fixed_n(target: float) -> int:
     while max(half_width(c, n) for c in range(n + 1)) > target:
         n += 1
     return n
-
-
-def simulate(p: float, level: PrecisionLevel, rng: random.Random, lost: float) -> tuple[int, int, int, str, int]:
-    """(correct, answered, drawn, stop reason, rounds) of one point."""
-    samples: list[int | None] = []
-    drawn = rounds = 0
-    while True:
-        correct = sum(s == 1 for s in samples)
-        answered = sum(s is not None for s in samples)
-        wanted = items_wanted(correct, answered, drawn, level)
-        if wanted == drawn:
-            return correct, answered, drawn, stop_reason(correct, answered, drawn, level) or "?", rounds
-        while len(samples) < wanted:
-            samples.append(None if rng.random() < lost else int(rng.random() < p))
-        drawn, rounds = wanted, rounds + 1
 
 
 def _share(x: float) -> str:
@@ -94,7 +79,7 @@ def main() -> None:
         for seed in range(args.seeds):
             rng = random.Random(seed)
             for p in truths:
-                correct, answered, drawn, reason, rounds = simulate(p, level, rng, args.lost)
+                correct, answered, drawn, reason, rounds = simulate_point(p, level, rng, args.lost)
                 spent += drawn
                 rounds_total += rounds
                 rounds_max = max(rounds_max, rounds)

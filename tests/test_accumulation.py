@@ -5,7 +5,6 @@ failed evaluation; rows of an earlier task version stay queryable but out of the
 import json
 import subprocess
 
-import polars as pl
 import pytest
 
 from helpers import Oracle, lab_env, make_lab, rs_process, scripted_model, true_accuracy

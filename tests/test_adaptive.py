@@ -17,6 +17,7 @@ from rs_dagster.stats.adaptive import (
     half_width,
     is_saturated,
     items_wanted,
+    simulate_point,
     stop_reason,
 )
 from rs_dagster.stats.intervals import wilson_interval
@@ -114,23 +115,6 @@ def test_invalid_levels_and_counts_are_rejected():
         items_wanted(1, 4, 3, LOW)
 
 
-def _evaluate(p: float, level: PrecisionLevel, rng: random.Random, lost: float = 0.0):
-    """One point through rounds; item i's sample is drawn once, the first time the prefix covers i
-    (1 correct, 0 wrong, None truncated/error with probability `lost`)."""
-    samples: list[int | None] = []
-    drawn = rounds = 0
-    while True:
-        correct = sum(s == 1 for s in samples)
-        answered = sum(s is not None for s in samples)
-        wanted = items_wanted(correct, answered, drawn, level)
-        if wanted == drawn:
-            return correct, answered, drawn, stop_reason(correct, answered, drawn, level), rounds
-        assert rounds < 20, "a point must not loop"
-        while len(samples) < wanted:
-            samples.append(None if rng.random() < lost else int(rng.random() < p))
-        drawn, rounds = wanted, rounds + 1
-
-
 TRUTHS = [0.02 + 0.96 * i / 39 for i in range(40)]  # 40 points from nearly hopeless to nearly solved
 
 
@@ -150,7 +134,7 @@ def test_simulated_points_end_at_target_saturation_or_cap_and_cover_the_truth(le
     for seed in range(25):
         rng = random.Random(seed)
         for p in TRUTHS:
-            correct, answered, drawn, reason, _ = _evaluate(p, level, rng, lost)
+            correct, answered, drawn, reason, _ = simulate_point(p, level, rng, lost)
             reasons[reason] += 1
             if not 0.05 <= p <= 0.95:
                 extreme_spent.append(drawn)
@@ -179,7 +163,7 @@ def test_saturated_points_stop_early_and_mid_points_spend_more():
     spent = {p: [] for p in (0.0, 0.02, 0.5, 1.0)}
     for _ in range(200):
         for p in spent:
-            spent[p].append(_evaluate(p, MEDIUM, rng)[2])
+            spent[p].append(simulate_point(p, MEDIUM, rng)[2])
     assert set(spent[0.0]) == set(spent[1.0]) == {MEDIUM.min_n}  # all wrong / all right: done at the minimum
     assert sum(spent[0.02]) / 200 < 0.6 * MEDIUM.max_n
     assert sum(spent[0.5]) / 200 >= 0.9 * answers_needed(0.5, 0.10)  # p = 0.5 is the worst case: ~93 items

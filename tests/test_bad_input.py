@@ -5,7 +5,7 @@ import pytest
 
 from helpers import Oracle, make_lab, scripted_model
 from rs_dagster.defs.resources import EvalScope
-from rs_dagster.errors import EndpointError, InputError, RsError, SchemaError, UnknownNameError
+from rs_dagster.errors import InputError, RsError, SchemaError, UnknownNameError
 from rs_dagster.models.registry import load_models
 from rs_dagster.orchestrate import evaluate
 from rs_dagster.storage import schemas

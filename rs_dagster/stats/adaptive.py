@@ -23,6 +23,7 @@ samples count as drawn items but not in the interval. This module is pure: no Da
 from __future__ import annotations
 
 import math
+import random
 from dataclasses import dataclass
 from typing import Literal
 
@@ -147,3 +148,23 @@ def stop_reason(correct: int, answered: int, drawn: int, level: PrecisionLevel) 
     if drawn >= level.max_n:
         return "cap"
     return None
+
+
+def simulate_point(p: float, level: PrecisionLevel, rng: random.Random, lost: float = 0.0) -> tuple[int, int, int, StopReason, int]:
+    """(correct, answered, drawn, stop reason, rounds) of one simulated point of true accuracy `p`, run
+    through the rounds as an evaluation runs them; item i's sample is drawn once, the first time the
+    prefix covers it (right with chance p; truncated or failed with chance `lost`). For the benchmark
+    and the tests of the stopping rules."""
+    samples: list[int | None] = []
+    drawn = rounds = 0
+    while True:
+        correct = sum(s == 1 for s in samples)
+        answered = sum(s is not None for s in samples)
+        wanted = items_wanted(correct, answered, drawn, level)
+        if wanted == drawn:
+            reason = stop_reason(correct, answered, drawn, level)
+            assert reason is not None  # items_wanted stops only where stop_reason names why
+            return correct, answered, drawn, reason, rounds
+        while len(samples) < wanted:
+            samples.append(None if rng.random() < lost else int(rng.random() < p))
+        drawn, rounds = wanted, rounds + 1
