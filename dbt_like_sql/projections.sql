@@ -26,7 +26,9 @@ along AS (
         p.format_compliance,
         p.excess_accuracy,
         p.truncation_rate,
-        p.mean_completion_tokens
+        p.mean_completion_tokens,
+        p.guess_chance,
+        p.errors
     FROM {{ ref('points') }} p
     JOIN projection_axes s ON p.task = s.task AND list_contains(p.projections, s.name)
 )
@@ -34,6 +36,6 @@ SELECT
     model, task, projection, axis, axis_value, axis_numeric,
     dense_rank() OVER (PARTITION BY task, projection ORDER BY axis_numeric NULLS LAST, listed NULLS LAST, axis_value) AS axis_rank,
     point_id, n, answered, correct, accuracy, ci_low, ci_high, flexible_accuracy, format_compliance,
-    excess_accuracy, truncation_rate, mean_completion_tokens
+    excess_accuracy, truncation_rate, mean_completion_tokens, guess_chance, errors
 FROM along
 ORDER BY model, task, projection, axis_rank

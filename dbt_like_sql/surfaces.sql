@@ -31,7 +31,9 @@ cells AS (
         p.format_compliance,
         p.excess_accuracy,
         p.truncation_rate,
-        p.mean_completion_tokens
+        p.mean_completion_tokens,
+        p.guess_chance,
+        p.errors
     FROM {{ ref('points') }} p
     JOIN surface_axes s ON p.task = s.task AND list_contains(p.surfaces, s.name)
 )
@@ -40,6 +42,6 @@ SELECT
     dense_rank() OVER (PARTITION BY task, surface ORDER BY x_numeric NULLS LAST, x_listed NULLS LAST, x) AS x_rank,
     dense_rank() OVER (PARTITION BY task, surface ORDER BY y_numeric NULLS LAST, y_listed NULLS LAST, y) AS y_rank,
     point_id, n, answered, correct, accuracy, ci_low, ci_high, flexible_accuracy, format_compliance,
-    excess_accuracy, truncation_rate, mean_completion_tokens
+    excess_accuracy, truncation_rate, mean_completion_tokens, guess_chance, errors
 FROM cells
 ORDER BY model, task, surface, x_rank, y_rank

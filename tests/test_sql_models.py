@@ -23,7 +23,7 @@ from helpers import make_lab
 from rs_dagster.definitions import build_definitions
 from rs_dagster.defs.sql_models import SQL_SCHEMAS, column_schema, compile_sql, refs, run_sql_model
 from rs_dagster.errors import SchemaError
-from rs_dagster.report.charts import CURVE_Y_TITLE, difficulty_curve
+from rs_dagster.report.charts import CURVE_Y_TITLE, FAILING_SHARE, difficulty_curve, surface_heatmap
 from rs_dagster.report.html import NO_CURVES, NO_SURFACES, write_report
 from rs_dagster.settings import PACKAGE_ROOT
 from rs_dagster.stats.intervals import excess_over_chance, wilson_interval
@@ -385,8 +385,11 @@ def test_curve_charts_order_numeric_and_categorical_axes(built):
     size = difficulty_curve(projections.filter(pl.col("projection") == "size"), "size", "toy / size").to_dict()
     style = difficulty_curve(projections.filter(pl.col("projection") == "style"), "style", "toy / style").to_dict()
     for spec, axis in ((size, "size"), (style, "style")):
-        band, line, flexible = (layer["encoding"] for layer in spec["layer"])
+        band, line, flexible, chance = (layer["encoding"] for layer in spec["layer"])
         assert flexible["y"]["field"] == "flexible_accuracy" and spec["layer"][2]["mark"]["strokeDash"] == [5, 3]
+        curve = projections.filter(pl.col("projection") == axis)
+        assert spec["layer"][3]["data"]["values"] == [{"chance": pytest.approx(curve["guess_chance"].mean())}]
+        assert chance["y"]["field"] == "chance" and spec["layer"][3]["mark"]["type"] == "rule"
         assert line["y"]["field"] == "accuracy" and line["y"]["title"] == CURVE_Y_TITLE and line["y"]["scale"]["domain"] == [0, 1]
         assert band["y"]["field"] == "ci_low" and band["y2"]["field"] == "ci_high" and band["y"]["scale"]["domain"] == [0, 1]
         for encoding in (band, line):
@@ -415,3 +418,20 @@ def test_report_says_why_when_there_are_no_surfaces_or_curves(built, tmp_path):
     report = write_report(tmp_path / "one.html", tables["leaderboard"], tables["surfaces"], points, pl.DataFrame(), lost)
     curves = parse_report(report.path)["Difficulty curves"]
     assert not curves["images"] and f"No curve for {TASK} / size: none of its 1 evaluated points has an answered sample" in curves["text"]
+
+
+def test_surface_cells_show_their_interval_and_outline_failing_cells(built):
+    surfaces = built[2]["surfaces"]
+    cells = surfaces.filter(pl.col("model") == MODELS[0])
+    spec = surface_heatmap(cells, "x", "y", "toy").to_dict()
+    drawn = pl.DataFrame(spec["data"]["values"]) if "values" in spec.get("data", {}) else pl.DataFrame(spec["layer"][0]["data"]["values"])
+    expected = cells.select(
+        ((pl.col("ci_high") - pl.col("ci_low")) / 2).alias("half_width"),
+        (pl.col("truncation_rate") + pl.col("errors") / pl.col("n") > FAILING_SHARE).alias("failing"),
+    )
+    assert drawn["half_width"].to_list() == pytest.approx(expected["half_width"].to_list(), nan_ok=True)
+    assert drawn["failing"].to_list() == expected["failing"].to_list() and any(expected["failing"])
+    outline = spec["layer"][3]
+    assert outline["mark"]["filled"] is False and outline["transform"] == [{"filter": "datum.failing"}]
+    assert spec["layer"][2]["encoding"]["text"]["field"] == "half_width_label"
+    assert all(label.startswith("±") for label in drawn["half_width_label"].drop_nulls())

@@ -50,20 +50,34 @@ def _axis_order(surface: pl.DataFrame, value: str, rank: str) -> list[str] | Non
     return surface.sort(rank).unique(value, maintain_order=True)[value].cast(pl.String).to_list()
 
 
+FAILING_SHARE = 0.02
+"""A cell whose samples failed (endpoint errors) or were truncated more often than this is outlined."""
+
+
 def surface_heatmap(surface: pl.DataFrame, x: str, y: str, title: str) -> alt.Chart:
     """Accuracy over a 2-D slice of the difficulty space: where it collapses. Axes run in the order of
-    x_rank / y_rank (numeric order, else the manifold's), y growing upwards."""
-    data = surface.select(pl.col("x").cast(pl.String), pl.col("y").cast(pl.String), "accuracy", "n")
+    x_rank / y_rank (numeric order, else the manifold's), y growing upwards. Each cell shows its accuracy
+    and the half-width of its Wilson 95% interval; a cell with more than 2% of its samples failed or
+    truncated is outlined in red, since its accuracy speaks for fewer samples than asked."""
+    data = surface.select(
+        pl.col("x").cast(pl.String), pl.col("y").cast(pl.String), "accuracy", "n",
+        ((pl.col("ci_high") - pl.col("ci_low")) / 2).alias("half_width"),
+        (pl.col("truncation_rate") + pl.col("errors") / pl.col("n") > FAILING_SHARE).alias("failing"),
+    ).with_columns(("±" + pl.col("half_width").round(2).cast(pl.String)).alias("half_width_label"))
     y_order = _axis_order(surface, "y", "y_rank")
     base = alt.Chart(alt.Data(values=_values(data))).encode(
         x=alt.X("x:O", title=x, sort=_axis_order(surface, "x", "x_rank"), axis=alt.Axis(labelAngle=0)),
         y=alt.Y("y:O", title=y, sort=list(reversed(y_order)) if y_order is not None else "descending"),
     )
     cells = base.mark_rect().encode(
-        color=alt.Color("accuracy:Q", scale=alt.Scale(domain=[0, 1], scheme="viridis")), tooltip=["x:N", "y:N", "accuracy:Q", "n:Q"]
+        color=alt.Color("accuracy:Q", scale=alt.Scale(domain=[0, 1], scheme="viridis")),
+        tooltip=["x:N", "y:N", "accuracy:Q", "half_width:Q", "n:Q", "failing:N"],
     )
-    labels = base.mark_text(fontSize=11, color="white").encode(text=alt.Text("accuracy:Q", format=".2f"))
-    return (cells + labels).properties(title=title, width=280, height=200)
+    labels = base.mark_text(fontSize=11, color="white", dy=-6).encode(text=alt.Text("accuracy:Q", format=".2f"))
+    widths = base.mark_text(fontSize=9, color="white", dy=7).encode(text="half_width_label:N")
+    outlines = base.transform_filter("datum.failing").mark_rect(filled=False, stroke="#d62728", strokeWidth=3)
+    subtitle = f"accuracy and ±Wilson 95% half-width; red outline: over {FAILING_SHARE:.0%} of samples failed or truncated"
+    return (cells + labels + widths + outlines).properties(title=alt.TitleParams(title, subtitle=subtitle), width=320, height=220)
 
 
 def leaderboard_bars(board: pl.DataFrame) -> alt.Chart:
@@ -121,5 +135,9 @@ def difficulty_curve(curve: pl.DataFrame, axis: str, title: str) -> alt.Chart:
         order="axis_rank:Q",
         tooltip=["model:N", "axis_value:N", "flexible_accuracy:Q", "n:Q"],
     )
-    subtitle = "solid: strict accuracy with its Wilson 95% interval; dashed: flexible accuracy"
-    return (interval + line + flexible).properties(title=alt.TitleParams(title, subtitle=subtitle), width=360, height=220)
+    # Chance level: what a uniform guess scores, the floor a curve collapses to.
+    chance = alt.Chart(alt.Data(values=[{"chance": float(curve["guess_chance"].mean())}])).mark_rule(
+        color="gray", strokeDash=[2, 2]
+    ).encode(y=alt.Y("chance:Q", scale=accuracy_scale))
+    subtitle = "solid: strict accuracy with its Wilson 95% interval; dashed: flexible accuracy; dotted gray: chance"
+    return (interval + line + flexible + chance).properties(title=alt.TitleParams(title, subtitle=subtitle), width=360, height=220)

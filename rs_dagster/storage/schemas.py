@@ -239,6 +239,8 @@ class Surfaces(_Table):
     excess_accuracy: Optional[float] = pa.Field(nullable=True, le=1.0, description="(acc - chance) / (1 - chance)")
     truncation_rate: float = pa.Field(ge=0.0, le=1.0)
     mean_completion_tokens: Optional[float] = pa.Field(nullable=True, ge=0.0)
+    guess_chance: float = pa.Field(ge=0.0, lt=1.0, description="mean guess chance of the point's items: chance level")
+    errors: int = pa.Field(ge=0, description="samples the endpoint failed")
 
     class Config:
         unique = ["model", "task", "surface", "x", "y"]  # every cell exactly once
@@ -276,6 +278,8 @@ class Projections(_Table):
     excess_accuracy: Optional[float] = pa.Field(nullable=True, le=1.0, description="(acc - chance) / (1 - chance)")
     truncation_rate: float = pa.Field(ge=0.0, le=1.0)
     mean_completion_tokens: Optional[float] = pa.Field(nullable=True, ge=0.0)
+    guess_chance: float = pa.Field(ge=0.0, lt=1.0, description="mean guess chance of the point's items: chance level")
+    errors: int = pa.Field(ge=0, description="samples the endpoint failed")
 
     class Config:
         unique = ["model", "task", "projection", "axis_value"]  # every point of a curve exactly once
