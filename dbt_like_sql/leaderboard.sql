@@ -1,6 +1,7 @@
 -- Per model, task and tier: pooled accuracy with its Wilson 95% CI (strict: only answers in the requested
 -- form count; the headline), the flexible accuracy (any rule of the parse cascade) with its CI, the share of
--- answers in the requested form, excess accuracy over chance, truncation and tokens; tier_points says how
+-- answers in the requested form, excess accuracy over chance, truncation (rate over all samples; ratio over
+-- answered + truncated, errors left out) and tokens; tier_points says how
 -- many of the tier's points the row pools (a tier evaluated in part is pooled over the points measured).
 WITH current_tiers AS (
     SELECT DISTINCT t.task, t.point_id, unnest(t.tiers) AS tier
@@ -32,6 +33,7 @@ pooled AS (
         (sum(correct) + sum(incorrect)) / nullif(sum(answered), 0) AS format_compliance,
         sum(guess_chance * n) / sum(n) AS guess_chance,
         sum(truncated) / sum(n) AS truncation_rate,
+        truncation_ratio(sum(truncated), sum(answered)) AS truncation_ratio,
         sum(errors)::BIGINT AS errors,
         sum(mean_completion_tokens * n) / sum(n) AS mean_completion_tokens
     FROM per_tier

@@ -7,16 +7,19 @@ import dagster as dg
 import rs_dagster.defs  # noqa: F401  (warning filters)
 from rs_dagster.defs.analysis import build_analysis_assets
 from rs_dagster.defs.automation import build_automation
+from rs_dagster.defs.comparisons import build_comparison_assets
 from rs_dagster.defs.definition import build_definition_assets
 from rs_dagster.defs.execution import build_execution_assets
 from rs_dagster.defs.fft import build_fft_assets
 from rs_dagster.defs.generation import build_generation_assets
 from rs_dagster.defs.partitions import model_partitions, model_task_partitions, task_partitions
 from rs_dagster.defs.prompting import build_prompting_assets
+from rs_dagster.defs.reasonscore import build_reasonscore_assets
 from rs_dagster.defs.reporting import build_reporting_assets
 from rs_dagster.defs.resources import EvalScope, LabResource
 from rs_dagster.defs.scoring import build_scoring_assets
 from rs_dagster.defs.sql_models import build_sql_assets
+from rs_dagster.defs.traces import build_trace_assets
 from rs_dagster.models.registry import load_models
 from rs_dagster.settings import Settings
 from rs_dagster.tasks.manifold import load_manifolds
@@ -33,8 +36,11 @@ def build_definitions(settings: Settings, scope: EvalScope | None = None) -> dg.
         *build_execution_assets(model_task),
         *build_scoring_assets(model_task),
         *build_analysis_assets(model_task),
+        *build_trace_assets(model_task),
+        *build_comparison_assets(),
         *build_fft_assets(model_task),
         *build_sql_assets(settings.sql_dir),
+        *build_reasonscore_assets(),
         *build_reporting_assets(),
     ]
     jobs, schedules, sensors = build_automation(settings)

@@ -13,14 +13,16 @@ from rs_dagster.defs.fft import model_tokenizer_spec
 from rs_dagster.defs.partitions import model_task_key
 from rs_dagster.defs.prompting import selected_scope
 from rs_dagster.defs.resources import EvalScope
+from rs_dagster.defs.traces import TRACE_ASSETS
 from rs_dagster.definitions import build_definitions
 from rs_dagster.errors import RsError, UnknownNameError
 from rs_dagster.models.registry import get_model, load_models
 from rs_dagster.settings import Settings
 from rs_dagster.tasks.manifold import load_manifolds
 
-QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-REPORT_ASSETS = ["surfaces", "projections", "leaderboard", "report"]
+# The CLI reports a failed step itself, in one line; the full events stay in the instance (Dagster UI).
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+REPORT_ASSETS = ["surfaces", "projections", "leaderboard", "comparisons", "reasonscore", "report"]
 
 
 @dataclass
@@ -50,7 +52,10 @@ def _failure_message(result: dg.ExecuteInProcessResult, selection: Sequence[str]
         if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
             error = event.step_failure_data.error
             cause = error.cause or error
-            return f"{event.step_key} failed for partition {partition_key}: {cause.message.strip()}"
+            message = cause.message.strip()
+            if cause.cls_name and message.startswith(f"rs_dagster.errors.{cause.cls_name}: "):
+                message = message.split(": ", 1)[1]  # an RsError's message says it all; drop the class
+            return f"{event.step_key} failed for partition {partition_key}: {message}"
     return f"materializing {list(selection)} for partition {partition_key} failed (run {result.run_id})"
 
 
@@ -103,8 +108,8 @@ def evaluate(
     by_name = {m.name: m for m in chosen}
     for model, task in pairs:
         with_fft = ["fft_spectra"] if by_name[model].entry.tokenizer else []
-        on_stage(f"{model} × {task}: prompts → completions → scores → points{' + token-FFT' if with_fft else ''}")
-        _materialize(defs, [*EVALUATION_ASSETS, *with_fft], instance, str(model_task_key(model, task)), runs, quiet)
+        on_stage(f"{model} × {task}: prompts → completions → scores → points, compression, hazard{' + token-FFT' if with_fft else ''}")
+        _materialize(defs, [*EVALUATION_ASSETS, *TRACE_ASSETS, *with_fft], instance, str(model_task_key(model, task)), runs, quiet)
     on_stage("surfaces, projections, leaderboard and report")
     _materialize(defs, REPORT_ASSETS, instance, None, runs, quiet)
     return runs

@@ -20,7 +20,7 @@ def build_analysis_assets(model_task_parts: dg.PartitionsDefinition) -> list:
         "(strict: answers in the requested form) and flexible accuracy with its CI, format compliance, "
         "excess accuracy over guess chance, truncation rate, mean tokens.",
         automation_condition=dg.AutomationCondition.eager(),
-        code_version="2",
+        code_version="3",
     )
     def points(context: dg.AssetExecutionContext, lab: LabResource) -> dg.MaterializeResult:
         keys = keys_of(context)

@@ -10,7 +10,9 @@ import json
 import dagster as dg
 import polars as pl
 
+from rs_dagster.defs.execution import endpoint_of
 from rs_dagster.defs.partitions import keys_of
+from rs_dagster.execution.cache import request_hash
 from rs_dagster.defs.resources import LabResource
 from rs_dagster.scoring.outcomes import score_sample
 from rs_dagster.stats.intervals import ANSWERED
@@ -27,14 +29,14 @@ def build_scoring_assets(model_task_parts: dg.PartitionsDefinition) -> list:
         "unparsed / truncated / error), strict (only an ANSWER: line or \\boxed{} counts) and flexible (any "
         "rule of the parse cascade), with lineage ids.",
         automation_condition=dg.AutomationCondition.eager(),
-        code_version="2",
+        code_version="3",
     )
     def scored_results(context: dg.AssetExecutionContext, lab: LabResource) -> dg.MaterializeResult:
         keys = keys_of(context)
         model, spec = lab.models()[keys["model"]], lab.task_specs()[keys["task"]]
         joined = lab.warehouse.query(
             """
-            SELECT c.*, t.point_id, t.answer, t.guess_chance, t.metadata_json, t.generator_version, t.spec_version
+            SELECT c.*, p.messages_json, t.point_id, t.answer, t.guess_chance, t.metadata_json, t.generator_version, t.spec_version
             FROM completions c
             JOIN prompts p ON p.model = c.model AND p.task = c.task AND p.test_case_id = c.test_case_id AND p.prompt_hash = c.prompt_hash
             JOIN test_cases t ON t.task = c.task AND t.test_case_id = c.test_case_id AND t.spec_version = p.spec_version
@@ -42,8 +44,14 @@ def build_scoring_assets(model_task_parts: dg.PartitionsDefinition) -> list:
             """,
             [keys["model"], keys["task"], model.version, spec.version],
         )
+        # The current model version's completions are those that answer the requests it sends: the same
+        # prompt asked of an earlier served model, endpoint or sampler is another version's answer.
+        endpoint, params = endpoint_of(model), model.sampler.request_params()
         rows = []
         for row in joined.iter_rows(named=True):
+            sent = request_hash(endpoint.base_url, endpoint.served_model, json.loads(row["messages_json"]), params, row["sample_index"])
+            if sent != row["request_hash"]:
+                continue
             scored = score_sample(
                 spec.task, row["answer"], json.loads(row["metadata_json"]), row["answer_text"], row["finish_reason"], row["error"]
             )

@@ -18,7 +18,7 @@ import yaml
 from rs_dagster.defs.partitions import AFTER_ANY_PARTITION_UPDATES
 from rs_dagster.defs.resources import LabResource
 from rs_dagster.report.markdown import markdown_table
-from rs_dagster.stats.intervals import Z95, excess_over_chance, wilson_interval
+from rs_dagster.stats.intervals import Z95, excess_over_chance, truncation_ratio, wilson_interval
 from rs_dagster.storage import schemas
 from rs_dagster.storage.warehouse import validate
 from rs_dagster.tasks.base import sha256_hex
@@ -68,12 +68,13 @@ def manifold_position(manifold_yaml: str, section: str, name: str, axis: str, va
     return None
 
 
-def _define(con, name: str, function, parameters: list[str], returns: str) -> None:
+def _define(con, name: str, function, parameters: list[str], returns: str, null_handling: str = "default") -> None:
+    """`null_handling="special"` for a function that may return NULL itself (DuckDB refuses it otherwise)."""
     try:
         con.remove_function(name)
     except Exception:  # not defined on this connection yet
         pass
-    con.create_function(name, function, parameters, returns)
+    con.create_function(name, function, parameters, returns, null_handling=null_handling)
 
 
 def register_functions(con) -> None:
@@ -81,6 +82,8 @@ def register_functions(con) -> None:
     _define(con, "wilson_low", lambda k, n: wilson_interval(int(k), int(n), Z95)[0] if n else None, ["DOUBLE", "DOUBLE"], "DOUBLE")
     _define(con, "excess_over_chance", lambda a, g: excess_over_chance(a, g) if a is not None else None, ["DOUBLE", "DOUBLE"], "DOUBLE")
     _define(con, "wilson_high", lambda k, n: wilson_interval(int(k), int(n), Z95)[1] if n else None, ["DOUBLE", "DOUBLE"], "DOUBLE")
+    _define(con, "truncation_ratio", lambda t, a: truncation_ratio(int(t), int(a)) if t is not None and a is not None else None,
+            ["DOUBLE", "DOUBLE"], "DOUBLE", null_handling="special")  # NULL when a pool has neither
     _define(con, "manifold_position", manifold_position, ["VARCHAR"] * 5, "INTEGER")
 
 

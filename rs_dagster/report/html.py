@@ -13,6 +13,9 @@ from pathlib import Path
 import polars as pl
 
 from rs_dagster.fft.charts import projection_charts, task_figures
+from rs_dagster.report.comparisons import comparisons_section
+from rs_dagster.report.reasonscore import reasonscore_section
+from rs_dagster.report.traces import TraceTables, traces_section
 from rs_dagster.report.charts import accuracy_by_point, difficulty_curve, leaderboard_bars, png_bytes, surface_heatmap
 
 NO_SURFACES = (
@@ -147,6 +150,10 @@ def write_report(
     points: pl.DataFrame,
     spectra: pl.DataFrame,
     projections: pl.DataFrame | None = None,
+    comparisons: pl.DataFrame | None = None,
+    reasonscore: pl.DataFrame | None = None,
+    reasonscore_tasks: pl.DataFrame | None = None,
+    traces: TraceTables | None = None,
 ) -> Report:
     """The report from the tables' frames; an empty frame (or no `projections`) makes its section say why."""
     projections = pl.DataFrame() if projections is None else projections
@@ -161,14 +168,20 @@ def write_report(
     ]
     if not leaderboard.is_empty():
         sections.append(_img(leaderboard_bars(leaderboard)))
+    sections.extend(reasonscore_section(
+        pl.DataFrame() if reasonscore is None else reasonscore, pl.DataFrame() if reasonscore_tasks is None else reasonscore_tasks
+    ))
     sections.extend(_surfaces_section(surfaces))
     sections.extend(_curves_section(projections))
     sections.append("<h2>Accuracy per grid point</h2>")
     for (model, task), frame in points.group_by("model", "task", maintain_order=True):
         if frame["accuracy"].is_not_null().any():
             sections.append(_img(accuracy_by_point(frame, f"{model} / {task}")))
+    evaluated = sorted(set(points["model"].to_list())) if "model" in points.columns else []
+    sections.extend(comparisons_section(pl.DataFrame() if comparisons is None else comparisons, evaluated, _img))
     report = Report(path)
     sections.extend(_fft_section(spectra, points, report))
+    sections.extend(traces_section(traces or TraceTables(), _img, _table))  # compression and tokens to answer
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>rs-dagster report</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}table{{border-collapse:collapse}}

@@ -9,7 +9,10 @@ format compliance (strict correct + strict incorrect) / answered: the share of c
 Wilson 95% CI    for that proportion (well-behaved at 0 and 1 and for small n, unlike the normal one)
 excess accuracy  (acc - g) / (1 - g), g = mean guess chance of the point's items; 0 = chance level,
                  1 = perfect; its interval maps the Wilson bounds the same way
-truncation rate  truncated / all samples of the point
+truncation rate  truncated / all samples of the point (errors included)
+truncation ratio truncated / (answered + truncated): the share of the samples the model finished or ran
+                 out of room on that it ran out of room on. Errors are the endpoint's fault and stay out
+                 of it; None when there is neither. ReasonScore's penalty (rs_dagster.stats.reasonscore)
 """
 
 from __future__ import annotations
@@ -38,3 +41,11 @@ def wilson_interval(successes: int, trials: int, z: float = Z95) -> tuple[float,
 
 def excess_over_chance(accuracy: float, guess_chance: float) -> float:
     return (accuracy - guess_chance) / (1 - guess_chance)
+
+
+def truncation_ratio(truncated: int, answered: int) -> float | None:
+    """truncated / (answered + truncated); None when a point has neither (every sample an error)."""
+    if truncated < 0 or answered < 0:
+        raise ValueError(f"counts must be non-negative, got truncated={truncated}, answered={answered}")
+    total = truncated + answered
+    return truncated / total if total else None

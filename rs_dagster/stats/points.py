@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from rs_dagster.stats.intervals import ANSWERED, excess_over_chance, wilson_interval
+from rs_dagster.stats.intervals import ANSWERED, excess_over_chance, truncation_ratio, wilson_interval
 
 
 def aggregate_points(scored: pl.DataFrame, cases: pl.DataFrame) -> pl.DataFrame:
@@ -47,7 +47,10 @@ def aggregate_points(scored: pl.DataFrame, cases: pl.DataFrame) -> pl.DataFrame:
                 flexible_ci_high=flexible_high,
                 format_compliance=(row["correct"] + row["incorrect"]) / answered,
             )
-        rows.append({**row, "answered": answered, **measured, "truncation_rate": row["truncated"] / row["n"]})
+        rows.append({
+            **row, "answered": answered, **measured, "truncation_rate": row["truncated"] / row["n"],
+            "truncation_ratio": truncation_ratio(row["truncated"], answered),
+        })
     points = pl.DataFrame(rows, infer_schema_length=None)
     memberships = cases.select("point_id", "params_json", "tiers", "surfaces", "projections").unique("point_id")
     return points.join(memberships, on="point_id", how="left").sort("point_id")

@@ -158,6 +158,7 @@ class Points(_Table):
     excess_ci_low: Optional[float] = pa.Field(nullable=True, le=1.0)
     excess_ci_high: Optional[float] = pa.Field(nullable=True, le=1.0)
     truncation_rate: float = pa.Field(ge=0.0, le=1.0)
+    truncation_ratio: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0)  # truncated / (answered + truncated); errors left out
     mean_completion_tokens: Optional[float] = pa.Field(nullable=True, ge=0.0)
     mean_reasoning_tokens: Optional[float] = pa.Field(nullable=True, ge=0.0)
     items: int = pa.Field(ge=1)  # distinct items sampled (n counts samples: items × repeats)
@@ -173,6 +174,61 @@ class EvaluatedScopes(_Table):
     scope_id: str = pa.Field(unique=True)
     scope_json: str  # tiers, surfaces, projections, points, precision, repeats
     dagster_run_id: str  # the run that first evaluated it
+
+
+class ReasonScores(_Table):
+    """One row per model and tier: ReasonScore v1 and v2 over the tier's tasks (rs_dagster.stats.reasonscore)."""
+
+    model: str
+    tier: str
+    tasks: int = pa.Field(ge=1, description="tasks in the geometric mean (a task whose samples are all errors is left out)")
+    points: int = pa.Field(ge=1, description="grid points of those tasks at the tier")
+    samples: int = pa.Field(ge=1)
+    v1: float = pa.Field(ge=10.0 - 1e-9, le=1000.0 + 1e-9, description="1000 · geomean of clamp(excess(Wilson upper) − truncation ratio, 0.01, 1)")
+    v2: float = pa.Field(ge=10.0 - 1e-9, le=1000.0 + 1e-9, description="1000 · geomean of clamp((1 − truncation ratio) · max(0, excess accuracy), 0.01, 1)")
+    v2_median: float = pa.Field(ge=10.0 - 1e-9, le=1000.0 + 1e-9, description="median of the bootstrap replicates of v2")
+    v2_low: float = pa.Field(ge=10.0 - 1e-9, le=1000.0 + 1e-9, description="2.5th percentile of the bootstrap replicates")
+    v2_high: float = pa.Field(ge=10.0 - 1e-9, le=1000.0 + 1e-9, description="97.5th percentile of the bootstrap replicates")
+    tokens: Optional[float] = pa.Field(nullable=True, ge=0.0, description="mean over the tasks of each task's mean completion tokens per sample")
+    v1_per_token: Optional[float] = pa.Field(nullable=True, ge=0.0, description="v1 / tokens (ReasonScape's score/token)")
+    v2_per_token: Optional[float] = pa.Field(nullable=True, ge=0.0, description="v2 / tokens")
+    resamples: int = pa.Field(ge=1, description="bootstrap replicates")
+    seed: int = pa.Field(ge=0, description="the bootstrap's seed for this model and tier")
+
+    class Config:
+        unique = ["model", "tier"]
+
+    @pa.dataframe_check(name="v2_low <= v2_median <= v2_high")
+    @classmethod
+    def _interval_ordered(cls, data: pa.PolarsData):
+        return data.lazyframe.select((pl.col("v2_low") <= pl.col("v2_median") + 1e-9) & (pl.col("v2_median") <= pl.col("v2_high") + 1e-9))
+
+
+class ReasonScoreTasks(_Table):
+    """One row per model, tier and task: the pooled counts and per-task scores behind ReasonScores."""
+
+    model: str
+    tier: str
+    task: str
+    points: int = pa.Field(ge=1)
+    samples: int = pa.Field(ge=1)
+    answered: int = pa.Field(ge=0)
+    correct: int = pa.Field(ge=0)
+    truncated: int = pa.Field(ge=0)
+    errors: int = pa.Field(ge=0)
+    accuracy: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0, description="sum(correct) / sum(answered), strict")
+    ci_low: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0, description="Wilson 95% lower bound")
+    ci_high: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0, description="Wilson 95% upper bound")
+    guess_chance: float = pa.Field(ge=0.0, lt=1.0, description="sample-weighted mean guess chance")
+    excess_accuracy: Optional[float] = pa.Field(nullable=True, le=1.0)
+    excess_ci_high: Optional[float] = pa.Field(nullable=True, le=1.0, description="excess over chance of the Wilson upper bound")
+    truncation_ratio: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0, description="truncated / (answered + truncated); null: all errors")
+    v1_task: Optional[float] = pa.Field(nullable=True, ge=0.01 - 1e-12, le=1.0, description="s_t, null when the task is all errors")
+    v2_task: Optional[float] = pa.Field(nullable=True, ge=0.01 - 1e-12, le=1.0, description="p_t, null when the task is all errors")
+    mean_completion_tokens: Optional[float] = pa.Field(nullable=True, ge=0.0)
+
+    class Config:
+        unique = ["model", "tier", "task"]
 
 
 class FftSpectra(_Table):
@@ -211,6 +267,144 @@ def _within(low: str, value: str, high: str, data: pa.PolarsData):
 def _counts_nested(data: pa.PolarsData):
     """correct <= answered <= n."""
     return data.lazyframe.select((pl.col("correct") <= pl.col("answered")) & (pl.col("answered") <= pl.col("n")))
+
+
+class Compression(_Table):
+    """One row per sample of the current versions that produced text (errors left out): gzip ratios of its
+    reasoning trace and answer, and the loop flag (rs_dagster.stats.compression)."""
+
+    model: str
+    task: str
+    point_id: str
+    test_case_id: str
+    sample_index: int = pa.Field(ge=0)
+    request_hash: str
+    outcome: str = pa.Field(isin=["correct", "incorrect", "unparsed", "truncated"], description="strict outcome")
+    finish_reason: Optional[str] = pa.Field(nullable=True)
+    completion_tokens: Optional[int] = pa.Field(nullable=True, ge=0)
+    reasoning_tokens: Optional[int] = pa.Field(nullable=True, ge=0)
+    reasoning_bytes: int = pa.Field(ge=0, description="UTF-8 bytes of the reasoning trace (0: none)")
+    reasoning_gzip_bytes: Optional[int] = pa.Field(nullable=True, ge=1, description="gzip -9 size; null without a trace")
+    reasoning_ratio: Optional[float] = pa.Field(nullable=True, gt=0.0, description="gzip bytes / raw bytes of the trace")
+    answer_bytes: int = pa.Field(ge=0)
+    answer_gzip_bytes: Optional[int] = pa.Field(nullable=True, ge=1)
+    answer_ratio: Optional[float] = pa.Field(nullable=True, gt=0.0, description="gzip bytes / raw bytes of the answer")
+    reference_ratio: Optional[float] = pa.Field(nullable=True, gt=0.0, description="the point's typical trace ratio the loop flag compares with")
+    loop: bool = pa.Field(description="trace >= 1024 bytes and ratio < 0.5 × reference_ratio or < 0.1")
+
+    class Config:
+        unique = ["model", "task", "test_case_id", "request_hash"]
+
+    @pa.dataframe_check(name="a ratio exactly when there are bytes")
+    @classmethod
+    def _ratio_iff_bytes(cls, data: pa.PolarsData):
+        return data.lazyframe.select(
+            ((pl.col("reasoning_bytes") > 0) == pl.col("reasoning_ratio").is_not_null())
+            & ((pl.col("answer_bytes") > 0) == pl.col("answer_ratio").is_not_null())
+        )
+
+
+class CompressionPoints(_Table):
+    """Per grid point and outcome group (`all` or a strict outcome): the distribution of the trace's gzip
+    ratio (p10/p50/p90) and how many traces are loops."""
+
+    model: str
+    task: str
+    point_id: str
+    outcome: str = pa.Field(isin=["all", "correct", "incorrect", "unparsed", "truncated"])
+    samples: int = pa.Field(ge=1)
+    traces: int = pa.Field(ge=0, description="samples with a reasoning trace")
+    ratio_p10: Optional[float] = pa.Field(nullable=True, gt=0.0)
+    ratio_p50: Optional[float] = pa.Field(nullable=True, gt=0.0)
+    ratio_p90: Optional[float] = pa.Field(nullable=True, gt=0.0)
+    answer_ratio_p50: Optional[float] = pa.Field(nullable=True, gt=0.0)
+    reference_ratio: Optional[float] = pa.Field(nullable=True, gt=0.0)
+    mean_completion_tokens: Optional[float] = pa.Field(nullable=True, ge=0.0)
+    mean_reasoning_tokens: Optional[float] = pa.Field(nullable=True, ge=0.0)
+    loops: int = pa.Field(ge=0)
+    loop_share: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0, description="loops / traces")
+
+    class Config:
+        unique = ["model", "task", "point_id", "outcome"]
+
+    @pa.dataframe_check(name="p10 <= p50 <= p90, loops <= traces <= samples")
+    @classmethod
+    def _ordered(cls, data: pa.PolarsData):
+        return data.lazyframe.select(
+            ((pl.col("ratio_p10") <= pl.col("ratio_p50") + _TOLERANCE) & (pl.col("ratio_p50") <= pl.col("ratio_p90") + _TOLERANCE)).fill_null(True)
+            & (pl.col("loops") <= pl.col("traces")) & (pl.col("traces") <= pl.col("samples"))
+        )
+
+
+class Hazard(_Table):
+    """Per model, task, tier (`all`: every current-version sample) and 256-token bucket: samples at risk,
+    answers by kind, truncations, the bucket hazards, and the survival and incidence curves at the bucket's
+    end (rs_dagster.stats.hazard); the median tokens to answer repeats on every row of its group."""
+
+    model: str
+    task: str
+    tier: str
+    bucket_start: int = pa.Field(ge=0)
+    bucket_end: int = pa.Field(ge=1)
+    samples: int = pa.Field(ge=1, description="samples in the group (errors and samples without a token count left out)")
+    at_risk: int = pa.Field(ge=0, description="samples with completion_tokens >= bucket_start")
+    answered: int = pa.Field(ge=0, description="answers (correct + incorrect + unparsed) inside the bucket")
+    correct: int = pa.Field(ge=0)
+    incorrect: int = pa.Field(ge=0)
+    unparsed: int = pa.Field(ge=0)
+    truncated: int = pa.Field(ge=0, description="censored inside the bucket")
+    hazard: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0, description="answered / at_risk")
+    hazard_correct: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0)
+    hazard_incorrect: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0)
+    hazard_unparsed: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0)
+    survival: float = pa.Field(ge=0.0, le=1.0, description="Kaplan-Meier S(bucket_end - 1): no answer yet")
+    survival_ci_low: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0)
+    survival_ci_high: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0)
+    incidence_correct: float = pa.Field(ge=0.0, le=1.0, description="Aalen-Johansen F_correct(bucket_end - 1)")
+    incidence_incorrect: float = pa.Field(ge=0.0, le=1.0)
+    incidence_unparsed: float = pa.Field(ge=0.0, le=1.0)
+    median_tokens: Optional[float] = pa.Field(nullable=True, ge=0.0, description="least t with S(t) <= 0.5; null: not reached")
+    median_ci_low: Optional[float] = pa.Field(nullable=True, ge=0.0)
+    median_ci_high: Optional[float] = pa.Field(nullable=True, ge=0.0, description="null: the band never reaches 0.5")
+
+    class Config:
+        unique = ["model", "task", "tier", "bucket_start"]
+
+    @pa.dataframe_check(name="answered = correct + incorrect + unparsed <= at_risk <= samples; S + sum F = 1")
+    @classmethod
+    def _consistent(cls, data: pa.PolarsData):
+        total = pl.col("survival") + pl.col("incidence_correct") + pl.col("incidence_incorrect") + pl.col("incidence_unparsed")
+        return data.lazyframe.select(
+            (pl.col("answered") == pl.col("correct") + pl.col("incorrect") + pl.col("unparsed"))
+            & (pl.col("answered") + pl.col("truncated") <= pl.col("at_risk"))
+            & (pl.col("at_risk") <= pl.col("samples"))
+            & ((total - 1.0).abs() < 1e-9)
+        )
+
+
+class Survival(_Table):
+    """The step curves behind `hazard`, at every token count where a sample of the group ended: `answered`
+    is the Kaplan-Meier S(t), a cause (correct, incorrect, unparsed) its Aalen-Johansen incidence F(t)."""
+
+    model: str
+    task: str
+    tier: str
+    curve: str = pa.Field(isin=["answered", "correct", "incorrect", "unparsed"])
+    tokens: int = pa.Field(ge=0)
+    at_risk: int = pa.Field(ge=0)
+    events: int = pa.Field(ge=0, description="answers at this token count (of the curve's kind)")
+    censored: int = pa.Field(ge=0, description="truncations at this token count")
+    estimate: float = pa.Field(ge=0.0, le=1.0)
+    ci_low: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0)
+    ci_high: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0)
+
+    class Config:
+        unique = ["model", "task", "tier", "curve", "tokens"]
+
+    @pa.dataframe_check(name="ci_low <= estimate <= ci_high")
+    @classmethod
+    def _ci_brackets_estimate(cls, data: pa.PolarsData):
+        return _within("ci_low", "estimate", "ci_high", data)
 
 
 class Surfaces(_Table):
@@ -254,6 +448,46 @@ class Surfaces(_Table):
     @classmethod
     def _counts(cls, data: pa.PolarsData):
         return _counts_nested(data)
+
+
+class Comparisons(_Table):
+    """Paired comparisons (rs_dagster.stats.paired): per pair of runs on shared items, one row per task
+    (pooled) and per grid point; exact McNemar, Benjamini–Hochberg over the rows of one comparison."""
+
+    kind: str = pa.Field(isin=["models", "versions"], description="models: A vs B at their current versions; versions: a model's previous version (A) vs its current one (B)")
+    model_a: str
+    version_a: str = pa.Field(description="model_version of run A")
+    model_b: str
+    version_b: str = pa.Field(description="model_version of run B")
+    level: str = pa.Field(isin=["task", "point"], description="task: all paired samples of the task pooled; point: one grid point")
+    task: str
+    point_id: Optional[str] = pa.Field(nullable=True, description="null on task rows")
+    params_json: Optional[str] = pa.Field(nullable=True, description="the point's parameters; null on task rows")
+    pairs: int = pa.Field(ge=1, description="samples both runs answered (correct, incorrect or unparsed on both sides)")
+    excluded: int = pa.Field(ge=0, description="samples of both runs left out: truncated or error on either side")
+    correct_a: int = pa.Field(ge=0, description="strictly correct answers of A among the pairs")
+    correct_b: int = pa.Field(ge=0, description="strictly correct answers of B among the pairs")
+    accuracy_a: float = pa.Field(ge=0.0, le=1.0, description="correct_a / pairs")
+    accuracy_b: float = pa.Field(ge=0.0, le=1.0, description="correct_b / pairs")
+    b: int = pa.Field(ge=0, description="discordant pairs: A correct, B not")
+    c: int = pa.Field(ge=0, description="discordant pairs: A not correct, B correct")
+    p_value: float = pa.Field(ge=0.0, le=1.0, description="exact McNemar: two-sided binomial test of b in b + c at 1/2")
+    q_value: float = pa.Field(ge=0.0, le=1.0, description="Benjamini–Hochberg over the rows of the comparison")
+    differs: bool = pa.Field(description="q_value <= 0.05")
+    worse: bool = pa.Field(description="differs and b > c: B significantly worse than A")
+
+    class Config:
+        unique = ["kind", "model_a", "version_a", "model_b", "version_b", "level", "task", "point_id"]
+
+    @pa.dataframe_check(name="b + c <= pairs, correct_a and correct_b <= pairs")
+    @classmethod
+    def _discordant_within_pairs(cls, data: pa.PolarsData):
+        return data.lazyframe.select(
+            (pl.col("b") + pl.col("c") <= pl.col("pairs"))
+            & (pl.col("correct_a") <= pl.col("pairs"))
+            & (pl.col("correct_b") <= pl.col("pairs"))
+            & (pl.col("correct_a") - pl.col("correct_b") == pl.col("b") - pl.col("c"))
+        )
 
 
 class Projections(_Table):
@@ -313,7 +547,10 @@ class Leaderboard(_Table):
     flexible_ci_high: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0)
     format_compliance: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0, description="sum(correct + incorrect) / sum(answered)")
     guess_chance: float = pa.Field(ge=0.0, lt=1.0, description="sample-weighted mean guess chance")
-    truncation_rate: float = pa.Field(ge=0.0, le=1.0)
+    truncation_rate: float = pa.Field(ge=0.0, le=1.0, description="sum(truncated) / sum(n), errors included")
+    truncation_ratio: Optional[float] = pa.Field(
+        nullable=True, ge=0.0, le=1.0, description="sum(truncated) / (sum(answered) + sum(truncated)); errors left out; ReasonScore's penalty"
+    )
     errors: int = pa.Field(ge=0)
     mean_completion_tokens: Optional[float] = pa.Field(nullable=True, ge=0.0)
     tier_points: Optional[int] = pa.Field(nullable=True, ge=1, description="grid points the tier has (points < tier_points: evaluated in part)")

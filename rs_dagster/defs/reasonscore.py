@@ -1,0 +1,62 @@
+"""ReasonScore stage: per model × tier, ReasonScape's ReasonScore v1 and v2 (with a bootstrap interval)
+over the tier's tasks, from the `points` table (rows of the current task and model versions only).
+The formulas live in rs_dagster.stats.reasonscore; this asset reads, validates and writes."""
+
+import dagster as dg
+import polars as pl
+
+from rs_dagster.defs.partitions import AFTER_ANY_PARTITION_UPDATES
+from rs_dagster.defs.resources import LabResource
+from rs_dagster.report.charts import png_markdown
+from rs_dagster.report.markdown import markdown_table
+from rs_dagster.report.reasonscore import score_bars
+from rs_dagster.stats.reasonscore import FLOOR, RESAMPLES, SEED, reasonscores
+from rs_dagster.storage import schemas
+from rs_dagster.storage.warehouse import Warehouse, validate
+
+
+def replace_tables(warehouse: Warehouse, tables: dict[str, tuple[type, pl.DataFrame]]) -> None:
+    """Validate every frame, then replace all the tables in one transaction (readers never see a new
+    `reasonscore` beside an old `reasonscore_tasks`)."""
+    checked = {name: validate(name, schema, frame) for name, (schema, frame) in tables.items()}
+    with warehouse.connect() as con:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for name, frame in checked.items():
+                con.register("incoming", frame)
+                con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM incoming')
+                con.unregister("incoming")
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+
+
+def build_reasonscore_assets() -> list:
+    @dg.asset(
+        deps=["points"],
+        group_name="analysis",
+        kinds={"polars", "numpy", "duckdb"},
+        description=f"ReasonScore per model × tier (table reasonscore) and its per-task components (table reasonscore_tasks): "
+        f"v1 = 1000 · geomean over tasks of clamp(excess(Wilson upper bound) − truncation ratio, {FLOOR}, 1); "
+        f"v2 = 1000 · geomean of clamp((1 − truncation ratio) · max(0, excess accuracy), {FLOOR}, 1) with a seeded "
+        f"bootstrap ({RESAMPLES} replicates, samples redrawn within points) for its median and 95% interval; score per token.",
+        automation_condition=AFTER_ANY_PARTITION_UPDATES,
+        code_version="1",
+    )
+    def reasonscore(lab: LabResource) -> dg.MaterializeResult:
+        warehouse = lab.warehouse
+        points = warehouse.query("SELECT * FROM points ORDER BY model, task, point_id") if warehouse.has_table("points") else pl.DataFrame()
+        scores, tasks = reasonscores(points, RESAMPLES, SEED)
+        replace_tables(warehouse, {"reasonscore": (schemas.ReasonScores, scores), "reasonscore_tasks": (schemas.ReasonScoreTasks, tasks)})
+        metadata = {
+            "dagster/row_count": dg.MetadataValue.int(scores.height),
+            "task_rows": dg.MetadataValue.int(tasks.height),
+            "models": dg.MetadataValue.int(scores["model"].n_unique()),
+            "preview": dg.MetadataValue.md(markdown_table(scores.select("model", "tier", "tasks", "v2", "v2_low", "v2_high", "v1", "tokens", "v1_per_token"))),
+        }
+        if not scores.is_empty():
+            metadata["chart"] = dg.MetadataValue.md(png_markdown(score_bars(scores), "ReasonScore"))
+        return dg.MaterializeResult(metadata=metadata)
+
+    return [reasonscore]

@@ -1,0 +1,134 @@
+"""Analyses that look inside the reasoning traces, per model × task over every sample stored for the
+current model and task versions (as `points`): gzip compression of the traces with loops flagged
+(rs_dagster.stats.compression) and survival over output tokens (rs_dagster.stats.hazard).
+
+Each asset writes two tables, a detail table and its summary, rather than one table and a SQL view:
+both are computed in Python (gzip, lifelines), so a view could not derive the summary, and every table
+gets its pandera schema checked before it lands, as every other table does."""
+
+import dagster as dg
+import polars as pl
+
+from rs_dagster.defs.partitions import keys_of
+from rs_dagster.defs.resources import LabResource
+from rs_dagster.report.charts import png_markdown
+from rs_dagster.report.traces import compression_chart, hazard_chart, survival_chart
+from rs_dagster.stats.compression import (
+    SAMPLE_COLUMNS,
+    point_compression,
+    sample_compression,
+)
+from rs_dagster.stats.hazard import (
+    ALL_TIERS,
+    HAZARD_COLUMNS,
+    SURVIVAL_COLUMNS,
+    survival_frames,
+)
+from rs_dagster.storage import schemas
+
+TRACE_ASSETS = ["compression", "hazard"]
+"""Computed per partition by `rs eval` after `points`; eager automation keeps them current otherwise."""
+
+
+def current_samples(lab: LabResource, keys: dict[str, str]) -> pl.DataFrame:
+    """Every scored sample of the partition's current model and task versions with its completion's
+    texts and finish reason, and the tiers of its grid point."""
+    model, spec = lab.models()[keys["model"]], lab.task_specs()[keys["task"]]
+    if not lab.warehouse.has_table("scored_results"):
+        return pl.DataFrame()
+    return lab.warehouse.query(
+        """
+        SELECT s.model, s.task, s.point_id, s.test_case_id, s.sample_index, s.request_hash, s.outcome,
+               s.completion_tokens, s.reasoning_tokens, c.finish_reason, c.reasoning_text, c.answer_text, t.tiers
+        FROM scored_results s
+        JOIN completions c ON c.model = s.model AND c.task = s.task AND c.test_case_id = s.test_case_id AND c.request_hash = s.request_hash
+        LEFT JOIN (SELECT point_id, any_value(tiers) AS tiers FROM test_cases WHERE task = ? AND spec_version = ? GROUP BY point_id) t
+          ON t.point_id = s.point_id
+        WHERE s.model = ? AND s.task = ? AND s.model_version = ? AND s.spec_version = ?
+        ORDER BY s.point_id, s.test_case_id, s.sample_index
+        """,
+        [keys["task"], spec.version, keys["model"], keys["task"], model.version, spec.version],
+    )
+
+
+def build_trace_assets(model_task_parts: dg.PartitionsDefinition) -> list:
+    @dg.asset(
+        partitions_def=model_task_parts,
+        deps=["scored_results"],
+        group_name="analysis",
+        kinds={"polars", "duckdb"},
+        description="gzip compression of each sample's reasoning trace and answer (table `compression`, with a loop flag: "
+        "trace >= 1024 bytes compressing below 0.5 × its point's typical ratio, or below 0.1) and per grid point and "
+        "outcome the p10/p50/p90 of the ratio and the loop count (table `compression_points`).",
+        automation_condition=dg.AutomationCondition.eager(),
+        code_version="1",
+    )
+    def compression(context: dg.AssetExecutionContext, lab: LabResource) -> dg.MaterializeResult:
+        keys = keys_of(context)
+        samples = current_samples(lab, keys)
+        per_sample = sample_compression(samples) if not samples.is_empty() else pl.DataFrame(schema=SAMPLE_COLUMNS)
+        per_point = point_compression(per_sample)
+        lab.warehouse.replace_partition("compression", schemas.Compression, per_sample, keys)
+        lab.warehouse.replace_partition("compression_points", schemas.CompressionPoints, per_point, keys)
+        traces = per_sample.filter(pl.col("reasoning_ratio").is_not_null())
+        medians = {
+            outcome: round(float(group["reasoning_ratio"].median()), 4)
+            for (outcome,), group in traces.group_by("outcome", maintain_order=True)
+        }
+        metadata = {
+            "dagster/row_count": per_sample.height,
+            "point_rows": per_point.height,
+            "traces": traces.height,
+            "loops": int(per_sample["loop"].sum()),
+            "median_ratio_by_outcome": dg.MetadataValue.json(medians),
+        }
+        if traces.is_empty():
+            metadata["not_drawn"] = f"No reasoning traces in the {per_sample.height} samples: nothing to compress."
+        else:
+            chart = compression_chart(per_sample, f"{keys['model']} / {keys['task']}: reasoning trace compression")
+            metadata["chart"] = dg.MetadataValue.md(png_markdown(chart, "compression by outcome"))
+        return dg.MaterializeResult(metadata=metadata)
+
+    @dg.asset(
+        partitions_def=model_task_parts,
+        deps=["scored_results"],
+        group_name="analysis",
+        kinds={"python", "duckdb"},
+        description="Survival over output tokens (event: an answer; censoring: truncation): per tier and 256-token bucket "
+        "the hazard (answers / at risk) by kind of answer, Kaplan-Meier survival and Aalen-Johansen incidence of "
+        "correct / incorrect / unparsed answers, and the median tokens to answer with its 95% CI (table `hazard`); the "
+        "step curves (table `survival`).",
+        automation_condition=dg.AutomationCondition.eager(),
+        code_version="1",
+    )
+    def hazard(context: dg.AssetExecutionContext, lab: LabResource) -> dg.MaterializeResult:
+        keys = keys_of(context)
+        samples = current_samples(lab, keys)
+        if samples.is_empty():
+            buckets, curves = pl.DataFrame(schema=HAZARD_COLUMNS), pl.DataFrame(schema=SURVIVAL_COLUMNS)
+        else:
+            buckets, curves = survival_frames(samples)
+        lab.warehouse.replace_partition("hazard", schemas.Hazard, buckets, keys)
+        lab.warehouse.replace_partition("survival", schemas.Survival, curves, keys)
+        pooled = buckets.filter(pl.col("tier") == ALL_TIERS)
+        metadata = {"dagster/row_count": buckets.height, "survival_rows": curves.height}
+        if pooled.is_empty():
+            metadata["not_drawn"] = "No sample with a token count (all errors, or no completion_tokens reported)."
+            return dg.MaterializeResult(metadata=metadata)
+        first = pooled.row(0, named=True)
+        metadata |= {
+            "samples": first["samples"],
+            "truncated": int(pooled["truncated"].sum()),
+            "median_tokens": first["median_tokens"] if first["median_tokens"] is not None else "not reached",
+            "median_ci": dg.MetadataValue.json({"low": first["median_ci_low"], "high": first["median_ci_high"]}),
+            "tiers": dg.MetadataValue.json(sorted(set(buckets["tier"].to_list()))),
+        }
+        label = f"{keys['model']} / {keys['task']}"
+        chart = survival_chart(curves.filter(pl.col("tier") == ALL_TIERS), f"{label}: tokens to answer", first["median_tokens"]) & hazard_chart(
+            pooled, f"{label}: hazard per bucket"
+        )
+        metadata["chart"] = dg.MetadataValue.md(png_markdown(chart, "survival and hazard over tokens"))
+        return dg.MaterializeResult(metadata=metadata)
+
+    return [compression, hazard]
+

@@ -1,0 +1,185 @@
+"""The report's ReasonScore section: per tier, the models ranked by ReasonScore v2 with its bootstrap
+interval, v1, tokens and score per token, each task's cell as ReasonScape writes it (`.58 - .62 [-.05]`:
+the Wilson 95% interval of accuracy and the truncation penalty), and a radar chart of each model's
+per-task score p_t.
+
+Vega-Lite has no radar mark (its `theta` channel serves only arc and text marks), so the radar is drawn
+on x/y: each task is a spoke at an equal angle, p_t the distance from the centre, one closed line per
+model over polygonal rings at 0.25, 0.5, 0.75 and 1. With fewer than three tasks a radar has no area,
+and the tier gets a bar chart of p_t per task instead."""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+
+import altair as alt
+import polars as pl
+
+from rs_dagster.report.charts import MODEL_PALETTE, png_bytes
+from rs_dagster.stats.reasonscore import FLOOR, RESAMPLES, cell
+
+NO_REASONSCORE = (
+    "No ReasonScore: the reasonscore table has no rows, because no evaluated grid point belongs to a tier "
+    "(easy, medium or hard) with an answered or truncated sample (or the reasonscore asset has not been materialized yet)."
+)
+RINGS = (0.25, 0.5, 0.75, 1.0)
+
+
+def ranked(scores: pl.DataFrame, tier: str) -> pl.DataFrame:
+    """The tier's rows, best first: by v2, then v1, then name."""
+    return scores.filter(pl.col("tier") == tier).sort(["v2", "v1", "model"], descending=[True, True, False])
+
+
+def tiers_of(scores: pl.DataFrame) -> list[str]:
+    from rs_dagster.tasks.manifold import TIERS
+
+    present = scores["tier"].unique().to_list()
+    return [t for t in TIERS if t in present] + sorted(t for t in present if t not in TIERS)
+
+
+def score_bars(scores: pl.DataFrame) -> alt.Chart:
+    """ReasonScore v2 per model with its bootstrap 95% interval, one panel per tier."""
+    data = scores.select("model", "tier", "v2", "v2_low", "v2_high", "v1", "tasks")
+    base = alt.Chart(alt.Data(values=data.to_dicts())).encode(y=alt.Y("model:N", title=None, sort="-x"))
+    bars = base.mark_bar(color="#72b7b2").encode(
+        x=alt.X("v2:Q", title="ReasonScore v2 (bootstrap 95% interval)", scale=alt.Scale(domain=[0, 1000])),
+        tooltip=["model:N", "tier:N", "v2:Q", "v2_low:Q", "v2_high:Q", "v1:Q", "tasks:Q"],
+    )
+    errors = base.mark_rule(strokeWidth=2).encode(x="v2_low:Q", x2="v2_high:Q")
+    return (
+        (bars + errors).properties(width=320, height=alt.Step(18))
+        .facet(row=alt.Row("tier:N", title=None, sort=tiers_of(scores)))
+        .resolve_scale(y="independent")  # a tier lists only the models scored at it
+    )
+
+
+def _spoke(index: int, count: int) -> float:
+    """The angle of task `index` of `count`: the first at the top, then clockwise."""
+    return math.pi / 2 - 2 * math.pi * index / count
+
+
+def radar(tasks: pl.DataFrame, title: str) -> alt.LayerChart:
+    """Each model's per-task score p_t (v2_task) on a radar: one spoke per task, rings at RINGS."""
+    names = sorted(tasks["task"].unique().to_list())
+    count = len(names)
+    rings = [
+        {"ring": f"{r}", "order": k, "x": r * math.cos(_spoke(k % count, count)), "y": r * math.sin(_spoke(k % count, count))}
+        for r in RINGS for k in range(count + 1)
+    ]
+    spokes = [{"task": n, "x": 0.0, "y": 0.0, "x2": math.cos(_spoke(i, count)), "y2": math.sin(_spoke(i, count))} for i, n in enumerate(names)]
+    labels = []
+    for i, n in enumerate(names):
+        cos, sin = math.cos(_spoke(i, count)), math.sin(_spoke(i, count))
+        side = "left" if cos > 0.2 else "right" if cos < -0.2 else "center"
+        reach = 1.08 if side != "center" else 1.15  # clear of the ring labels on the top spoke
+        labels.append({"task": n, "x": reach * cos, "y": reach * sin, "align": side})
+    lines = []
+    for (model,), frame in tasks.filter(pl.col("v2_task").is_not_null()).group_by("model", maintain_order=True):
+        score = dict(zip(frame["task"], frame["v2_task"]))
+        segment = 0
+        for k in range(count + 1):  # back to the first spoke: a closed outline
+            name = names[k % count]
+            if name not in score:  # a task the model has no score on breaks its outline rather than cutting across
+                segment += 1
+                continue
+            angle = _spoke(k % count, count)
+            lines.append({"model": model, "segment": segment, "task": name, "order": k, "p": score[name],
+                          "x": score[name] * math.cos(angle), "y": score[name] * math.sin(angle)})
+    domain = alt.Scale(domain=[-1.35, 1.35])
+    x, y = alt.X("x:Q", scale=domain, axis=None), alt.Y("y:Q", scale=domain, axis=None)
+    grid = alt.Chart(alt.Data(values=rings)).mark_line(color="#ccc", strokeWidth=1).encode(x=x, y=y, detail="ring:N", order="order:Q")
+    axes = alt.Chart(alt.Data(values=spokes)).mark_rule(color="#ccc").encode(x=x, y=y, x2="x2:Q", y2="y2:Q")
+    names_layer = alt.layer(*(  # Vega-Lite takes a text's align from the mark, not a field: one layer per side
+        alt.Chart(alt.Data(values=[label for label in labels if label["align"] == side])).mark_text(fontSize=11, align=side).encode(x=x, y=y, text="task:N")
+        for side in ("left", "right", "center") if any(label["align"] == side for label in labels)
+    ))
+    ring_labels = alt.Chart(alt.Data(values=[{"x": 0.02, "y": r, "label": f"{r:g}"} for r in RINGS])).mark_text(
+        fontSize=9, color="#888", align="left", baseline="bottom"
+    ).encode(x=x, y=y, text="label:N")
+    outline = alt.Chart(alt.Data(values=lines)).mark_line(point=alt.OverlayMarkDef(filled=True, size=40), strokeWidth=2).encode(
+        x=x, y=y, order="order:Q", detail="segment:N",
+        color=alt.Color("model:N", title="model", scale=alt.Scale(scheme=MODEL_PALETTE)),
+        tooltip=["model:N", "task:N", alt.Tooltip("p:Q", format=".3f", title="p_t")],
+    )
+    return (grid + axes + ring_labels + names_layer + outline).properties(title=title, width=360, height=360)
+
+
+def task_bars(tasks: pl.DataFrame, title: str) -> alt.Chart:
+    """p_t per task and model as bars: the tier's view when it has fewer than three tasks."""
+    data = tasks.filter(pl.col("v2_task").is_not_null()).select("model", "task", "v2_task")
+    return alt.Chart(alt.Data(values=data.to_dicts())).mark_bar().encode(
+        y=alt.Y("task:N", title=None), yOffset="model:N",
+        x=alt.X("v2_task:Q", title="p_t (per-task score)", scale=alt.Scale(domain=[0, 1])),
+        color=alt.Color("model:N", title="model", scale=alt.Scale(scheme=MODEL_PALETTE)),
+        tooltip=["model:N", "task:N", alt.Tooltip("v2_task:Q", format=".3f")],
+    ).properties(title=title, width=360)
+
+
+def _number(value: float | None, spec: str) -> str:
+    return "—" if value is None else format(value, spec)
+
+
+def ranked_rows(scores: pl.DataFrame, tasks: pl.DataFrame, tier: str) -> tuple[list[str], list[list[str]]]:
+    """The ranked table of a tier as text cells: header and rows (shared by the report and `rs leaderboard`).
+    A score marked * covers fewer tasks than the tier's best-covered model."""
+    board = ranked(scores, tier)
+    tier_tasks = tasks.filter(pl.col("tier") == tier)
+    names = sorted(tier_tasks["task"].unique().to_list())
+    most = board["tasks"].max() if board.height else 0
+    header = ["#", "model", "ReasonScore", "95% CI", "v1", "tasks", "tokens", "score/token", "v1/token", *names]
+    rows = []
+    for rank, row in enumerate(board.iter_rows(named=True), start=1):
+        mine = {r["task"]: r for r in tier_tasks.filter(pl.col("model") == row["model"]).iter_rows(named=True)}
+        cells = [cell(mine[n]["ci_low"], mine[n]["ci_high"], mine[n]["truncation_ratio"]) if n in mine else "—" for n in names]
+        rows.append([
+            str(rank), row["model"], f"{row['v2']:.0f}{'*' if row['tasks'] < most else ''}",
+            f"[{row['v2_low']:.0f}, {row['v2_high']:.0f}]", f"{row['v1']:.0f}", str(row["tasks"]),
+            _number(row["tokens"], ".0f"), _number(row["v2_per_token"], ".3g"), _number(row["v1_per_token"], ".3g"), *cells,
+        ])
+    return header, rows
+
+
+EXPLANATION = (
+    "<p>ReasonScore after ReasonScape, per tier (10 to 1000, higher is better). Per task t the tier's points are pooled: "
+    "accuracy a<sub>t</sub> (strict), its Wilson 95% interval, guess chance g<sub>t</sub> and truncation ratio "
+    "&tau;<sub>t</sub> = truncated / (answered + truncated). <b>v2</b> (the ranking) = 1000 &middot; geometric mean over tasks of "
+    f"p<sub>t</sub> = clamp((1 &minus; &tau;<sub>t</sub>) &middot; max(0, (a<sub>t</sub> &minus; g<sub>t</sub>) / (1 &minus; g<sub>t</sub>)), {FLOOR}, 1); "
+    f"its interval is the 2.5 and 97.5 percentiles of {RESAMPLES} bootstrap replicates that redraw each point's samples. "
+    "<b>v1</b> = 1000 &middot; geometric mean of clamp(excess over chance of the Wilson upper bound &minus; &tau;<sub>t</sub>, "
+    f"{FLOOR}, 1). Tokens: the mean over tasks of mean completion tokens per sample; score/token = v2 / tokens, v1/token = v1 / tokens. "
+    "A task cell reads <code>.58 - .62 [-.05]</code>: the Wilson 95% interval of accuracy and, when anything was truncated, "
+    "the truncation ratio. * marks a model scored on fewer of the tier's tasks than another.</p>"
+)
+
+
+def _img(chart, alt_text: str) -> str:
+    return f'<img alt="{html.escape(alt_text)}" src="data:image/png;base64,{base64.b64encode(png_bytes(chart)).decode()}">'
+
+
+def _html_table(header: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def reasonscore_section(scores: pl.DataFrame, tasks: pl.DataFrame) -> list[str]:
+    """The section's HTML parts; one sentence on why when there is nothing to rank."""
+    sections = ["<h2>ReasonScore</h2>", EXPLANATION]
+    if scores.is_empty():
+        return [*sections, f'<p class="missing">{html.escape(NO_REASONSCORE)}</p>']
+    sections.append(_img(score_bars(scores), "ReasonScore v2 by tier"))
+    for tier in tiers_of(scores):
+        sections.append(f"<h3>{html.escape(tier)}</h3>")
+        sections.append(_html_table(*ranked_rows(scores, tasks, tier)))
+        tier_tasks = tasks.filter((pl.col("tier") == tier) & pl.col("v2_task").is_not_null())
+        count = tier_tasks["task"].n_unique()
+        if count >= 3:
+            sections.append(_img(radar(tier_tasks, f"{tier}: p_t per task"), f"reasonscore radar: {tier}"))
+        else:
+            plural = "" if count == 1 else "s"
+            note = f"No radar for {tier}: it has {count} scored task{plural} and a radar needs three, so p_t is drawn as bars."
+            sections.append(f'<p class="missing">{html.escape(note)}</p>')
+            sections.append(_img(task_bars(tier_tasks, f"{tier}: p_t per task"), f"reasonscore bars: {tier}"))
+    return sections
