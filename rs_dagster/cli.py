@@ -94,12 +94,39 @@ def _run_evaluation(settings: Settings, models: list[str], tasks: Optional[list[
     console.log(f"{len(runs.run_ids)} Dagster runs in {time.monotonic() - started:.0f}s")
 
 
+def _print_reasonscore(warehouse) -> None:
+    """Per tier, the models ranked by ReasonScore (v2, with its bootstrap 95% interval), v1, tokens, score
+    per token, and each task's cell `.58 - .62 [-.05]` (accuracy's Wilson 95% interval, truncation ratio)."""
+    from rs_dagster.report.reasonscore import ranked_rows, tiers_of
+
+    if not (warehouse.has_table("reasonscore") and warehouse.has_table("reasonscore_tasks")):
+        out.print("No ReasonScore yet: the reasonscore asset has not been materialized (run `rs eval`).")
+        return
+    scores, tasks = warehouse.query("SELECT * FROM reasonscore"), warehouse.query("SELECT * FROM reasonscore_tasks")
+    if scores.is_empty():
+        out.print("No ReasonScore: no evaluated grid point belongs to a tier with an answered or truncated sample.")
+        return
+    for tier in tiers_of(scores):
+        header, rows = ranked_rows(scores, tasks, tier)
+        table = Table(title=f"ReasonScore — {tier}")
+        for column in header:
+            table.add_column(column, justify="left" if column == "model" or column not in header[:9] else "right")
+        for row in rows:
+            table.add_row(*row)
+        out.print(table)
+    out.print("ReasonScore = v2, 1000 · geometric mean over tasks of clamp((1 − truncation ratio) · excess accuracy, 0.01, 1), "
+              "bootstrap 95% CI; v1 uses the Wilson upper bound minus the truncation ratio; tokens = mean completion tokens "
+              "per sample (mean over tasks); score/token = v2 / tokens. A cell: accuracy's Wilson 95% CI [−truncation ratio]; "
+              "* = fewer tasks than the tier's best-covered model.")
+
+
 def _print_leaderboard(settings: Settings) -> None:
     from rs_dagster.storage.warehouse import Warehouse
 
     warehouse = Warehouse(settings.db_path)
     if not warehouse.has_table("leaderboard"):
         raise RsError(f"no leaderboard in {settings.db_path} yet: run `rs demo` or `rs eval` first")
+    _print_reasonscore(warehouse)
     board = warehouse.query("SELECT * FROM leaderboard")
     table = Table(title=f"Leaderboard ({settings.db_path})")
     columns = ("model", "task", "tier", "points", "samples", "accuracy", "95% CI", "excess", "flexible", "95% CI ", "in form",
@@ -163,18 +190,23 @@ def eval_(
     repeats: Optional[int] = typer.Option(None, help="samples per item"),
     sampler: Optional[str] = typer.Option(None, help="sampler name for an ad-hoc model"),
     template: Optional[str] = typer.Option(None, help="template name for an ad-hoc model"),
-    concurrency: Optional[int] = typer.Option(None, help="concurrent requests for an ad-hoc model"),
+    concurrency: Optional[int] = typer.Option(None, help="concurrent requests to the endpoint (saved in .rs/models.local.yaml)"),
+    timeout: Optional[float] = typer.Option(None, help="seconds before a request is abandoned and retried (saved likewise)"),
 ) -> None:
     """Evaluate a registered model, or an ad-hoc one given by URL (registered on the fly)."""
     from rs_dagster.defs.resources import EvalScope
-    from rs_dagster.models.registry import ModelEntry, register_local_model
+    from rs_dagster.models.registry import load_models, register_local_model
 
     settings = _settings()
-    if base_url:
-        entry = {"base_url": base_url, "served_model": served_model or model, "api_key_env": api_key_env,
-                 "sampler": sampler, "template": template, "concurrency": concurrency}
-        register_local_model(settings, model, ModelEntry(**{k: v for k, v in entry.items() if v is not None}))
-        console.log(f"registered {model} → {base_url} in {settings.local_models_file}")
+    known = model in load_models(settings)
+    changes = {"base_url": base_url, "served_model": served_model or (model if base_url and not known else None),
+               "api_key_env": api_key_env, "sampler": sampler, "template": template, "concurrency": concurrency, "timeout_s": timeout}
+    changes = {k: v for k, v in changes.items() if v is not None}
+    if changes:
+        if not base_url and not known:
+            raise InputError(f"--model {model!r} is not registered; give --base-url (and --served-model) to register it")
+        register_local_model(settings, model, changes)
+        console.log(f"{model}: {', '.join(f'{k}={v}' for k, v in changes.items())} saved in {settings.local_models_file}")
     if samples is not None and precision is not None:
         raise InputError("give either --samples (items per point) or --precision (a level), not both")
     scope = EvalScope(
@@ -282,7 +314,9 @@ def tasks_show(task: str) -> None:
 @tasks_app.command("generate")
 def tasks_generate(
     task: str,
-    params: str = typer.Option(..., help='JSON object of generator parameters, e.g. \'{"terms": 6, "depth": 2}\''),
+    params: Optional[str] = typer.Option(None, help='JSON object of generator parameters, e.g. \'{"terms": 6, "depth": 2}\' (default: a point of --tier)'),
+    tier: str = typer.Option("easy", help="without --params: take the point of this tier given by --point"),
+    point: int = typer.Option(0, min=0, help="without --params: the index of the point in the tier (0 = its first)"),
     count: int = typer.Option(4, min=1),
     seed: Optional[int] = typer.Option(None, help="global seed (default: the manifold's)"),
     template: str = typer.Option("zero_shot", help="template that renders `messages`"),
@@ -293,19 +327,31 @@ def tasks_generate(
     from rs_dagster.prompting.templates import Template
     from rs_dagster.tasks.generation import generate_point
     from rs_dagster.tasks.manifold import load_manifolds
+    from rs_dagster.tasks.selection import PointSelection, select_points
 
     settings = _settings()
     specs = load_manifolds(settings.tasks_dir)
     if task not in specs:
         raise UnknownNameError("task", task, list(specs))
     spec = specs[task]
-    try:
-        given = json.loads(params)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"--params: not valid JSON ({exc.msg} at column {exc.colno}); expected an object such as '{{\"terms\": 6}}'") from None
-    if not isinstance(given, dict):
-        raise InputError(f"--params: expected a JSON object, got {type(given).__name__}")
-    point_params = {**spec.doc.fixed, **given}
+    axes = ", ".join(f"{axis} {values}" for axis, values in spec.doc.grid.items())
+    if params is None:
+        tier_points = select_points(spec, PointSelection(tiers=(tier,)))
+        if point >= len(tier_points):
+            raise InputError(f"--point {point}: tier {tier!r} of task {task!r} has {len(tier_points)} points (0 to {len(tier_points) - 1})")
+        point_params = tier_points[point].params
+    else:
+        try:
+            given = json.loads(params)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"--params: not valid JSON ({exc.msg} at column {exc.colno}); expected an object such as '{{\"terms\": 6}}'") from None
+        if not isinstance(given, dict):
+            raise InputError(f"--params: expected a JSON object, got {type(given).__name__}; the axes of {task!r}: {axes}")
+        point_params = {**spec.doc.fixed, **given}
+        try:
+            spec.task.validate_params(point_params, where="--params")
+        except InputError as exc:
+            raise InputError(f"{exc}; the axes of {task!r}: {axes}") from None
     global_seed = spec.doc.global_seed if seed is None else seed
     chosen, _ = load_named(settings.templates_dir, template, Template, "template")
     for generated in generate_point(spec.task, spec.name, point_params, global_seed, count):
@@ -373,9 +419,123 @@ def cache_prune(
     out.print(f"{'would remove' if dry_run else 'removed'} {removed} entries ({_size(freed)})")
 
 
+@app.command()
+def compare(
+    model_a: str = typer.Argument(..., help="a registered model (run A)"),
+    model_b: Optional[str] = typer.Argument(None, help="another registered model (run B); without it: MODEL_A's previous version (A) vs its current one (B)"),
+    tasks: Optional[str] = typer.Option(None, help="comma-separated tasks (default: every task both answered)"),
+) -> None:
+    """Paired comparison on the items both runs answered: per task the shared samples, both accuracies, the
+    discordant pairs b and c and the exact McNemar p; then the grid points that differ after
+    Benjamini–Hochberg (q <= 0.05)."""
+    from rs_dagster.defs.comparisons import load_scored, point_params, run_times
+    from rs_dagster.errors import UnknownNameError
+    from rs_dagster.models.registry import get_model, load_models
+    from rs_dagster.stats.paired import ALPHA, compare_models, compare_versions
+    from rs_dagster.storage.warehouse import Warehouse
+    from rs_dagster.tasks.manifold import load_manifolds
+
+    settings = _settings()
+    models = load_models(settings)
+    first = get_model(models, model_a)
+    second = get_model(models, model_b) if model_b is not None else None
+    if second is not None and second.name == first.name:
+        raise InputError(f"rs compare: give two different models (or one, to compare its previous version with its current one), got {model_a!r} twice")
+    specs = load_manifolds(settings.tasks_dir)
+    for task in _split(tasks) or []:
+        if task not in specs:
+            raise UnknownNameError("task", task, list(specs))
+    if tasks:
+        specs = {name: spec for name, spec in specs.items() if name in _split(tasks)}
+    warehouse = Warehouse(settings.db_path)
+    scored = load_scored(warehouse, specs, [first.name] + ([second.name] if second else []))
+    params = point_params(warehouse, specs)
+    if second is not None:
+        frame = compare_models(scored, first.name, first.version, second.name, second.version, params)
+        title = f"{first.name} ({first.version}) vs {second.name} ({second.version})"
+        if frame.is_empty():
+            raise RsError(
+                f"{first.name} (version {first.version}) and {second.name} (version {second.version}) share no answered item of the "
+                f"current version of {', '.join(sorted(specs)) or 'any task'}; evaluate both on the same scope first"
+            )
+    else:
+        times = run_times(_instance(settings), scored["dagster_run_id"].unique().to_list()) if not scored.is_empty() else {}
+        frame = compare_versions(scored, first.name, first.version, times, params)
+        if frame.is_empty():
+            raise RsError(
+                f"{first.name} has no results of an earlier model version on the items its current version ({first.version}) answered "
+                f"(current task versions of {', '.join(sorted(specs)) or 'any task'}); give a second model to compare with"
+            )
+        title = f"{first.name}: previous version {frame['version_a'][0]} (A) vs current {first.version} (B)"
+
+    def number(value: float) -> str:
+        return f"{value:.2g}" if value < 0.001 else f"{value:.3f}"
+
+    def verdict(row: dict) -> str:
+        return "B worse" if row["worse"] else "B better" if row["differs"] else "—"
+
+    columns = ("pairs", "excluded", "accuracy A", "accuracy B", "b", "c", "p (McNemar)", "q (BH)", f"q <= {ALPHA}")
+    table = Table(title=f"Paired comparison: {title}")
+    for column in ("task", *columns):
+        table.add_column(column, justify="left" if column == "task" else "right")
+    task_rows = frame.filter(pl.col("level") == "task")
+    for row in task_rows.iter_rows(named=True):
+        table.add_row(
+            row["task"], str(row["pairs"]), str(row["excluded"]), f"{row['accuracy_a']:.3f}", f"{row['accuracy_b']:.3f}",
+            str(row["b"]), str(row["c"]), number(row["p_value"]), number(row["q_value"]), verdict(row),
+        )
+    out.print(table)
+    points = frame.filter(pl.col("level") == "point")
+    differing = points.filter(pl.col("differs"))
+    if differing.is_empty():
+        out.print(f"No grid point differs after Benjamini–Hochberg at q <= {ALPHA} ({points.height} points compared).")
+    else:
+        table = Table(title=f"Grid points that differ (q <= {ALPHA}; {differing.height} of {points.height})")
+        for column in ("task", "params", *columns):
+            table.add_column(column, justify="left" if column in ("task", "params") else "right")
+        for row in differing.iter_rows(named=True):
+            table.add_row(
+                row["task"], row["params_json"] or row["point_id"], str(row["pairs"]), str(row["excluded"]), f"{row['accuracy_a']:.3f}",
+                f"{row['accuracy_b']:.3f}", str(row["b"]), str(row["c"]), number(row["p_value"]), number(row["q_value"]), verdict(row),
+            )
+        out.print(table)
+    out.print(
+        "Strict outcomes (unparsed counts as not correct); pairs = samples both runs answered, same item and sample index under "
+        "the current task version; excluded = truncated or error on either side. b = A right and B wrong, c = A wrong and B right; "
+        "p = exact McNemar; q = Benjamini–Hochberg over the task and point tests of this comparison."
+    )
+
+
+def _fail(message: str) -> None:
+    console.print("[bold red]error:[/]", Text(message), soft_wrap=True)
+    sys.exit(2)
+
+
 def main() -> None:
+    """Every user error is one message and exit code 2; `--debug` (or RS_DEBUG=1) shows the traceback."""
+    debug = "--debug" in sys.argv[1:] or os.environ.get("RS_DEBUG", "") not in ("", "0")
+    args = [a for a in sys.argv[1:] if a != "--debug"]
     try:
-        app(standalone_mode=False)
+        app(args=args, standalone_mode=False)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        _fail("aborted")
+    except typer.TyperException as exc:  # a usage error: unknown option, missing argument, bad value
+        if debug:
+            raise
+        ctx = getattr(exc, "ctx", None)
+        if ctx is not None and type(exc).__name__ == "NoArgsIsHelpError":
+            out.print(ctx.get_help())  # `rs` or `rs tasks` alone: what can follow
+            sys.exit(2)
+        command = " ".join(["rs", *ctx.command_path.split()[1:]]) if ctx is not None else "rs"
+        _fail(f"{exc.format_message()} (see `{command} --help`)")
     except RsError as exc:
-        console.print("[bold red]error:[/]", Text(str(exc)), soft_wrap=True)
-        sys.exit(2)
+        if debug:
+            raise
+        _fail(str(exc))
+    except OSError as exc:
+        if debug:
+            raise
+        where = exc.filename or "a file"
+        _fail(f"cannot use {where}: {exc.strerror or exc}; the state directory (RS_HOME, default .rs) must be writable")

@@ -21,3 +21,7 @@ class EndpointError(RsError):
 
 class SchemaError(RsError):
     """A frame failed its pandera schema; nothing was written."""
+
+
+class StorageError(RsError):
+    """The DuckDB file cannot be opened (not a DuckDB file, no permission)."""

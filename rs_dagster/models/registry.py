@@ -116,17 +116,25 @@ def _entries(path: Path) -> dict[str, Any]:
     return raw.get("models") or {}
 
 
+def check_model_name(name: Any, where: str) -> None:
+    """Model names become partition keys (`model|task`) and CLI lists: '|' and ',' would break both."""
+    if not isinstance(name, str) or not name or any(c in name for c in "|,") or name != name.strip():
+        raise InputError(f"{where}: invalid model name {name!r}; a model name is a non-empty word without '|' or ','")
+
+
+def _model(settings: Settings, name: str, raw: Any, where: str) -> Model:
+    check_model_name(name, where)
+    entry = validate(ModelEntry, raw, where)
+    sampler, sampler_text = load_named(settings.samplers_dir, entry.sampler, Sampler, "sampler")
+    template, template_text = load_named(settings.templates_dir, entry.template, Template, "template")
+    return Model(name, entry, sampler, sampler_text, template, template_text)
+
+
 def load_models(settings: Settings) -> dict[str, Model]:
-    entries = {**_entries(settings.models_file), **_entries(settings.local_models_file)}
     models = {}
-    for name, raw in entries.items():
-        where = f"{settings.models_file}: models.{name}"
-        if not isinstance(name, str) or any(c in name for c in "|,"):
-            raise InputError(f"{where}: model names may not contain '|' or ','")
-        entry = validate(ModelEntry, raw, where)
-        sampler, sampler_text = load_named(settings.samplers_dir, entry.sampler, Sampler, "sampler")
-        template, template_text = load_named(settings.templates_dir, entry.template, Template, "template")
-        models[name] = Model(name, entry, sampler, sampler_text, template, template_text)
+    for path in (settings.models_file, settings.local_models_file):  # a local entry overrides a shared one
+        for name, raw in _entries(path).items():
+            models[name] = _model(settings, name, raw, f"{path}: models.{name}")
     return models
 
 
@@ -136,10 +144,24 @@ def get_model(models: dict[str, Model], name: str) -> Model:
     return models[name]
 
 
-def register_local_model(settings: Settings, name: str, entry: ModelEntry) -> None:
-    """Record an ad-hoc model in .rs/models.local.yaml (never the user's models.yaml)."""
+def register_local_model(settings: Settings, name: str, changes: dict[str, Any]) -> Model:
+    """Record or update an ad-hoc model in .rs/models.local.yaml (never the user's models.yaml).
+
+    `changes` are merged into the model's existing entry (its local one, else its models.yaml one), so
+    fields set by hand (a `timeout_s`, a `suite`) survive a re-registration. The whole entry is validated, sampler and template included,
+    before the file is written, and the file is replaced atomically: a bad name or value is an error
+    that leaves the lab as it was."""
     path = settings.local_models_file
     raw = (read_yaml(path) or {}) if path.is_file() else {}
-    raw.setdefault("models", {})[name] = entry.model_dump(mode="json", exclude_defaults=True)
+    entries = raw.setdefault("models", {}) if isinstance(raw, dict) else None
+    if not isinstance(entries, dict):
+        raise InputError(f"{path}: expected a top-level mapping `models: {{NAME: {{base_url: ..., served_model: ...}}}}`")
+    existing = entries.get(name) or _entries(settings.models_file).get(name) or {}
+    merged = {**existing, **changes}
+    model = _model(settings, name, merged, f"model {name!r} (rs eval --model/--base-url)")
+    entries[name] = model.entry.model_dump(mode="json", exclude_defaults=True)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(raw, sort_keys=True))
+    staged = path.with_suffix(".yaml.tmp")
+    staged.write_text(yaml.safe_dump(raw, sort_keys=True))
+    staged.replace(path)
+    return model

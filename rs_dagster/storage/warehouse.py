@@ -20,7 +20,7 @@ import pandera.errors
 import pandera.polars as pa
 import polars as pl
 
-from rs_dagster.errors import SchemaError
+from rs_dagster.errors import SchemaError, StorageError
 
 LOCK_WAIT_S = 120.0
 
@@ -64,7 +64,9 @@ class Warehouse:
                 con = duckdb.connect(str(self.path), read_only=read_only and self.path.exists())
                 break
             except duckdb.IOException as exc:
-                if not _is_lock_error(exc) or time.monotonic() > deadline:
+                if not _is_lock_error(exc):
+                    raise StorageError(f"{self.path}: cannot open the DuckDB file (RS_DB): {exc}") from None
+                if time.monotonic() > deadline:
                     raise
                 time.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 1.0)
