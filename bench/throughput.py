@@ -91,7 +91,7 @@ def measure(delay_s: float, count: int, concurrency: int, repeat: int, profile: 
         for attempt in range(repeat):
             for name, work in (("runner", run_runner), ("bare", run_bare)):
                 batch = requests_for(count, f"{name}-{delay_s}-{attempt}")
-                best[name] = min(best[name], timed(lambda: work(base_url, batch, concurrency)))
+                best[name] = min(best[name], timed(lambda work=work, batch=batch: work(base_url, batch, concurrency)))
         if profile:
             profiler = cProfile.Profile()
             batch = requests_for(count, f"profile-{delay_s}")

@@ -7,9 +7,9 @@ import importlib.util
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 from urllib.error import URLError
 from urllib.parse import urlparse
 from urllib.request import urlopen

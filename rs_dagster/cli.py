@@ -7,12 +7,20 @@ import json
 import os
 import sys
 import time
-from typing import Optional
 
 import polars as pl
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
@@ -38,16 +46,21 @@ class RichSink:
     """Terminal progress bar with rate and ETA for progress reported by asset code."""
 
     def __init__(self, bar: Progress):
-        self.bar, self.task_id = bar, None
+        self.bar = bar
+        self.task_id: TaskID | None = None
 
     def start(self, label: str, total: int) -> None:
         self.task_id = self.bar.add_task(label, total=total)
 
+    def _task(self) -> TaskID:
+        assert self.task_id is not None, "RichSink.start() comes first"
+        return self.task_id
+
     def advance(self, n: int = 1) -> None:
-        self.bar.advance(self.task_id, n)
+        self.bar.advance(self._task(), n)
 
     def resize(self, total: int) -> None:
-        self.bar.update(self.task_id, total=total)
+        self.bar.update(self._task(), total=total)
 
     def stop(self) -> None:
         pass
@@ -76,11 +89,11 @@ def _instance(settings: Settings):
         return instance
 
 
-def _split(value: Optional[str]) -> Optional[list[str]]:
+def _split(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
-def _run_evaluation(settings: Settings, models: list[str], tasks: Optional[list[str]], scope) -> None:
+def _run_evaluation(settings: Settings, models: list[str], tasks: list[str] | None, scope) -> None:
     from rs_dagster.orchestrate import evaluate
 
     bar = Progress(
@@ -177,21 +190,21 @@ def demo(samples: int = typer.Option(8, help="items per grid point")) -> None:
 @app.command("eval")
 def eval_(
     model: str = typer.Option(..., help="registered model name (or a new name with --base-url)"),
-    base_url: Optional[str] = typer.Option(None, help="register/update an ad-hoc OpenAI-compatible endpoint"),
-    served_model: Optional[str] = typer.Option(None, help="model id at the endpoint (default: --model)"),
-    api_key_env: Optional[str] = typer.Option(None, help="environment variable holding the API key"),
-    tasks: Optional[str] = typer.Option(None, help="comma-separated tasks (default: the model's suite)"),
-    tier: Optional[str] = typer.Option(None, help="comma-separated tiers: easy,medium,hard"),
-    surface: Optional[str] = typer.Option(None, help="comma-separated surfaces of the tasks (`rs tasks show TASK` lists them)"),
-    projection: Optional[str] = typer.Option(None, help="comma-separated projections of the tasks"),
-    points: Optional[str] = typer.Option(None, help="'all': every point of each task's full grid"),
-    precision: Optional[str] = typer.Option(None, help="precision level of the manifolds (low, medium, high)"),
-    samples: Optional[int] = typer.Option(None, help="items per grid point, fixed (instead of a precision level)"),
-    repeats: Optional[int] = typer.Option(None, help="samples per item"),
-    sampler: Optional[str] = typer.Option(None, help="sampler name for an ad-hoc model"),
-    template: Optional[str] = typer.Option(None, help="template name for an ad-hoc model"),
-    concurrency: Optional[int] = typer.Option(None, help="concurrent requests to the endpoint (saved in .rs/models.local.yaml)"),
-    timeout: Optional[float] = typer.Option(None, help="seconds before a request is abandoned and retried (saved likewise)"),
+    base_url: str | None = typer.Option(None, help="register/update an ad-hoc OpenAI-compatible endpoint"),
+    served_model: str | None = typer.Option(None, help="model id at the endpoint (default: --model)"),
+    api_key_env: str | None = typer.Option(None, help="environment variable holding the API key"),
+    tasks: str | None = typer.Option(None, help="comma-separated tasks (default: the model's suite)"),
+    tier: str | None = typer.Option(None, help="comma-separated tiers: easy,medium,hard"),
+    surface: str | None = typer.Option(None, help="comma-separated surfaces of the tasks (`rs tasks show TASK` lists them)"),
+    projection: str | None = typer.Option(None, help="comma-separated projections of the tasks"),
+    points: str | None = typer.Option(None, help="'all': every point of each task's full grid"),
+    precision: str | None = typer.Option(None, help="precision level of the manifolds (low, medium, high)"),
+    samples: int | None = typer.Option(None, help="items per grid point, fixed (instead of a precision level)"),
+    repeats: int | None = typer.Option(None, help="samples per item"),
+    sampler: str | None = typer.Option(None, help="sampler name for an ad-hoc model"),
+    template: str | None = typer.Option(None, help="template name for an ad-hoc model"),
+    concurrency: int | None = typer.Option(None, help="concurrent requests to the endpoint (saved in .rs/models.local.yaml)"),
+    timeout: float | None = typer.Option(None, help="seconds before a request is abandoned and retried (saved likewise)"),
 ) -> None:
     """Evaluate a registered model, or an ad-hoc one given by URL (registered on the fly)."""
     from rs_dagster.defs.resources import EvalScope
@@ -222,8 +235,8 @@ def eval_(
 def fft(
     model: str = typer.Option(..., help="registered model with a `tokenizer` entry"),
     task: str = typer.Option(..., help="task name"),
-    projection: Optional[str] = typer.Option(None, help="a projection of the task: chart one line per value of its axis"),
-    samples: Optional[int] = typer.Option(None, help="items per grid point (default: the model's suite precision)"),
+    projection: str | None = typer.Option(None, help="a projection of the task: chart one line per value of its axis"),
+    samples: int | None = typer.Option(None, help="items per grid point (default: the model's suite precision)"),
 ) -> None:
     """Token-FFT of the prompts a model receives for a task: summary table and one chart per projection
     (no completions needed)."""
@@ -314,11 +327,11 @@ def tasks_show(task: str) -> None:
 @tasks_app.command("generate")
 def tasks_generate(
     task: str,
-    params: Optional[str] = typer.Option(None, help='JSON object of generator parameters, e.g. \'{"terms": 6, "depth": 2}\' (default: a point of --tier)'),
+    params: str | None = typer.Option(None, help='JSON object of generator parameters, e.g. \'{"terms": 6, "depth": 2}\' (default: a point of --tier)'),
     tier: str = typer.Option("easy", help="without --params: take the point of this tier given by --point"),
     point: int = typer.Option(0, min=0, help="without --params: the index of the point in the tier (0 = its first)"),
     count: int = typer.Option(4, min=1),
-    seed: Optional[int] = typer.Option(None, help="global seed (default: the manifold's)"),
+    seed: int | None = typer.Option(None, help="global seed (default: the manifold's)"),
     template: str = typer.Option("zero_shot", help="template that renders `messages`"),
 ) -> None:
     """Print generated items as JSON Lines: id, task, params, messages, answer, guess_chance, ..."""
@@ -402,7 +415,7 @@ def cache_stats() -> None:
 @cache_app.command("prune")
 def cache_prune(
     unreferenced: bool = typer.Option(False, "--unreferenced", help="remove entries no stored completion refers to"),
-    older_than_days: Optional[float] = typer.Option(None, min=0, help="remove entries older than this many days"),
+    older_than_days: float | None = typer.Option(None, min=0, help="remove entries older than this many days"),
     dry_run: bool = typer.Option(False, "--dry-run", help="only say what would be removed"),
 ) -> None:
     """Remove cache entries; both conditions must hold when both are given. Removed entries are
@@ -422,8 +435,8 @@ def cache_prune(
 @app.command()
 def compare(
     model_a: str = typer.Argument(..., help="a registered model (run A)"),
-    model_b: Optional[str] = typer.Argument(None, help="another registered model (run B); without it: MODEL_A's previous version (A) vs its current one (B)"),
-    tasks: Optional[str] = typer.Option(None, help="comma-separated tasks (default: every task both answered)"),
+    model_b: str | None = typer.Argument(None, help="another registered model (run B); without it: MODEL_A's previous version (A) vs its current one (B)"),
+    tasks: str | None = typer.Option(None, help="comma-separated tasks (default: every task both answered)"),
 ) -> None:
     """Paired comparison on the items both runs answered: per task the shared samples, both accuracies, the
     discordant pairs b and c and the exact McNemar p; then the grid points that differ after
@@ -446,7 +459,8 @@ def compare(
         if task not in specs:
             raise UnknownNameError("task", task, list(specs))
     if tasks:
-        specs = {name: spec for name, spec in specs.items() if name in _split(tasks)}
+        named = _split(tasks) or []
+        specs = {name: spec for name, spec in specs.items() if name in named}
     warehouse = Warehouse(settings.db_path)
     scored = load_scored(warehouse, specs, [first.name] + ([second.name] if second else []))
     params = point_params(warehouse, specs)

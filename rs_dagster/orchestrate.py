@@ -8,13 +8,13 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
+from rs_dagster.definitions import build_definitions
 from rs_dagster.defs.automation import EVALUATION_ASSETS
 from rs_dagster.defs.fft import model_tokenizer_spec
 from rs_dagster.defs.partitions import model_task_key
 from rs_dagster.defs.prompting import selected_scope
 from rs_dagster.defs.resources import EvalScope
 from rs_dagster.defs.traces import TRACE_ASSETS
-from rs_dagster.definitions import build_definitions
 from rs_dagster.errors import RsError, UnknownNameError
 from rs_dagster.models.registry import get_model, load_models
 from rs_dagster.settings import Settings
@@ -31,7 +31,8 @@ class EvalRuns:
 
 
 def _materialize(defs: dg.Definitions, selection: Sequence[str], instance: dg.DagsterInstance, partition_key: str | None, runs: EvalRuns, quiet: bool) -> None:
-    assets = list(defs.assets or [])
+    # materialize() takes built assets only; this project defines no CacheableAssetsDefinition.
+    assets = [a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition | dg.AssetSpec | dg.SourceAsset)]
     result = dg.materialize(
         assets,
         selection=list(selection),
@@ -103,8 +104,8 @@ def evaluate(
     for task in sorted({t for _, t in pairs}):
         on_stage(f"task {task}: specs and test cases")
         _materialize(defs, ["task_specs", "test_cases"], instance, task, runs, quiet)
-    for model in chosen:
-        _materialize(defs, ["model_specs"], instance, model.name, runs, quiet)
+    for entry in chosen:
+        _materialize(defs, ["model_specs"], instance, entry.name, runs, quiet)
     by_name = {m.name: m for m in chosen}
     for model, task in pairs:
         with_fft = ["fft_spectra"] if by_name[model].entry.tokenizer else []

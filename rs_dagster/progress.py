@@ -4,9 +4,9 @@ CLI has installed one, to a terminal progress bar."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Iterator, Protocol
+from typing import Protocol
 
 
 class Sink(Protocol):

@@ -68,7 +68,7 @@ class Settings:
         return Path(os.environ.get("RS_SQL", PACKAGE_ROOT / "dbt_like_sql")).resolve()
 
     @classmethod
-    def from_env(cls) -> "Settings":
+    def from_env(cls) -> Settings:
         home = Path(os.environ.get("RS_HOME", ".rs")).resolve()
         default_inputs = Path("assets") if Path("assets/tasks").is_dir() else PACKAGE_ROOT / "assets"
         inputs = Path(os.environ.get("RS_INPUTS", default_inputs)).resolve()

@@ -6,7 +6,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import rs_dagster.defs  # noqa: E402,F401  (silences Dagster beta warnings)
+import rs_dagster.defs  # noqa: F401  (silences Dagster beta warnings)
 
 
 @pytest.fixture

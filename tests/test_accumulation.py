@@ -6,8 +6,8 @@ import json
 import subprocess
 
 import pytest
-
 from helpers import Oracle, lab_env, make_lab, rs_process, scripted_model, true_accuracy
+
 from rs_dagster.defs.resources import EvalScope
 from rs_dagster.orchestrate import evaluate
 from rs_dagster.storage.warehouse import Warehouse

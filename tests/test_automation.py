@@ -1,11 +1,11 @@
 """The nightly schedule requests every registered model on its own suite, tagged for run retries and
 for the instance's one-run-per-endpoint queue limit, which the lab's dagster.yaml configures."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
-
 from helpers import make_lab, scripted_model
+
 from rs_dagster.definitions import build_definitions
 
 
@@ -19,7 +19,7 @@ def test_nightly_evaluation_requests_each_model_on_its_suite(tmp_path):
     )
     defs = build_definitions(lab)
     schedule = defs.get_schedule_def("nightly_evaluation")
-    when = datetime(2026, 11, 24, 2, 0, tzinfo=timezone.utc)
+    when = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
     with dg.instance_for_test() as instance:
         context = dg.build_schedule_context(instance=instance, scheduled_execution_time=when, repository_def=defs.get_repository_def())
         requests = list(schedule.evaluate_tick(context).run_requests)

@@ -2,8 +2,8 @@
 
 import polars as pl
 import pytest
-
 from helpers import Oracle, make_lab, scripted_model
+
 from rs_dagster.defs.resources import EvalScope
 from rs_dagster.errors import InputError, RsError, SchemaError, UnknownNameError
 from rs_dagster.models.registry import load_models
@@ -86,7 +86,7 @@ def test_invalid_frame_never_lands_and_the_error_names_column_and_rule(tmp_path)
     assert "task_specs.n_points" in str(error.value) and "greater_than_or_equal_to(1)" in str(error.value)
     assert "task_specs.spec_version" in str(error.value) and "nothing was written" in str(error.value)
     assert warehouse.query("SELECT * FROM task_specs").equals(good)
-    with pytest.raises(SchemaError, match="unknown|not in DataFrameSchema|column 'extra'"):
+    with pytest.raises(SchemaError, match=r"unknown|not in DataFrameSchema|column 'extra'"):
         warehouse.replace_partition("task_specs", schemas.TaskSpecs, good.with_columns(extra=pl.lit(1)), {"task": "t"})
     with pytest.raises(SchemaError, match="refusing to write outside the partition"):
         warehouse.replace_partition("task_specs", schemas.TaskSpecs, good, {"task": "other"})

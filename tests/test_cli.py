@@ -6,13 +6,14 @@ import subprocess
 
 import dagster as dg
 import pytest
-
 from helpers import RS, Oracle, lab_env, make_lab
+
 from rs_dagster.bundled import is_serving
 from rs_dagster.execution.cache import ResponseCache
 from rs_dagster.settings import PACKAGE_ROOT
 from rs_dagster.storage.warehouse import Warehouse
 from rs_dagster.testing.scripted_server import ScriptedServer
+
 
 def _rs(args, env, timeout=600):
     return subprocess.run([*RS, *args], env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout, cwd=PACKAGE_ROOT)

@@ -6,8 +6,8 @@ import subprocess
 
 import pytest
 import yaml
-
 from helpers import RS, Oracle, lab_env, make_lab, scripted_model
+
 from rs_dagster.settings import PACKAGE_ROOT
 from rs_dagster.storage.warehouse import Warehouse
 from rs_dagster.testing.scripted_server import ScriptedServer

@@ -9,8 +9,8 @@ import subprocess
 
 import dagster as dg
 import pytest
-
 from helpers import Oracle, lab_env, make_lab, rs_process, scripted_model
+
 from rs_dagster.definitions import build_definitions
 from rs_dagster.defs.resources import EvalScope
 from rs_dagster.fft.spectrum import GRID_POINTS
@@ -104,5 +104,5 @@ def test_an_edited_task_re_runs_only_its_spectra_and_only_for_models_with_a_toke
 
 def test_spectra_of_a_model_without_a_tokenizer_are_refused_clearly(tmp_path, instance):
     settings = make_lab(tmp_path, {"plain": scripted_model("http://127.0.0.1:9/v1")})
-    with pytest.raises(Exception, match="model 'plain' has no `tokenizer` entry in models.yaml"):
+    with pytest.raises(Exception, match=r"model 'plain' has no `tokenizer` entry in models\.yaml"):
         spectra(settings, instance, "plain", "arithmetic")

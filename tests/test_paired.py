@@ -9,9 +9,9 @@ import dagster as dg
 import polars as pl
 import pytest
 import yaml
+from helpers import GOLDEN, lab_env, make_lab, rs_process
 from scipy.stats import false_discovery_control
 
-from helpers import GOLDEN, lab_env, make_lab, rs_process
 from rs_dagster.defs.comparisons import GATE
 from rs_dagster.defs.resources import EvalScope
 from rs_dagster.models.registry import load_models
@@ -200,7 +200,10 @@ def test_a_planted_ten_point_drop_on_400_shared_items_is_detected_and_identical_
     out, err = shown.communicate(timeout=120)
     assert shown.returncode == 0, err[-3000:]
     line = next(line for line in out.splitlines() if "arithmetic" in line and "400" in line)
-    assert line.split("│")[1:-1] and [c.strip() for c in line.split("│")[1:-1]][:7] == ["arithmetic", "400", "0", f"{tasks[('base', 'worse')]['accuracy_a']:.3f}", f"{tasks[('base', 'worse')]['accuracy_b']:.3f}", "40", "0"]
+    worse = tasks[("base", "worse")]
+    assert line.split("│")[1:-1] and [c.strip() for c in line.split("│")[1:-1]][:7] == [
+        "arithmetic", "400", "0", f"{worse['accuracy_a']:.3f}", f"{worse['accuracy_b']:.3f}", "40", "0"
+    ]
     assert "1.8e-12" in line and "B worse" in line
     assert "No grid point differs after Benjamini–Hochberg at q <= 0.05 (10 points compared)" in out
     out, err = unknown.communicate(timeout=120)

@@ -4,8 +4,8 @@ import json
 
 import polars as pl
 import pytest
-
 from helpers import Oracle, make_lab, scripted_model, true_accuracy
+
 from rs_dagster.defs.resources import EvalScope
 from rs_dagster.orchestrate import evaluate
 from rs_dagster.storage.warehouse import Warehouse
@@ -53,7 +53,7 @@ def test_measured_accuracy_matches_the_known_truth(scripted_lab, instance):
 
 
 def test_every_scored_row_links_back_to_its_inputs(scripted_lab, instance):
-    settings, server, _ = scripted_lab
+    settings, _server, _ = scripted_lab
     evaluate(settings, instance, ["scripted"], ["boolean"], EvalScope(tiers=["easy"], precision="8"))
     lineage = Warehouse(settings.db_path).query(
         """
@@ -83,7 +83,8 @@ def test_a_rerun_makes_zero_requests_and_reproduces_every_table(scripted_lab, in
 
     def table(name: str):
         query = f"SELECT * EXCLUDE (dagster_run_id) FROM {name}" if name == "task_specs" else f"SELECT * FROM {name}"
-        key = [c for c in ("task", "model", "test_case_id", "request_hash", "point_id", "tier", "surface", "x", "y") if c in warehouse.query(f"SELECT * FROM {name} LIMIT 0").columns]
+        columns = warehouse.query(f"SELECT * FROM {name} LIMIT 0").columns
+        key = [c for c in ("task", "model", "test_case_id", "request_hash", "point_id", "tier", "surface", "x", "y") if c in columns]
         return warehouse.query(query).sort(key)
 
     first = {name: table(name) for name in TABLES}
@@ -117,14 +118,14 @@ def test_truncation_is_an_outcome_not_a_wrong_answer(tmp_path, instance):
 
 def test_a_thinking_budget_shows_which_answers_it_forced(tmp_path, instance):
     """A reasoning model under `reasoning_budget`: items it finishes thinking within the budget answer
-    in one phase; the others are cut off, asked for their answer, and counted per point as forced."""
-    from rs_dagster.execution.client import FINAL_ANSWER_PROMPT
-
+    in one phase; the others are cut off, their thought closed, and go on to their answer in the same
+    assistant turn, counted per point as forced."""
     oracle = Oracle(make_lab(tmp_path / "probe", {}), items_per_point=8)
 
     def respond(body):
-        if body["messages"][-1]["content"] == FINAL_ANSWER_PROMPT:
-            return oracle({"messages": body["messages"][:-2]})
+        if body.get("continue_final_message"):
+            assert body["messages"][-1]["content"].endswith("</think>\n\n") and body["add_generation_prompt"] is False
+            return oracle({"messages": body["messages"][:-1]})
         assert body["max_tokens"] == 2048 and body["top_k"] == 20  # the budget, and extra_body merged in
         known = oracle.lookup(body)
         if known.index % 2:  # still thinking when the budget runs out

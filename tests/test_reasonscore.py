@@ -13,8 +13,8 @@ import duckdb
 import numpy as np
 import polars as pl
 import pytest
-
 from helpers import GOLDEN, Oracle, _wrong, lab_env, make_lab, rs_process, scripted_model
+
 from rs_dagster.defs.resources import EvalScope
 from rs_dagster.defs.sql_models import register_functions
 from rs_dagster.orchestrate import evaluate

@@ -3,11 +3,11 @@ partitions: data versions on task_specs/model_specs drive the automation conditi
 
 import dagster as dg
 import yaml
-
 from helpers import Oracle, make_lab, scripted_model
+
+from rs_dagster.definitions import build_definitions
 from rs_dagster.defs.automation import EVALUATION_ASSETS
 from rs_dagster.defs.resources import EvalScope
-from rs_dagster.definitions import build_definitions
 from rs_dagster.models.registry import load_models
 from rs_dagster.orchestrate import evaluate
 from rs_dagster.storage.warehouse import Warehouse

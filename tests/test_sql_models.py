@@ -18,8 +18,8 @@ import duckdb
 import polars as pl
 import pytest
 import yaml
-
 from helpers import make_lab
+
 from rs_dagster.definitions import build_definitions
 from rs_dagster.defs.sql_models import SQL_SCHEMAS, column_schema, compile_sql, refs, run_sql_model
 from rs_dagster.errors import SchemaError
@@ -223,7 +223,7 @@ def test_projections_hold_every_point_once_in_axis_order(built):
     ]
     assert projections.select("model", "projection", "axis_value").is_unique().all()
     for model in MODELS:
-        curve = lambda name: projections.filter((pl.col("model") == model) & (pl.col("projection") == name))  # noqa: E731
+        curve = lambda name, model=model: projections.filter((pl.col("model") == model) & (pl.col("projection") == name))  # noqa: E731
         size = curve("size").sort("axis_rank")
         assert size["axis_value"].to_list() == SIZES_IN_ORDER  # 7 < 30 < 365 < 36500, although the grid lists 30 first
         assert size["axis_numeric"].to_list() == [7.0, 30.0, 365.0, 36500.0] and size["axis_rank"].to_list() == [1, 2, 3, 4]

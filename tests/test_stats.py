@@ -27,7 +27,8 @@ def test_excess_accuracy_rescales_chance_to_zero():
 
 def test_points_exclude_errors_and_truncations_from_accuracy():
     outcomes = ["correct"] * 6 + ["incorrect"] * 2 + ["unparsed"] * 2 + ["truncated"] * 3 + ["error"] * 7
-    scored = pl.DataFrame({"model": "m", "task": "t", "point_id": "p", "test_case_id": [f"c{i}" for i in range(20)], "outcome": outcomes, "flexible_outcome": outcomes, "guess_chance": 0.5,
+    scored = pl.DataFrame({"model": "m", "task": "t", "point_id": "p", "test_case_id": [f"c{i}" for i in range(20)],
+                           "outcome": outcomes, "flexible_outcome": outcomes, "guess_chance": 0.5,
                            "completion_tokens": [10] * 20, "reasoning_tokens": [None] * 20,
                            "answer_phase": ["budget_forced"] * 4 + ["single"] * 9 + [None] * 7},
                           schema_overrides={"reasoning_tokens": pl.Int64})

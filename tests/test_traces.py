@@ -207,7 +207,8 @@ def test_the_report_says_why_a_view_cannot_be_drawn():
 # --- end to end over real HTTP ---------------------------------------------------------------------
 
 MAX_TOKENS = 1024  # assets/samplers/greedy.yaml, the sampler of tests.helpers.scripted_model
-WORDS = ["first", "then", "so", "next", "carry", "the", "digit", "multiply", "add", "subtract", "check", "result", "term", "bracket", "inner", "outer", "value", "sum", "product", "far", "keep", "left", "right", "partial", "step", "again", "now", "this", "gives", "which", "means"]
+WORDS = """first then so next carry the digit multiply add subtract check result term bracket inner outer value sum product far
+keep left right partial step again now this gives which means""".split()
 
 
 def _reasoning(seed: str, chars: int) -> str:
@@ -256,7 +257,7 @@ def test_trace_analyses_find_the_planted_loops_and_lengths(tmp_path, instance):
     assert samples.filter(pl.col("outcome") != "truncated")["reasoning_ratio"].min() > 0.3
     points = warehouse.query("SELECT * FROM compression_points ORDER BY point_id, outcome")
     assert points["point_id"].n_unique() == 2
-    for point_id, rows in points.group_by("point_id"):
+    for _point_id, rows in points.group_by("point_id"):
         by = {row["outcome"]: row for row in rows.iter_rows(named=True)}
         assert set(by) == {"all", "correct", "incorrect", "truncated"}
         assert (by["truncated"]["samples"], by["truncated"]["loops"], by["correct"]["loops"], by["incorrect"]["loops"]) == (4, 4, 0, 0)
@@ -268,7 +269,7 @@ def test_trace_analyses_find_the_planted_loops_and_lengths(tmp_path, instance):
     first = hazard.row(0, named=True)
     correct_tokens = sorted(planted(i)[1] for i in range(16) if planted(i)[0] == "correct") * 2
     assert first["samples"] == 32 and first["median_tokens"] == sorted(correct_tokens)[15]
-    assert first["median_ci_low"] <= 300 <= first["median_ci_high"] and 280 <= first["median_ci_low"]
+    assert first["median_ci_low"] <= 300 <= first["median_ci_high"] and first["median_ci_low"] >= 280
     assert first["median_ci_high"] <= 820  # the band's upper edge reaches 0.5 by the last wrong answer
     table = hazard.select("bucket_start", "at_risk", "answered", "correct", "incorrect", "truncated").rows()
     assert table == [(0, 32, 0, 0, 0, 0), (256, 32, 18, 18, 0, 0), (512, 14, 0, 0, 0, 0), (768, 14, 6, 0, 6, 0), (1024, 8, 0, 0, 0, 8)]

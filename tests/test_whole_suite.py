@@ -2,6 +2,7 @@
 scored by each task's own parser, points and leaderboard for all thirteen."""
 
 from helpers import Oracle, make_lab, scripted_model
+
 from rs_dagster.defs.resources import EvalScope
 from rs_dagster.orchestrate import evaluate
 from rs_dagster.settings import PACKAGE_ROOT

@@ -6,9 +6,8 @@ from urllib.parse import urlsplit
 import dagster as dg
 
 from rs_dagster.defs.partitions import model_task_key
-from rs_dagster.models.registry import Model
+from rs_dagster.models.registry import Model, load_models
 from rs_dagster.settings import Settings
-from rs_dagster.models.registry import load_models
 from rs_dagster.tasks.manifold import load_manifolds
 
 EVALUATION_ASSETS = ["prompts", "completions", "scored_results", "points"]

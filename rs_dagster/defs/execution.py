@@ -16,12 +16,13 @@ from rs_dagster.defs.partitions import keys_of
 from rs_dagster.defs.prompting import selected_scope
 from rs_dagster.defs.resources import EvalScope, LabResource
 from rs_dagster.errors import EndpointError, InputError
+from rs_dagster.execution.budget import thinking_budget_of
 from rs_dagster.execution.cache import request_hash
 from rs_dagster.execution.client import CompletionRequest, Endpoint, Runner
+from rs_dagster.execution.rounds import AdaptiveRounds
 from rs_dagster.models.registry import Model
 from rs_dagster.progress import Progress
 from rs_dagster.storage import schemas
-from rs_dagster.execution.rounds import AdaptiveRounds
 from rs_dagster.storage.batches import BatchedUpserts
 
 _COMPLETION_DTYPES = {
@@ -100,7 +101,11 @@ def build_execution_assets(model_task_parts: dg.PartitionsDefinition) -> list:
                 for _, row in waiting[result.request_hash]:
                     arrivals.add(row_of(row, result))
 
-        runner = Runner(endpoint, model.api_key(), params, lab.cache, on_result=on_result, shares=lab.endpoint_shares)
+        budget = thinking_budget_of(model.sampler, model.entry.tokenizer, f"models.{model.name}")
+        runner = Runner(
+            endpoint, model.api_key(), model.sampler.sent_params(), lab.cache,
+            on_result=on_result, shares=lab.endpoint_shares, budget=budget,
+        )
         rounds = AdaptiveRounds(selected.levels, selected.repeats)
         sent_rows, results, skipped = [], [], 0
         try:

@@ -2,12 +2,13 @@
 grid point of the whole manifold. It needs no completions, so it can run before a model is queried."""
 
 import json
+from typing import cast
 
 import dagster as dg
 import polars as pl
 
-from rs_dagster.defs.partitions import MODEL_OF_MODEL_TASK, ONLY_WHAT_WAS_EVALUATED, TASK_OF_MODEL_TASK, keys_of
 from rs_dagster.defs.generation import current_cases
+from rs_dagster.defs.partitions import MODEL_OF_MODEL_TASK, ONLY_WHAT_WAS_EVALUATED, TASK_OF_MODEL_TASK, keys_of
 from rs_dagster.defs.prompting import prompt_frame
 from rs_dagster.defs.resources import EvalScope, LabResource
 from rs_dagster.errors import InputError
@@ -76,7 +77,7 @@ def build_fft_assets(model_task_parts: dg.PartitionsDefinition) -> list:
             "points": frame.height,
             "items": int(frame["n_items"].sum()),
             "tokenizer": frame["tokenizer"][0],
-            "mean_tokens": round(float(frame["mean_tokens"].mean()), 1),
+            "mean_tokens": round(cast(float, frame["mean_tokens"].mean()), 1),
         }
         for projection, axis, chart in projection_charts(frame):  # one line per value of the projection's axis
             key = f"projection/{projection}" if projection else "chart"

@@ -14,11 +14,10 @@ from rs_dagster.defs.partitions import ON_UPSTREAM_VERSION_CHANGE
 from rs_dagster.defs.resources import LabResource
 from rs_dagster.report.markdown import markdown_table
 from rs_dagster.storage import schemas
+from rs_dagster.storage.warehouse import Warehouse
 from rs_dagster.tasks.base import canonical_json
 from rs_dagster.tasks.generation import generate_point
-from rs_dagster.storage.warehouse import Warehouse
 from rs_dagster.tasks.manifold import Point, TaskSpec
-
 
 TEST_CASE_IDENTITY = ("test_case_id", "spec_version")
 

@@ -2,22 +2,22 @@
 accumulate like the results they produced: one row per item and (model version, task version)."""
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import dagster as dg
 import polars as pl
 
-from rs_dagster.defs.partitions import MODEL_OF_MODEL_TASK, ONLY_WHAT_WAS_EVALUATED, TASK_OF_MODEL_TASK, keys_of
 from rs_dagster.defs.generation import current_cases
+from rs_dagster.defs.partitions import MODEL_OF_MODEL_TASK, ONLY_WHAT_WAS_EVALUATED, TASK_OF_MODEL_TASK, keys_of
 from rs_dagster.defs.resources import EvalScope, LabResource
 from rs_dagster.models.registry import Model, Suite
 from rs_dagster.prompting.templates import prompt_hash
-from rs_dagster.storage import schemas
 from rs_dagster.stats.adaptive import PrecisionLevel
+from rs_dagster.storage import schemas
 from rs_dagster.tasks.base import Item, canonical_json, sha256_hex
 from rs_dagster.tasks.manifold import Point, TaskSpec
 from rs_dagster.tasks.selection import select_points
-
 
 PROMPT_IDENTITY = ("test_case_id", "model_version", "spec_version")
 
@@ -44,7 +44,7 @@ def scope_record(suite: Suite) -> str:
     return canonical_json(suite.model_dump(mode="json", exclude={"tasks"}))
 
 
-def selected_scope(spec: TaskSpec, model: Model, scope: EvalScope, stored: list[str] = ()) -> Selected:
+def selected_scope(spec: TaskSpec, model: Model, scope: EvalScope, stored: Sequence[str] = ()) -> Selected:
     """The scope a run evaluates: the one it was given (or the model's suite), or, for a run given no
     scope of its own (automation, a re-materialization in the UI), every scope in `stored`."""
     scopes = [Suite(**json.loads(s)) for s in stored] if scope.replays and stored else [scope.resolve(model.entry.suite)]

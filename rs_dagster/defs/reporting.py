@@ -1,6 +1,8 @@
 """Reporting stage: the static HTML report; the leaderboard chart and the token-FFT comparisons (model vs
 model, band energy vs accuracy, per task) in asset metadata."""
 
+from typing import Any
+
 import dagster as dg
 import polars as pl
 
@@ -35,7 +37,7 @@ def build_reporting_assets() -> list:
         reasonscore_tasks = warehouse.query("SELECT * FROM reasonscore_tasks") if warehouse.has_table("reasonscore_tasks") else pl.DataFrame()
         written = write_report(lab.settings.report_dir / "index.html", leaderboard, surfaces, points, spectra, projections, comparisons=comparisons,
                                reasonscore=reasonscore, reasonscore_tasks=reasonscore_tasks, traces=trace_tables(warehouse))
-        metadata = {"path": dg.MetadataValue.path(str(written.path)), "models": leaderboard["model"].n_unique(), "rows": leaderboard.height}
+        metadata: dict[str, Any] = {"path": dg.MetadataValue.path(str(written.path)), "models": leaderboard["model"].n_unique(), "rows": leaderboard.height}
         if not leaderboard.is_empty():
             metadata["leaderboard"] = dg.MetadataValue.md(png_markdown(leaderboard_bars(leaderboard), "leaderboard"))
         for key, (title, png) in written.charts.items():

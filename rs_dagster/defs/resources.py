@@ -1,9 +1,9 @@
 """Dagster resources, configured from the environment (see rs_dagster.settings)."""
 
 from pathlib import Path
+from typing import Literal, cast
 
 import dagster as dg
-
 from pydantic import ValidationError
 
 from rs_dagster.errors import InputError
@@ -89,7 +89,7 @@ class EvalScope(dg.ConfigurableResource):
                 tiers=(self.tiers or []) if chosen else suite.tiers,
                 surfaces=(self.surfaces or []) if chosen else suite.surfaces,
                 projections=(self.projections or []) if chosen else suite.projections,
-                points=self.points if chosen else suite.points,
+                points=cast(Literal["all"] | None, self.points) if chosen else suite.points,  # checked above
                 precision=precision,
                 repeats=self.repeats or suite.repeats,
             )

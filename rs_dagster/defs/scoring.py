@@ -12,8 +12,8 @@ import polars as pl
 
 from rs_dagster.defs.execution import endpoint_of
 from rs_dagster.defs.partitions import keys_of
-from rs_dagster.execution.cache import request_hash
 from rs_dagster.defs.resources import LabResource
+from rs_dagster.execution.cache import request_hash
 from rs_dagster.scoring.outcomes import score_sample
 from rs_dagster.stats.intervals import ANSWERED
 from rs_dagster.storage import schemas

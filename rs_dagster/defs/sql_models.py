@@ -4,6 +4,7 @@ dependency edge, so the asset graph is read from the SQL itself. A model with a 
 rs_dagster.storage.schemas (SQL_SCHEMAS) is validated before its new table is committed: a result that
 fails leaves the old table in place and fails the materialization, naming each column and rule."""
 
+import contextlib
 import json
 import re
 from functools import lru_cache
@@ -12,7 +13,6 @@ from typing import Any
 
 import dagster as dg
 import pandera.polars as pa
-import polars as pl
 import yaml
 
 from rs_dagster.defs.partitions import AFTER_ANY_PARTITION_UPDATES
@@ -20,7 +20,7 @@ from rs_dagster.defs.resources import LabResource
 from rs_dagster.report.markdown import markdown_table
 from rs_dagster.stats.intervals import Z95, excess_over_chance, truncation_ratio, wilson_interval
 from rs_dagster.storage import schemas
-from rs_dagster.storage.warehouse import validate
+from rs_dagster.storage.warehouse import arrow_frame, scalar, validate
 from rs_dagster.tasks.base import sha256_hex
 
 _REF = re.compile(r"\{\{\s*ref\(\s*['\"](\w+)['\"]\s*\)\s*\}\}")
@@ -57,8 +57,12 @@ def manifold_position(manifold_yaml: str, section: str, name: str, axis: str, va
             continue
         if section == "projections":
             listed = entry.get("values")
+        elif entry.get("x") == axis:
+            listed = entry.get("x_values")
+        elif entry.get("y") == axis:
+            listed = entry.get("y_values")
         else:
-            listed = entry.get("x_values") if entry.get("x") == axis else entry.get("y_values") if entry.get("y") == axis else None
+            listed = None
     if listed is None:
         listed = (doc.get("grid") or {}).get(axis) or []
     value = json.loads(value_json)
@@ -70,10 +74,8 @@ def manifold_position(manifold_yaml: str, section: str, name: str, axis: str, va
 
 def _define(con, name: str, function, parameters: list[str], returns: str, null_handling: str = "default") -> None:
     """`null_handling="special"` for a function that may return NULL itself (DuckDB refuses it otherwise)."""
-    try:
+    with contextlib.suppress(Exception):  # not defined on this connection yet
         con.remove_function(name)
-    except Exception:  # not defined on this connection yet
-        pass
     con.create_function(name, function, parameters, returns, null_handling=null_handling)
 
 
@@ -97,8 +99,8 @@ def run_sql_model(con, path: Path) -> int:
     try:
         con.execute(f'CREATE OR REPLACE TABLE "{name}" AS {compile_sql(path.read_text())}')
         if name in SQL_SCHEMAS:
-            validate(name, SQL_SCHEMAS[name], pl.from_arrow(con.sql(f'SELECT * FROM "{name}"').to_arrow_table()))
-        rows = con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]
+            validate(name, SQL_SCHEMAS[name], arrow_frame(con.sql(f'SELECT * FROM "{name}"')))
+        rows = scalar(con.execute(f'SELECT count(*) FROM "{name}"'))
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")

@@ -6,6 +6,8 @@ Each asset writes two tables, a detail table and its summary, rather than one ta
 both are computed in Python (gzip, lifelines), so a view could not derive the summary, and every table
 gets its pandera schema checked before it lands, as every other table does."""
 
+from typing import Any, cast
+
 import dagster as dg
 import polars as pl
 
@@ -72,10 +74,10 @@ def build_trace_assets(model_task_parts: dg.PartitionsDefinition) -> list:
         lab.warehouse.replace_partition("compression_points", schemas.CompressionPoints, per_point, keys)
         traces = per_sample.filter(pl.col("reasoning_ratio").is_not_null())
         medians = {
-            outcome: round(float(group["reasoning_ratio"].median()), 4)
+            outcome: round(cast(float, group["reasoning_ratio"].median()), 4)
             for (outcome,), group in traces.group_by("outcome", maintain_order=True)
         }
-        metadata = {
+        metadata: dict[str, Any] = {
             "dagster/row_count": per_sample.height,
             "point_rows": per_point.height,
             "traces": traces.height,
@@ -111,7 +113,7 @@ def build_trace_assets(model_task_parts: dg.PartitionsDefinition) -> list:
         lab.warehouse.replace_partition("hazard", schemas.Hazard, buckets, keys)
         lab.warehouse.replace_partition("survival", schemas.Survival, curves, keys)
         pooled = buckets.filter(pl.col("tier") == ALL_TIERS)
-        metadata = {"dagster/row_count": buckets.height, "survival_rows": curves.height}
+        metadata: dict[str, Any] = {"dagster/row_count": buckets.height, "survival_rows": curves.height}
         if pooled.is_empty():
             metadata["not_drawn"] = "No sample with a token count (all errors, or no completion_tokens reported)."
             return dg.MaterializeResult(metadata=metadata)

@@ -25,7 +25,6 @@ energy, which unlike the energy of the mean spectrum keeps item-to-item variatio
 from __future__ import annotations
 
 import json
-
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,7 +39,7 @@ FREQUENCY_GRID.flags.writeable = False
 BANDS: dict[str, tuple[float, float]] = {"low": (0.0, 0.1), "mid": (0.1, 0.3), "high": (0.3, 0.5)}
 """Half-open bands (lo, hi] of normalized frequency; DC (f = 0) is its own band."""
 
-_BAND_MASKS = {name: (FREQUENCY_GRID > lo) & (FREQUENCY_GRID <= hi + 1e-12) for name, (lo, hi) in BANDS.items()}
+_BAND_MASKS = {name: (lo < FREQUENCY_GRID) & (hi + 1e-12 >= FREQUENCY_GRID) for name, (lo, hi) in BANDS.items()}
 
 
 @dataclass(frozen=True)

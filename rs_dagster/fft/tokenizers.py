@@ -105,9 +105,15 @@ class ChatTemplate:
         self._special_tokens = special_tokens
         self._where = where
 
-    def render(self, messages: Messages) -> str:
+    @property
+    def bos_token(self) -> str | None:
+        return self._special_tokens.get("bos_token") or None
+
+    def render(self, messages: Messages, add_generation_prompt: bool = True) -> str:
         try:
-            return self._template.render(messages=messages, add_generation_prompt=True, **self._special_tokens)
+            return self._template.render(
+                messages=messages, add_generation_prompt=add_generation_prompt, **self._special_tokens
+            )
         except jinja2.TemplateError as exc:
             raise InputError(f"{self._where}: chat template failed on messages {messages!r}: {exc}") from exc
 
@@ -262,6 +268,7 @@ class TiktokenTokenizer(_TemplatedTokenizer):
         if encoder_file is not None:
             self._encoding = _encoding_from_npm_json(encoder_file, encoding)
         else:
+            assert encoding is not None  # TokenizerSpec requires an encoding or an encoder file (path)
             try:
                 self._encoding = tiktoken.get_encoding(encoding)
             except ValueError as exc:
@@ -355,14 +362,18 @@ class EndpointTokenizer(PromptTokenizer):
     def render(self, messages: Messages) -> str:
         if self.api == "vllm":  # the server applies the template: its detokenized ids are the prompt
             return self.decode(self.encode_chat(messages))
-        return self._template.render(messages)
+        return self._chat_template().render(messages)
+
+    def _chat_template(self) -> ChatTemplate:
+        assert self._template is not None  # only a vLLM server goes without one (refused in __init__ otherwise)
+        return self._template
 
     def encode_chats(self, chats: list[Messages]) -> list[list[int]]:
         if self.api == "vllm":
             body = {"add_generation_prompt": True, "add_special_tokens": False}
             return [self._post("/tokenize", body | {"messages": messages})["tokens"] for messages in chats]
         return [
-            self._post("/extras/tokenize", {"input": self._template.render(messages)})["tokens"] for messages in chats
+            self._post("/extras/tokenize", {"input": self._chat_template().render(messages)})["tokens"] for messages in chats
         ]
 
     def decode(self, ids: list[int]) -> str:
@@ -409,17 +420,20 @@ def load_tokenizer(
 ) -> PromptTokenizer:
     """The tokenizer a spec names; `where` prefixes error messages (e.g. "models.yaml model 'x' tokenizer")."""
     if spec.source == "local":
+        assert spec.path is not None  # TokenizerSpec requires a path for source 'local'
         folder = resolve_path(spec.path, where)
         if not folder.is_dir():
             raise InputError(f"{where}.path: {folder} is a file; source 'local' expects a folder with tokenizer.json")
         return LocalTokenizer(folder, spec.chat_template, where)
     if spec.source == "gguf":
+        assert spec.path is not None  # TokenizerSpec requires a path for source 'gguf'
         gguf_file = resolve_path(spec.path, where)
         if gguf_file.suffix != ".gguf" or not gguf_file.is_file():
             raise InputError(f"{where}.path: {gguf_file} is not a .gguf file")
         return GgufTokenizer(gguf_file, spec.chat_template, where)
     if spec.source == "tiktoken":
         encoder_file = resolve_path(spec.path, where) if spec.path else None
+        assert spec.chat_template is not None  # TokenizerSpec requires a chat template for source 'tiktoken'
         return TiktokenTokenizer(spec.encoding, encoder_file, spec.chat_template, where)
     if not base_url:
         raise InputError(f"{where}: source 'endpoint' needs the model's base_url")

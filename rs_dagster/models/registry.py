@@ -35,7 +35,7 @@ class Suite(BaseModel):
     projections: list[str] = Field(default_factory=list)
     points: Literal["all"] | None = None  # "all": every point of the full grid
     precision: str | int = "low"
-    repeats: int = Field(1, ge=1)
+    repeats: int = Field(default=1, ge=1)
 
     @field_validator("precision")
     @classmethod

@@ -34,6 +34,7 @@ class Template(BaseModel):
             messages.append({"role": "system", "content": self.system.strip()})
         typed = task.validate_params(params) if self.few_shot else None
         for j in range(self.few_shot):
+            assert typed is not None  # validated above whenever there are examples
             example = task.generate(typed, item_seed(manifold, params, global_seed, f"fewshot/{j}"))
             messages.append({"role": "user", "content": self._user(example, task)})
             messages.append({"role": "assistant", "content": _ENV.from_string(self.example_answer).render(answer=example.answer)})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from typing import Final, cast
 
 import altair as alt
 import polars as pl
@@ -89,7 +90,7 @@ def leaderboard_bars(board: pl.DataFrame) -> alt.Chart:
 
 
 CURVE_Y_TITLE = "accuracy (strict, Wilson 95% CI)"
-MODEL_PALETTE = "tableau10"  # categorical: models are unordered
+MODEL_PALETTE: Final = "tableau10"  # categorical: models are unordered
 
 
 def is_numeric_axis(curve: pl.DataFrame) -> bool:
@@ -136,7 +137,7 @@ def difficulty_curve(curve: pl.DataFrame, axis: str, title: str) -> alt.Chart:
         tooltip=["model:N", "axis_value:N", "flexible_accuracy:Q", "n:Q"],
     )
     # Chance level: what a uniform guess scores, the floor a curve collapses to.
-    chance = alt.Chart(alt.Data(values=[{"chance": float(curve["guess_chance"].mean())}])).mark_rule(
+    chance = alt.Chart(alt.Data(values=[{"chance": cast(float, curve["guess_chance"].mean())}])).mark_rule(
         color="gray", strokeDash=[2, 2]
     ).encode(y=alt.Y("chance:Q", scale=accuracy_scale))
     subtitle = "solid: strict accuracy with its Wilson 95% interval; dashed: flexible accuracy; dotted gray: chance"

@@ -7,16 +7,16 @@ from __future__ import annotations
 import base64
 import html
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
 
 from rs_dagster.fft.charts import projection_charts, task_figures
+from rs_dagster.report.charts import accuracy_by_point, difficulty_curve, leaderboard_bars, png_bytes, surface_heatmap
 from rs_dagster.report.comparisons import comparisons_section
 from rs_dagster.report.reasonscore import reasonscore_section
 from rs_dagster.report.traces import TraceTables, traces_section
-from rs_dagster.report.charts import accuracy_by_point, difficulty_curve, leaderboard_bars, png_bytes, surface_heatmap
 
 NO_SURFACES = (
     "No difficulty surfaces: the surfaces table has no rows, because no evaluated grid point lies on a 2-D surface "
@@ -182,7 +182,7 @@ def write_report(
     report = Report(path)
     sections.extend(_fft_section(spectra, points, report))
     sections.extend(traces_section(traces or TraceTables(), _img, _table))  # compression and tokens to answer
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>rs-dagster report</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:3px 8px;font-size:13px}}img{{display:block;margin:1em 0}}</style></head>

@@ -26,6 +26,7 @@ Samples whose request failed (outcome `error`) produced no text and are left out
 from __future__ import annotations
 
 import gzip
+import statistics
 
 import polars as pl
 
@@ -97,7 +98,7 @@ def reference_ratio(ratios: list[float | None], raw_bytes: list[int], finished: 
     pool = [r for r, f in long if f] or [r for r, _ in long]
     if not pool:
         return None
-    return float(pl.Series(pool, dtype=pl.Float64).median())
+    return float(statistics.median(pool))
 
 
 def is_loop(ratio: float | None, raw_bytes: int, reference: float | None) -> bool:
@@ -161,4 +162,4 @@ def point_compression(samples: pl.DataFrame) -> pl.DataFrame:
         loop_share=pl.when(pl.col("traces") > 0).then(pl.col("loops") / pl.col("traces")),
         _order=pl.col("outcome").replace_strict(order, default=len(order), return_dtype=pl.Int64),
     )
-    return frame.sort("point_id", "_order").select(list(POINT_COLUMNS)).cast(POINT_COLUMNS)
+    return frame.sort("point_id", "_order").select(list(POINT_COLUMNS)).cast(pl.Schema(POINT_COLUMNS))

@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import polars as pl
+from polars._typing import PolarsDataType
 from scipy.stats import binomtest
 
 from rs_dagster.stats.intervals import ANSWERED
@@ -37,7 +38,7 @@ ALPHA = 0.05
 PAIR_KEY = ("task", "test_case_id", "sample_index")
 SCORED_COLUMNS = ("model", "task", "test_case_id", "sample_index", "point_id", "outcome", "model_version", "spec_version", "dagster_run_id")
 
-COMPARISON_SCHEMA: dict[str, pl.DataType] = {
+COMPARISON_SCHEMA: dict[str, PolarsDataType] = {
     "kind": pl.String,  # "models": model A vs model B (current versions); "versions": a model's previous version vs its current one
     "model_a": pl.String,
     "version_a": pl.String,

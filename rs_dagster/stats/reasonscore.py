@@ -35,6 +35,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 import polars as pl
+from polars._typing import PolarsDataType
 
 from rs_dagster.stats.intervals import excess_over_chance, truncation_ratio, wilson_interval
 from rs_dagster.tasks.manifold import TIERS
@@ -47,7 +48,7 @@ RESAMPLES = 1000
 SEED = 0
 LEVEL = 0.95
 
-TASK_COLUMNS: dict[str, pl.DataType] = {
+TASK_COLUMNS: dict[str, PolarsDataType] = {
     "model": pl.String, "tier": pl.String, "task": pl.String, "points": pl.Int64, "samples": pl.Int64,
     "answered": pl.Int64, "correct": pl.Int64, "truncated": pl.Int64, "errors": pl.Int64,
     "accuracy": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64, "guess_chance": pl.Float64,
@@ -56,7 +57,7 @@ TASK_COLUMNS: dict[str, pl.DataType] = {
 }
 """Columns of the per-task components (table reasonscore_tasks)."""
 
-SCORE_COLUMNS: dict[str, pl.DataType] = {
+SCORE_COLUMNS: dict[str, PolarsDataType] = {
     "model": pl.String, "tier": pl.String, "tasks": pl.Int64, "points": pl.Int64, "samples": pl.Int64,
     "v1": pl.Float64, "v2": pl.Float64, "v2_median": pl.Float64, "v2_low": pl.Float64, "v2_high": pl.Float64,
     "tokens": pl.Float64, "v1_per_token": pl.Float64, "v2_per_token": pl.Float64,
@@ -168,7 +169,7 @@ def task_components(rows: pl.DataFrame, floor: float = FLOOR) -> dict:
     guess = float((rows["guess_chance"] * rows["n"]).sum() / n)
     with_tokens = rows.filter(pl.col("mean_completion_tokens").is_not_null())
     tokens = (
-        float((with_tokens["mean_completion_tokens"] * with_tokens["n"]).sum() / with_tokens["n"].sum())
+        float((with_tokens["mean_completion_tokens"] * with_tokens["n"]).sum()) / float(with_tokens["n"].sum())
         if with_tokens.height and with_tokens["n"].sum() else None
     )
     ratio = truncation_ratio(truncated, answered)

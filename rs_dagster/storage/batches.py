@@ -7,11 +7,12 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pandera.polars as pa
 import polars as pl
+from polars._typing import PolarsDataType
 
 from rs_dagster.storage.warehouse import Warehouse
 
@@ -28,8 +29,8 @@ class BatchedUpserts:
         table: str,
         schema: type[pa.DataFrameModel],
         keys: Mapping[str, str],
-        key: str,
-        dtypes: dict[str, pl.DataType],
+        key: str | Sequence[str],
+        dtypes: Mapping[str, PolarsDataType],
         batch_size: int = 256,
         every_s: float = 2.0,
         on_flush: Callable[[int], None] = lambda rows: None,

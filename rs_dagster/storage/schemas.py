@@ -3,8 +3,6 @@ a frame that fails never lands, and the error names the column and the rule."""
 
 from __future__ import annotations
 
-from typing import Optional
-
 import pandera.polars as pa
 
 OUTCOMES = ["correct", "incorrect", "unparsed", "truncated", "error"]
@@ -51,7 +49,7 @@ class ModelSpecs(_Table):
     model_version: str
     base_url: str
     served_model: str
-    api_key_env: Optional[str] = pa.Field(nullable=True)
+    api_key_env: str | None = pa.Field(nullable=True)
     sampler: str
     sampler_json: str
     template: str
@@ -82,17 +80,17 @@ class Completions(_Table):
     request_hash: str
     prompt_hash: str
     served_model: str
-    answer_text: Optional[str] = pa.Field(nullable=True)
-    reasoning_text: Optional[str] = pa.Field(nullable=True)
-    finish_reason: Optional[str] = pa.Field(nullable=True)
-    prompt_tokens: Optional[int] = pa.Field(nullable=True, ge=0)
-    completion_tokens: Optional[int] = pa.Field(nullable=True, ge=0)
-    reasoning_tokens: Optional[int] = pa.Field(nullable=True, ge=0)
-    answer_tokens: Optional[int] = pa.Field(nullable=True, ge=0)
-    answer_phase: Optional[str] = pa.Field(nullable=True, isin=["single", "budget_forced"])
+    answer_text: str | None = pa.Field(nullable=True)
+    reasoning_text: str | None = pa.Field(nullable=True)
+    finish_reason: str | None = pa.Field(nullable=True)
+    prompt_tokens: int | None = pa.Field(nullable=True, ge=0)
+    completion_tokens: int | None = pa.Field(nullable=True, ge=0)
+    reasoning_tokens: int | None = pa.Field(nullable=True, ge=0)
+    answer_tokens: int | None = pa.Field(nullable=True, ge=0)
+    answer_phase: str | None = pa.Field(nullable=True, isin=["single", "budget_forced"])
     latency_s: float = pa.Field(ge=0.0)
     attempts: int = pa.Field(ge=0)
-    error: Optional[str] = pa.Field(nullable=True)
+    error: str | None = pa.Field(nullable=True)
     from_cache: bool
     sampler_json: str
     dagster_run_id: str
@@ -110,14 +108,14 @@ class ScoredResults(_Table):
     request_hash: str
     prompt_hash: str
     answer: str
-    parsed_answer: Optional[str] = pa.Field(nullable=True)
-    parse_rule: Optional[str] = pa.Field(nullable=True)
+    parsed_answer: str | None = pa.Field(nullable=True)
+    parse_rule: str | None = pa.Field(nullable=True)
     outcome: str = pa.Field(isin=OUTCOMES)  # strict: only an answer in the requested form counts
     flexible_outcome: str = pa.Field(isin=OUTCOMES)  # any rule of the parse cascade counts
     guess_chance: float = pa.Field(ge=0.0, lt=1.0)
-    completion_tokens: Optional[int] = pa.Field(nullable=True, ge=0)
-    reasoning_tokens: Optional[int] = pa.Field(nullable=True, ge=0)
-    answer_phase: Optional[str] = pa.Field(nullable=True, isin=["single", "budget_forced"])
+    completion_tokens: int | None = pa.Field(nullable=True, ge=0)
+    reasoning_tokens: int | None = pa.Field(nullable=True, ge=0)
+    answer_phase: str | None = pa.Field(nullable=True, isin=["single", "budget_forced"])
     generator_version: str
     spec_version: str
     template: str
@@ -146,23 +144,23 @@ class Points(_Table):
     errors: int = pa.Field(ge=0)
     budget_forced: int = pa.Field(ge=0)  # answers given in phase 2 of a think_budget
     flexible_correct: int = pa.Field(ge=0)
-    accuracy: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0)  # strict, the headline
-    ci_low: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0)
-    ci_high: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0)
-    flexible_accuracy: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0)
-    flexible_ci_low: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0)
-    flexible_ci_high: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0)
-    format_compliance: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0)
+    accuracy: float | None = pa.Field(nullable=True, ge=0.0, le=1.0)  # strict, the headline
+    ci_low: float | None = pa.Field(nullable=True, ge=0.0, le=1.0)
+    ci_high: float | None = pa.Field(nullable=True, ge=0.0, le=1.0)
+    flexible_accuracy: float | None = pa.Field(nullable=True, ge=0.0, le=1.0)
+    flexible_ci_low: float | None = pa.Field(nullable=True, ge=0.0, le=1.0)
+    flexible_ci_high: float | None = pa.Field(nullable=True, ge=0.0, le=1.0)
+    format_compliance: float | None = pa.Field(nullable=True, ge=0.0, le=1.0)
     guess_chance: float = pa.Field(ge=0.0, lt=1.0)
-    excess_accuracy: Optional[float] = pa.Field(nullable=True, le=1.0)
-    excess_ci_low: Optional[float] = pa.Field(nullable=True, le=1.0)
-    excess_ci_high: Optional[float] = pa.Field(nullable=True, le=1.0)
+    excess_accuracy: float | None = pa.Field(nullable=True, le=1.0)
+    excess_ci_low: float | None = pa.Field(nullable=True, le=1.0)
+    excess_ci_high: float | None = pa.Field(nullable=True, le=1.0)
     truncation_rate: float = pa.Field(ge=0.0, le=1.0)
-    truncation_ratio: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0)  # truncated / (answered + truncated); errors left out
-    mean_completion_tokens: Optional[float] = pa.Field(nullable=True, ge=0.0)
-    mean_reasoning_tokens: Optional[float] = pa.Field(nullable=True, ge=0.0)
+    truncation_ratio: float | None = pa.Field(nullable=True, ge=0.0, le=1.0)  # truncated / (answered + truncated); errors left out
+    mean_completion_tokens: float | None = pa.Field(nullable=True, ge=0.0)
+    mean_reasoning_tokens: float | None = pa.Field(nullable=True, ge=0.0)
     items: int = pa.Field(ge=1)  # distinct items sampled (n counts samples: items × repeats)
-    half_width: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0)  # of the strict Wilson 95% interval
+    half_width: float | None = pa.Field(nullable=True, ge=0.0, le=1.0)  # of the strict Wilson 95% interval
 
 
 class EvaluatedScopes(_Table):
@@ -189,9 +187,9 @@ class ReasonScores(_Table):
     v2_median: float = pa.Field(ge=10.0 - 1e-9, le=1000.0 + 1e-9, description="median of the bootstrap replicates of v2")
     v2_low: float = pa.Field(ge=10.0 - 1e-9, le=1000.0 + 1e-9, description="2.5th percentile of the bootstrap replicates")
     v2_high: float = pa.Field(ge=10.0 - 1e-9, le=1000.0 + 1e-9, description="97.5th percentile of the bootstrap replicates")
-    tokens: Optional[float] = pa.Field(nullable=True, ge=0.0, description="mean over the tasks of each task's mean completion tokens per sample")
-    v1_per_token: Optional[float] = pa.Field(nullable=True, ge=0.0, description="v1 / tokens (ReasonScape's score/token)")
-    v2_per_token: Optional[float] = pa.Field(nullable=True, ge=0.0, description="v2 / tokens")
+    tokens: float | None = pa.Field(nullable=True, ge=0.0, description="mean over the tasks of each task's mean completion tokens per sample")
+    v1_per_token: float | None = pa.Field(nullable=True, ge=0.0, description="v1 / tokens (ReasonScape's score/token)")
+    v2_per_token: float | None = pa.Field(nullable=True, ge=0.0, description="v2 / tokens")
     resamples: int = pa.Field(ge=1, description="bootstrap replicates")
     seed: int = pa.Field(ge=0, description="the bootstrap's seed for this model and tier")
 
@@ -216,16 +214,16 @@ class ReasonScoreTasks(_Table):
     correct: int = pa.Field(ge=0)
     truncated: int = pa.Field(ge=0)
     errors: int = pa.Field(ge=0)
-    accuracy: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0, description="sum(correct) / sum(answered), strict")
-    ci_low: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0, description="Wilson 95% lower bound")
-    ci_high: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0, description="Wilson 95% upper bound")
+    accuracy: float | None = pa.Field(nullable=True, ge=0.0, le=1.0, description="sum(correct) / sum(answered), strict")
+    ci_low: float | None = pa.Field(nullable=True, ge=0.0, le=1.0, description="Wilson 95% lower bound")
+    ci_high: float | None = pa.Field(nullable=True, ge=0.0, le=1.0, description="Wilson 95% upper bound")
     guess_chance: float = pa.Field(ge=0.0, lt=1.0, description="sample-weighted mean guess chance")
-    excess_accuracy: Optional[float] = pa.Field(nullable=True, le=1.0)
-    excess_ci_high: Optional[float] = pa.Field(nullable=True, le=1.0, description="excess over chance of the Wilson upper bound")
-    truncation_ratio: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0, description="truncated / (answered + truncated); null: all errors")
-    v1_task: Optional[float] = pa.Field(nullable=True, ge=0.01 - 1e-12, le=1.0, description="s_t, null when the task is all errors")
-    v2_task: Optional[float] = pa.Field(nullable=True, ge=0.01 - 1e-12, le=1.0, description="p_t, null when the task is all errors")
-    mean_completion_tokens: Optional[float] = pa.Field(nullable=True, ge=0.0)
+    excess_accuracy: float | None = pa.Field(nullable=True, le=1.0)
+    excess_ci_high: float | None = pa.Field(nullable=True, le=1.0, description="excess over chance of the Wilson upper bound")
+    truncation_ratio: float | None = pa.Field(nullable=True, ge=0.0, le=1.0, description="truncated / (answered + truncated); null: all errors")
+    v1_task: float | None = pa.Field(nullable=True, ge=0.01 - 1e-12, le=1.0, description="s_t, null when the task is all errors")
+    v2_task: float | None = pa.Field(nullable=True, ge=0.01 - 1e-12, le=1.0, description="p_t, null when the task is all errors")
+    mean_completion_tokens: float | None = pa.Field(nullable=True, ge=0.0)
 
     class Config:
         unique = ["model", "tier", "task"]
@@ -280,16 +278,16 @@ class Compression(_Table):
     sample_index: int = pa.Field(ge=0)
     request_hash: str
     outcome: str = pa.Field(isin=["correct", "incorrect", "unparsed", "truncated"], description="strict outcome")
-    finish_reason: Optional[str] = pa.Field(nullable=True)
-    completion_tokens: Optional[int] = pa.Field(nullable=True, ge=0)
-    reasoning_tokens: Optional[int] = pa.Field(nullable=True, ge=0)
+    finish_reason: str | None = pa.Field(nullable=True)
+    completion_tokens: int | None = pa.Field(nullable=True, ge=0)
+    reasoning_tokens: int | None = pa.Field(nullable=True, ge=0)
     reasoning_bytes: int = pa.Field(ge=0, description="UTF-8 bytes of the reasoning trace (0: none)")
-    reasoning_gzip_bytes: Optional[int] = pa.Field(nullable=True, ge=1, description="gzip -9 size; null without a trace")
-    reasoning_ratio: Optional[float] = pa.Field(nullable=True, gt=0.0, description="gzip bytes / raw bytes of the trace")
+    reasoning_gzip_bytes: int | None = pa.Field(nullable=True, ge=1, description="gzip -9 size; null without a trace")
+    reasoning_ratio: float | None = pa.Field(nullable=True, gt=0.0, description="gzip bytes / raw bytes of the trace")
     answer_bytes: int = pa.Field(ge=0)
-    answer_gzip_bytes: Optional[int] = pa.Field(nullable=True, ge=1)
-    answer_ratio: Optional[float] = pa.Field(nullable=True, gt=0.0, description="gzip bytes / raw bytes of the answer")
-    reference_ratio: Optional[float] = pa.Field(nullable=True, gt=0.0, description="the point's typical trace ratio the loop flag compares with")
+    answer_gzip_bytes: int | None = pa.Field(nullable=True, ge=1)
+    answer_ratio: float | None = pa.Field(nullable=True, gt=0.0, description="gzip bytes / raw bytes of the answer")
+    reference_ratio: float | None = pa.Field(nullable=True, gt=0.0, description="the point's typical trace ratio the loop flag compares with")
     loop: bool = pa.Field(description="trace >= 1024 bytes and ratio < 0.5 × reference_ratio or < 0.1")
 
     class Config:
@@ -314,15 +312,15 @@ class CompressionPoints(_Table):
     outcome: str = pa.Field(isin=["all", "correct", "incorrect", "unparsed", "truncated"])
     samples: int = pa.Field(ge=1)
     traces: int = pa.Field(ge=0, description="samples with a reasoning trace")
-    ratio_p10: Optional[float] = pa.Field(nullable=True, gt=0.0)
-    ratio_p50: Optional[float] = pa.Field(nullable=True, gt=0.0)
-    ratio_p90: Optional[float] = pa.Field(nullable=True, gt=0.0)
-    answer_ratio_p50: Optional[float] = pa.Field(nullable=True, gt=0.0)
-    reference_ratio: Optional[float] = pa.Field(nullable=True, gt=0.0)
-    mean_completion_tokens: Optional[float] = pa.Field(nullable=True, ge=0.0)
-    mean_reasoning_tokens: Optional[float] = pa.Field(nullable=True, ge=0.0)
+    ratio_p10: float | None = pa.Field(nullable=True, gt=0.0)
+    ratio_p50: float | None = pa.Field(nullable=True, gt=0.0)
+    ratio_p90: float | None = pa.Field(nullable=True, gt=0.0)
+    answer_ratio_p50: float | None = pa.Field(nullable=True, gt=0.0)
+    reference_ratio: float | None = pa.Field(nullable=True, gt=0.0)
+    mean_completion_tokens: float | None = pa.Field(nullable=True, ge=0.0)
+    mean_reasoning_tokens: float | None = pa.Field(nullable=True, ge=0.0)
     loops: int = pa.Field(ge=0)
-    loop_share: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0, description="loops / traces")
+    loop_share: float | None = pa.Field(nullable=True, ge=0.0, le=1.0, description="loops / traces")
 
     class Config:
         unique = ["model", "task", "point_id", "outcome"]
@@ -353,19 +351,19 @@ class Hazard(_Table):
     incorrect: int = pa.Field(ge=0)
     unparsed: int = pa.Field(ge=0)
     truncated: int = pa.Field(ge=0, description="censored inside the bucket")
-    hazard: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0, description="answered / at_risk")
-    hazard_correct: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0)
-    hazard_incorrect: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0)
-    hazard_unparsed: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0)
+    hazard: float | None = pa.Field(nullable=True, ge=0.0, le=1.0, description="answered / at_risk")
+    hazard_correct: float | None = pa.Field(nullable=True, ge=0.0, le=1.0)
+    hazard_incorrect: float | None = pa.Field(nullable=True, ge=0.0, le=1.0)
+    hazard_unparsed: float | None = pa.Field(nullable=True, ge=0.0, le=1.0)
     survival: float = pa.Field(ge=0.0, le=1.0, description="Kaplan-Meier S(bucket_end - 1): no answer yet")
-    survival_ci_low: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0)
-    survival_ci_high: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0)
+    survival_ci_low: float | None = pa.Field(nullable=True, ge=0.0, le=1.0)
+    survival_ci_high: float | None = pa.Field(nullable=True, ge=0.0, le=1.0)
     incidence_correct: float = pa.Field(ge=0.0, le=1.0, description="Aalen-Johansen F_correct(bucket_end - 1)")
     incidence_incorrect: float = pa.Field(ge=0.0, le=1.0)
     incidence_unparsed: float = pa.Field(ge=0.0, le=1.0)
-    median_tokens: Optional[float] = pa.Field(nullable=True, ge=0.0, description="least t with S(t) <= 0.5; null: not reached")
-    median_ci_low: Optional[float] = pa.Field(nullable=True, ge=0.0)
-    median_ci_high: Optional[float] = pa.Field(nullable=True, ge=0.0, description="null: the band never reaches 0.5")
+    median_tokens: float | None = pa.Field(nullable=True, ge=0.0, description="least t with S(t) <= 0.5; null: not reached")
+    median_ci_low: float | None = pa.Field(nullable=True, ge=0.0)
+    median_ci_high: float | None = pa.Field(nullable=True, ge=0.0, description="null: the band never reaches 0.5")
 
     class Config:
         unique = ["model", "task", "tier", "bucket_start"]
@@ -395,8 +393,8 @@ class Survival(_Table):
     events: int = pa.Field(ge=0, description="answers at this token count (of the curve's kind)")
     censored: int = pa.Field(ge=0, description="truncations at this token count")
     estimate: float = pa.Field(ge=0.0, le=1.0)
-    ci_low: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0)
-    ci_high: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0)
+    ci_low: float | None = pa.Field(nullable=True, ge=0.0, le=1.0)
+    ci_high: float | None = pa.Field(nullable=True, ge=0.0, le=1.0)
 
     class Config:
         unique = ["model", "task", "tier", "curve", "tokens"]
@@ -417,22 +415,22 @@ class Surfaces(_Table):
     y_axis: str = pa.Field(description="grid axis along y")
     x: str = pa.Field(description="the point's x value, as text")
     y: str = pa.Field(description="the point's y value, as text")
-    x_numeric: Optional[float] = pa.Field(nullable=True, description="x as a number; null for a categorical axis")
-    y_numeric: Optional[float] = pa.Field(nullable=True, description="y as a number; null for a categorical axis")
+    x_numeric: float | None = pa.Field(nullable=True, description="x as a number; null for a categorical axis")
+    y_numeric: float | None = pa.Field(nullable=True, description="y as a number; null for a categorical axis")
     x_rank: int = pa.Field(ge=1, description="position of x along its axis (numeric order, else the manifold's order)")
     y_rank: int = pa.Field(ge=1, description="position of y along its axis (numeric order, else the manifold's order)")
     point_id: str
     n: int = pa.Field(ge=1, description="samples at the point")
     answered: int = pa.Field(ge=0, description="samples with a complete answer: accuracy's denominator")
     correct: int = pa.Field(ge=0, description="strictly correct answers")
-    accuracy: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0, description="strict accuracy, the headline")
-    ci_low: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0, description="Wilson 95% lower bound")
-    ci_high: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0, description="Wilson 95% upper bound")
-    flexible_accuracy: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0, description="accuracy under any parse rule")
-    format_compliance: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0, description="share of answers in the requested form")
-    excess_accuracy: Optional[float] = pa.Field(nullable=True, le=1.0, description="(acc - chance) / (1 - chance)")
+    accuracy: float | None = pa.Field(nullable=True, ge=0.0, le=1.0, description="strict accuracy, the headline")
+    ci_low: float | None = pa.Field(nullable=True, ge=0.0, le=1.0, description="Wilson 95% lower bound")
+    ci_high: float | None = pa.Field(nullable=True, ge=0.0, le=1.0, description="Wilson 95% upper bound")
+    flexible_accuracy: float | None = pa.Field(nullable=True, ge=0.0, le=1.0, description="accuracy under any parse rule")
+    format_compliance: float | None = pa.Field(nullable=True, ge=0.0, le=1.0, description="share of answers in the requested form")
+    excess_accuracy: float | None = pa.Field(nullable=True, le=1.0, description="(acc - chance) / (1 - chance)")
     truncation_rate: float = pa.Field(ge=0.0, le=1.0)
-    mean_completion_tokens: Optional[float] = pa.Field(nullable=True, ge=0.0)
+    mean_completion_tokens: float | None = pa.Field(nullable=True, ge=0.0)
     guess_chance: float = pa.Field(ge=0.0, lt=1.0, description="mean guess chance of the point's items: chance level")
     errors: int = pa.Field(ge=0, description="samples the endpoint failed")
 
@@ -461,8 +459,8 @@ class Comparisons(_Table):
     version_b: str = pa.Field(description="model_version of run B")
     level: str = pa.Field(isin=["task", "point"], description="task: all paired samples of the task pooled; point: one grid point")
     task: str
-    point_id: Optional[str] = pa.Field(nullable=True, description="null on task rows")
-    params_json: Optional[str] = pa.Field(nullable=True, description="the point's parameters; null on task rows")
+    point_id: str | None = pa.Field(nullable=True, description="null on task rows")
+    params_json: str | None = pa.Field(nullable=True, description="the point's parameters; null on task rows")
     pairs: int = pa.Field(ge=1, description="samples both runs answered (correct, incorrect or unparsed on both sides)")
     excluded: int = pa.Field(ge=0, description="samples of both runs left out: truncated or error on either side")
     correct_a: int = pa.Field(ge=0, description="strictly correct answers of A among the pairs")
@@ -498,20 +496,20 @@ class Projections(_Table):
     projection: str = pa.Field(description="projection name in the task manifold")
     axis: str = pa.Field(description="the grid axis the projection sweeps")
     axis_value: str = pa.Field(description="the point's value on the axis, as text")
-    axis_numeric: Optional[float] = pa.Field(nullable=True, description="the value as a number; null for a categorical axis")
+    axis_numeric: float | None = pa.Field(nullable=True, description="the value as a number; null for a categorical axis")
     axis_rank: int = pa.Field(ge=1, description="position along the axis (numeric order, else the manifold's order)")
     point_id: str
     n: int = pa.Field(ge=1, description="samples at the point")
     answered: int = pa.Field(ge=0, description="samples with a complete answer: accuracy's denominator")
     correct: int = pa.Field(ge=0, description="strictly correct answers")
-    accuracy: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0, description="strict accuracy, the headline")
-    ci_low: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0, description="Wilson 95% lower bound")
-    ci_high: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0, description="Wilson 95% upper bound")
-    flexible_accuracy: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0, description="accuracy under any parse rule")
-    format_compliance: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0, description="share of answers in the requested form")
-    excess_accuracy: Optional[float] = pa.Field(nullable=True, le=1.0, description="(acc - chance) / (1 - chance)")
+    accuracy: float | None = pa.Field(nullable=True, ge=0.0, le=1.0, description="strict accuracy, the headline")
+    ci_low: float | None = pa.Field(nullable=True, ge=0.0, le=1.0, description="Wilson 95% lower bound")
+    ci_high: float | None = pa.Field(nullable=True, ge=0.0, le=1.0, description="Wilson 95% upper bound")
+    flexible_accuracy: float | None = pa.Field(nullable=True, ge=0.0, le=1.0, description="accuracy under any parse rule")
+    format_compliance: float | None = pa.Field(nullable=True, ge=0.0, le=1.0, description="share of answers in the requested form")
+    excess_accuracy: float | None = pa.Field(nullable=True, le=1.0, description="(acc - chance) / (1 - chance)")
     truncation_rate: float = pa.Field(ge=0.0, le=1.0)
-    mean_completion_tokens: Optional[float] = pa.Field(nullable=True, ge=0.0)
+    mean_completion_tokens: float | None = pa.Field(nullable=True, ge=0.0)
     guess_chance: float = pa.Field(ge=0.0, lt=1.0, description="mean guess chance of the point's items: chance level")
     errors: int = pa.Field(ge=0, description="samples the endpoint failed")
 
@@ -539,22 +537,22 @@ class Leaderboard(_Table):
     samples: int = pa.Field(ge=1, description="all samples, errors and truncations included")
     answered: int = pa.Field(ge=0, description="samples with a complete answer: accuracy's denominator")
     correct: int = pa.Field(ge=0, description="strictly correct answers")
-    accuracy: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0, description="sum(correct) / sum(answered), strict")
-    ci_low: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0, description="Wilson 95% lower bound of the pooled proportion")
-    ci_high: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0, description="Wilson 95% upper bound of the pooled proportion")
-    flexible_accuracy: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0, description="sum(flexible_correct) / sum(answered)")
-    flexible_ci_low: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0)
-    flexible_ci_high: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0)
-    format_compliance: Optional[float] = pa.Field(nullable=True, ge=0.0, le=1.0, description="sum(correct + incorrect) / sum(answered)")
+    accuracy: float | None = pa.Field(nullable=True, ge=0.0, le=1.0, description="sum(correct) / sum(answered), strict")
+    ci_low: float | None = pa.Field(nullable=True, ge=0.0, le=1.0, description="Wilson 95% lower bound of the pooled proportion")
+    ci_high: float | None = pa.Field(nullable=True, ge=0.0, le=1.0, description="Wilson 95% upper bound of the pooled proportion")
+    flexible_accuracy: float | None = pa.Field(nullable=True, ge=0.0, le=1.0, description="sum(flexible_correct) / sum(answered)")
+    flexible_ci_low: float | None = pa.Field(nullable=True, ge=0.0, le=1.0)
+    flexible_ci_high: float | None = pa.Field(nullable=True, ge=0.0, le=1.0)
+    format_compliance: float | None = pa.Field(nullable=True, ge=0.0, le=1.0, description="sum(correct + incorrect) / sum(answered)")
     guess_chance: float = pa.Field(ge=0.0, lt=1.0, description="sample-weighted mean guess chance")
     truncation_rate: float = pa.Field(ge=0.0, le=1.0, description="sum(truncated) / sum(n), errors included")
-    truncation_ratio: Optional[float] = pa.Field(
+    truncation_ratio: float | None = pa.Field(
         nullable=True, ge=0.0, le=1.0, description="sum(truncated) / (sum(answered) + sum(truncated)); errors left out; ReasonScore's penalty"
     )
     errors: int = pa.Field(ge=0)
-    mean_completion_tokens: Optional[float] = pa.Field(nullable=True, ge=0.0)
-    tier_points: Optional[int] = pa.Field(nullable=True, ge=1, description="grid points the tier has (points < tier_points: evaluated in part)")
-    excess_accuracy: Optional[float] = pa.Field(nullable=True, le=1.0, description="(acc - chance) / (1 - chance)")
+    mean_completion_tokens: float | None = pa.Field(nullable=True, ge=0.0)
+    tier_points: int | None = pa.Field(nullable=True, ge=1, description="grid points the tier has (points < tier_points: evaluated in part)")
+    excess_accuracy: float | None = pa.Field(nullable=True, le=1.0, description="(acc - chance) / (1 - chance)")
 
     class Config:
         unique = ["model", "task", "tier"]

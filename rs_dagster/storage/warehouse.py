@@ -50,6 +50,21 @@ def validate(table: str, schema: type[pa.DataFrameModel], frame: pl.DataFrame) -
         raise SchemaError(describe_schema_error(table, exc)) from None
 
 
+
+def arrow_frame(relation: duckdb.DuckDBPyRelation) -> pl.DataFrame:
+    """A query result as a polars frame (an Arrow table always converts to a DataFrame, never a Series)."""
+    frame = pl.from_arrow(relation.to_arrow_table())
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
+def scalar(cursor: duckdb.DuckDBPyConnection) -> Any:
+    """The first column of the one row of an aggregate query (count(*) and the like always return a row)."""
+    row = cursor.fetchone()
+    assert row is not None, "an aggregate query returned no row"
+    return row[0]
+
+
 class Warehouse:
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -77,13 +92,13 @@ class Warehouse:
 
     def query(self, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
         with self.connect(read_only=True) as con:
-            return pl.from_arrow(con.sql(sql, params=params).to_arrow_table()) if params else pl.from_arrow(con.sql(sql).to_arrow_table())
+            return arrow_frame(con.sql(sql, params=params) if params else con.sql(sql))
 
     def has_table(self, table: str) -> bool:
         if not self.path.exists():
             return False
         with self.connect(read_only=True) as con:
-            return bool(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]).fetchone()[0])
+            return bool(scalar(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table])))
 
     def replace_partition(
         self, table: str, schema: type[pa.DataFrameModel], frame: pl.DataFrame, keys: Mapping[str, str]
@@ -141,4 +156,4 @@ class Warehouse:
     def replace_table(self, table: str, sql: str) -> int:
         with self.connect() as con:
             con.execute(f'CREATE OR REPLACE TABLE "{table}" AS {sql}')
-            return con.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+            return scalar(con.execute(f'SELECT count(*) FROM "{table}"'))

@@ -17,7 +17,7 @@ from rs_dagster.scoring.parsing import AnswerParser
 from rs_dagster.tasks.base import Item, Task, TaskParams
 
 PAIRS = ("()", "[]", "<>", "{}")
-CLOSERS = {opener: closer for opener, closer in PAIRS}
+CLOSERS = {pair[0]: pair[1] for pair in PAIRS}
 
 
 def _normalize_closers(value: str) -> str:

@@ -98,7 +98,7 @@ class ManifoldDoc(_Strict):
     tiers: dict[str, dict[str, list[Scalar]]]
     surfaces: list[Surface] = Field(default_factory=list)
     projections: list[Projection] = Field(default_factory=list)
-    precision: dict[str, int | AdaptiveLevel] = Field(default_factory=lambda: {"low": 16, "medium": 64, "high": 128})
+    precision: dict[str, int | AdaptiveLevel] = Field(default_factory=lambda: dict[str, int | AdaptiveLevel](low=16, medium=64, high=128))
 
     @field_validator("tiers")
     @classmethod

@@ -69,7 +69,7 @@ class Objects(Task):
         picks += rng.sample(rest, params.length - len(picks))
         rng.shuffle(picks)
         quantities = [0 if rng.random() < params.zero_share else rng.randint(1, params.max_quantity) for _ in picks]
-        mentions = [_mention(q, *item, rng) for q, (_, item) in zip(quantities, picks)]
+        mentions = [_mention(q, singular, plural, rng) for q, (_, (singular, plural)) in zip(quantities, picks)]
         sentences, start = [], 0
         while start < len(mentions):
             size = rng.randint(2, 5)

@@ -75,8 +75,8 @@ def _polygon(vertices: list[Point], rng: random.Random) -> Outline:
     start = rng.randrange(len(vertices))
     ring = vertices[start:] + vertices[:start]
     if rng.random() < 0.5:
-        ring = [ring[0]] + ring[:0:-1]
-    return Outline(ring + [ring[0]], {}, closed=True)
+        ring = [ring[0], *ring[:0:-1]]
+    return Outline([*ring, ring[0]], {}, closed=True)
 
 
 def _regular(corners: int, radius: float, phase: float) -> list[Point]:

@@ -134,7 +134,8 @@ class Shuffle(Task):
         for i in range(count - 1, 0, -1):  # Fisher-Yates
             j = draws[4 * i] % (i + 1)
             happens[i], happens[j] = happens[j], happens[i]
-        final, literal, involved, sentences = dict(holding), dict(holding), set(), []
+        final, literal, sentences = dict(holding), dict(holding), []
+        involved: set[str] = set()
         for i, real in enumerate(happens):
             first, second, wording = draws[4 * i + 1] % n, draws[4 * i + 2] % (n - 1), draws[4 * i + 3]
             a, b = people[first], people[second + (second >= first)]

@@ -13,6 +13,7 @@ share their first N letters, so comparisons reach deep into the words), `format`
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 import re
@@ -140,7 +141,7 @@ class ListParser(AnswerParser):
         inline = re.search(self.value_pattern, clean(rest), self.flags)
         if inline:
             return inline.group(0)
-        block = _item_block([rest] + following)
+        block = _item_block([rest, *following])
         return ",".join(block) if block else None
 
     def parse(self, text: str | None) -> Parsed:
@@ -259,7 +260,7 @@ class Sort(Task):
             words[i], words[j] = words[j], words[i]
         ordered = sorted(words, key=str.lower)
         lowered = [w.lower() for w in ordered]
-        shared = [_common_prefix(a, b) for a, b in zip(lowered, lowered[1:])]
+        shared = [_common_prefix(a, b) for a, b in itertools.pairwise(lowered)]
         question = (
             "Sort the following words alphabetically, ignoring case (treat upper- and lowercase letters as "
             "equal). Keep every word, including repeats, and write each word as it is spelled below.\n"

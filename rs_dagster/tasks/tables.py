@@ -49,7 +49,7 @@ class Theme:
 
 THEMES = {
     "employees": Theme(
-        "employees", "name", tuple(f"{f} {l}" for f in FIRST_NAMES for l in LAST_NAMES),
+        "employees", "name", tuple(f"{first} {last}" for first in FIRST_NAMES for last in LAST_NAMES),
         {
             "department": ("Sales", "Legal", "Finance", "Research", "Support", "Marketing"),
             "city": ("Lisbon", "Oslo", "Denver", "Osaka", "Lagos", "Lima", "Perth"),
@@ -71,7 +71,7 @@ THEMES = {
          "returns": (0, 80, 1), "reviews": (0, 600, 1)},
     ),
     "students": Theme(
-        "students", "student", tuple(f"{f} {l}" for f in FIRST_NAMES for l in LAST_NAMES),
+        "students", "student", tuple(f"{first} {last}" for first in FIRST_NAMES for last in LAST_NAMES),
         {
             "major": ("biology", "history", "physics", "music", "economics", "chemistry"),
             "year": ("first", "second", "third", "fourth"),
@@ -182,7 +182,7 @@ class Tables(Task):
         text_columns = rng.sample(list(theme.text_columns), params.columns - 1 - numbers)
         data_columns = number_columns + text_columns
         rng.shuffle(data_columns)
-        header = [theme.key] + data_columns
+        header = [theme.key, *data_columns]
         domains = DOMAINS[theme_name]
         drawn = {theme.key: _distinct_draws(rng, len(theme.keys), params.rows)}  # value indices per column
         drawn |= {name: uint32_draws(rng, params.rows) % len(domains[name].values) for name in data_columns}

@@ -66,7 +66,7 @@ class ScriptedServer:
         with self._lock:
             return len(self.requests)
 
-    def __enter__(self) -> "ScriptedServer":
+    def __enter__(self) -> ScriptedServer:
         self._thread.start()
         start = asyncio.start_server(self._serve_connection, sock=self._sock, limit=1 << 20)
         self._server = asyncio.run_coroutine_threadsafe(start, self._loop).result()

@@ -10,8 +10,8 @@ import re
 import dagster as dg
 import polars as pl
 import pytest
-
 from helpers import Oracle, make_lab, scripted_model
+
 from rs_dagster.definitions import build_definitions
 from rs_dagster.defs.resources import EvalScope
 from rs_dagster.fft.charts import BAND_COLUMNS, POINT_COLUMNS, SPECTRUM_COLUMNS, task_figures, with_points
@@ -86,7 +86,7 @@ def test_band_energies_join_points_on_model_task_point(lab):
 def test_model_comparison_averages_each_models_points(lab):
     settings, _, _ = lab
     fft, points = tables(settings)
-    arithmetic, boolean = task_figures(fft, points)
+    arithmetic, _boolean = task_figures(fft, points)
     assert (arithmetic.task, arithmetic.models, arithmetic.missing) == ("arithmetic", ["qwen", "smol"], [])
     lines = pl.DataFrame(arithmetic.comparison.data)
     assert sorted(lines["model"].unique()) == ["qwen", "smol"]
@@ -106,7 +106,7 @@ def test_band_chart_has_one_point_per_band_and_evaluated_point(lab):
     marks = pl.DataFrame(arithmetic.bands.data)
     assert marks.height == len(BAND_COLUMNS) * 2 * ARITHMETIC_EVALUATED  # every band energy of these prompts is > 0
     assert marks.group_by("band").len().sort("band").rows() == [(b, 2 * ARITHMETIC_EVALUATED) for b in sorted(BAND_COLUMNS)]
-    low = marks.filter((pl.col("band") == "low")).sort(KEYS)
+    low = marks.filter(pl.col("band") == "low").sort(KEYS)
     assert low["energy"].to_list() == arithmetic.joined.sort(KEYS)["low"].to_list()
     assert low["accuracy"].to_list() == arithmetic.joined.sort(KEYS)["accuracy"].to_list()
 

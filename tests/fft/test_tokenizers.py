@@ -89,16 +89,16 @@ def test_chat_template_override_and_raise_exception(fetched_tokenizers):
     strict = "{% if messages[0]['role'] != 'user' %}{{ raise_exception('user first') }}{% endif %}[{{ messages[0]['content'] }}]"
     tokenizer = load_tokenizer(TokenizerSpec(source="local", path=FETCHED["qwen3"].path, chat_template=strict))
     assert tokenizer.render(CHATS[0]) == "[What is 7 * (3 + 4)?]"
-    with pytest.raises(InputError, match="tokenizer.chat_template.*user first"):
+    with pytest.raises(InputError, match=r"tokenizer\.chat_template.*user first"):
         tokenizer.render([{"role": "system", "content": "x"}])
 
 
 def test_spec_names_the_missing_field():
-    with pytest.raises(pydantic.ValidationError, match="tokenizer.path is required for source 'local'"):
+    with pytest.raises(pydantic.ValidationError, match=r"tokenizer\.path is required for source 'local'"):
         TokenizerSpec(source="local")
-    with pytest.raises(pydantic.ValidationError, match="tokenizer.path is required for source 'gguf'"):
+    with pytest.raises(pydantic.ValidationError, match=r"tokenizer\.path is required for source 'gguf'"):
         TokenizerSpec(source="gguf")
-    with pytest.raises(pydantic.ValidationError, match="tokenizer.chat_template is required for source 'tiktoken'"):
+    with pytest.raises(pydantic.ValidationError, match=r"tokenizer\.chat_template is required for source 'tiktoken'"):
         TokenizerSpec(source="tiktoken", encoding="o200k_base")
     with pytest.raises(pydantic.ValidationError, match="extra"):
         TokenizerSpec(source="local", path="x", vocab="y")
@@ -108,12 +108,12 @@ def test_load_errors_name_the_field_and_the_expectation(tmp_path, fetched_tokeni
     where = "models.yaml model 'm' tokenizer"
     with pytest.raises(InputError, match=rf"^{where}\.path: .*nowhere does not exist"):
         load_tokenizer(TokenizerSpec(source="local", path=str(tmp_path / "nowhere")), where=where)
-    with pytest.raises(InputError, match="has no tokenizer.json"):
+    with pytest.raises(InputError, match=r"has no tokenizer\.json"):
         load_tokenizer(TokenizerSpec(source="local", path=str(tmp_path)))
     shutil.copy(fetched_tokenizers / "qwen3" / "tokenizer.json", tmp_path / "tokenizer.json")
-    with pytest.raises(InputError, match="no chat template.*set tokenizer.chat_template"):
+    with pytest.raises(InputError, match=r"no chat template.*set tokenizer\.chat_template"):
         load_tokenizer(TokenizerSpec(source="local", path=str(tmp_path)))
-    with pytest.raises(InputError, match="is not a .gguf file"):
+    with pytest.raises(InputError, match=r"is not a \.gguf file"):
         load_tokenizer(TokenizerSpec(source="gguf", path=str(tmp_path / "tokenizer.json")))
     with pytest.raises(InputError, match="unknown bundled tokenizer 'bundled:nope'"):
         load_tokenizer(TokenizerSpec(source="gguf", path="bundled:nope"))
@@ -194,11 +194,10 @@ def test_vllm_tokenize_api(fetched_families):
 
 
 def test_endpoint_without_a_tokenize_api_is_refused():
-    with json_server(lambda path, body: None) as base_url:
-        with pytest.raises(
-            EndpointError, match="exposes neither vLLM's /tokenize nor llama-cpp-python's /extras/tokenize"
-        ):
-            load_tokenizer(TokenizerSpec(source="endpoint"), base_url=base_url)
+    with json_server(lambda path, body: None) as base_url, pytest.raises(
+        EndpointError, match="exposes neither vLLM's /tokenize nor llama-cpp-python's /extras/tokenize"
+    ):
+        load_tokenizer(TokenizerSpec(source="endpoint"), base_url=base_url)
 
 
 @pytest.fixture(scope="module")
@@ -231,5 +230,5 @@ def test_llama_cpp_endpoint_agrees_with_the_gguf(llama_cpp_server, smollm2):
 
 
 def test_llama_cpp_endpoint_needs_a_template_source(llama_cpp_server):
-    with pytest.raises(InputError, match="tokenizer.path: .* llama-cpp-python server, which tokenizes text only"):
+    with pytest.raises(InputError, match=r"tokenizer\.path: .* llama-cpp-python server, which tokenizes text only"):
         load_tokenizer(TokenizerSpec(source="endpoint"), base_url=llama_cpp_server, served_model=ALIAS)

@@ -7,9 +7,9 @@ from __future__ import annotations
 import re
 
 import pytest
+from task_harness import TaskHarness
 
 from rs_dagster.tasks.manifold import TIERS
-from task_harness import TaskHarness
 
 H = TaskHarness("arithmetic")
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import re
 
 import pytest
+from task_harness import TaskHarness
 
 from rs_dagster.tasks.boolean import NOTATIONS
 from rs_dagster.tasks.manifold import TIERS
-from task_harness import TaskHarness
 
 H = TaskHarness("boolean")
 STATED_RULES = re.compile(

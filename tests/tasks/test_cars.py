@@ -8,9 +8,9 @@ import re
 from statistics import mean
 
 import pytest
+from task_harness import TaskHarness
 
 from rs_dagster.tasks.manifold import TIERS
-from task_harness import TaskHarness
 
 H = TaskHarness("cars")
 TASK = H.task

@@ -7,10 +7,10 @@ import re
 from statistics import mean
 
 import pytest
+from task_harness import TaskHarness
 
 from rs_dagster.tasks.dates import MONTH_RULE as TASK_MONTH_RULE
 from rs_dagster.tasks.manifold import TIERS
-from task_harness import TaskHarness
 
 H = TaskHarness("dates")
 TASK = H.task

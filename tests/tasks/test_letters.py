@@ -8,9 +8,9 @@ from collections import Counter
 from statistics import mean
 
 import pytest
+from task_harness import ROOT, TaskHarness
 
 from rs_dagster.tasks.manifold import TIERS
-from task_harness import ROOT, TaskHarness
 
 H = TaskHarness("letters")
 TASK = H.task

@@ -8,9 +8,9 @@ import json
 import re
 
 import pytest
+from task_harness import ROOT, TaskHarness
 
 from rs_dagster.tasks.manifold import TIERS
-from task_harness import ROOT, TaskHarness
 
 H = TaskHarness("movies")
 TASK = H.task

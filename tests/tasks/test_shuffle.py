@@ -5,9 +5,9 @@ import re
 import statistics
 
 import pytest
+from task_harness import TaskHarness
 
 from rs_dagster.tasks.manifold import TIERS
-from task_harness import TaskHarness
 
 H = TaskHarness("shuffle")
 TASK = H.task

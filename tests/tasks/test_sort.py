@@ -1,15 +1,16 @@
 """sort: answers re-derived from the prompt text alone by a hand-written merge sort that follows the
 prompt's words, on every tier and the whole grid; difficulty knobs measured, parser on realistic outputs."""
 
+import itertools
 import json
 import os
 import re
 import statistics
 
 import pytest
+from task_harness import TaskHarness
 
 from rs_dagster.tasks.manifold import TIERS
-from task_harness import TaskHarness
 
 H = TaskHarness("sort")
 TASK = H.task
@@ -90,7 +91,7 @@ def test_orders_breaking_the_prompts_rule_score_wrong():
         if sorted(words) != sorted(words, key=str.lower):
             assert not H.correct(f"ANSWER: {', '.join(sorted(words))}", item)
         swap = next(i for i in range(len(words) - 1) if words[i].lower() != words[i + 1].lower())
-        swapped = words[:swap] + [words[swap + 1], words[swap]] + words[swap + 2 :]
+        swapped = [*words[:swap], words[swap + 1], words[swap], *words[swap + 2:]]
         assert not H.correct(f"ANSWER: {', '.join(swapped)}", item)
 
 
@@ -118,7 +119,7 @@ def test_case_mutation_breaks_code_point_sorting():
 def test_shared_prefix_makes_neighbours_agree_longer():
     def mean_shared(item):
         words = [w.lower() for w in read_answer(item.answer, "comma")]
-        shared = [len(os.path.commonprefix([a, b])) for a, b in zip(words, words[1:])]
+        shared = [len(os.path.commonprefix([a, b])) for a, b in itertools.pairwise(words)]  # noqa: RUF071 -- a character prefix is what is measured
         return statistics.mean(shared)
 
     depth = {}

@@ -12,9 +12,9 @@ import statistics
 from fractions import Fraction
 
 import pytest
+from task_harness import TaskHarness
 
 from rs_dagster.tasks.manifold import TIERS
-from task_harness import TaskHarness
 
 H = TaskHarness("tables")
 TASK = H.task
