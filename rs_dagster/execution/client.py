@@ -1,6 +1,7 @@
 """Asking an OpenAI-compatible endpoint to answer many prompts: an adaptive concurrency limit, retries
-with backoff (honouring Retry-After), a per-request deadline, optional two-phase thinking budgets, and
-the response cache consulted first.
+with backoff (honouring Retry-After), a per-request deadline, optional thinking budgets, and
+the response cache consulted first. A thinking budget (execution.budget) is the Runner's policy:
+an answer phase continues the assistant turn whose thought the budget closed.
 
 Every request ends as a result: a response, or an error with its reason once the retry policy is spent.
 Errors are data about the endpoint, never answers, and never cached, so a later run retries only them.
@@ -21,14 +22,14 @@ from typing import Any
 import openai
 
 from rs_dagster.errors import EndpointError
+from rs_dagster.execution.budget import CHAT, ThinkingBudget, continued_messages
 from rs_dagster.execution.cache import ResponseCache
 from rs_dagster.execution.reasoning import split_reasoning
 from rs_dagster.execution.shares import RENEW_EVERY_S, EndpointShares, share
 
 SINGLE, BUDGET_FORCED = "single", "budget_forced"  # CompletionResult.answer_phase
-FINAL_ANSWER_PROMPT = (
-    "Your thinking budget is spent. Stop reasoning now and give only your final answer, in the format asked for above."
-)
+CHAT_ROUTE, COMPLETIONS_ROUTE = "/chat/completions", "/completions"
+_CHAT_ONLY = ("reasoning_effort",)  # chat parameters a raw completion has no use for
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,7 @@ class AdaptiveLimit:
 class _Answer:
     """One parsed chat completion."""
 
-    answer_text: str
+    answer_text: str | None
     reasoning_text: str | None
     reasoning_inline: bool  # the reasoning came as <think> in the content, not in a separate field
     finish_reason: str | None
@@ -227,9 +228,10 @@ def _status_reason(exc: openai.APIStatusError) -> str:
 def _innermost(exc: BaseException) -> str:
     """The deepest error in the chain that has a message: the socket's own words."""
     chain: list[BaseException] = []
-    while exc is not None and len(chain) < 10:
-        chain.append(exc)
-        exc = exc.__cause__ or exc.__context__
+    link: BaseException | None = exc
+    while link is not None and len(chain) < 10:
+        chain.append(link)
+        link = link.__cause__ or link.__context__
     described = next((e for e in reversed(chain) if str(e)), chain[0])
     return f"{type(described).__name__}: {described}"
 
@@ -279,6 +281,37 @@ def _parse_response(data: Any, max_chars: int) -> _Answer:
     )
 
 
+def _parse_completion(data: Any, max_chars: int) -> _Answer:
+    """What we keep from a raw (text) completion's JSON: the continued text, usage."""
+    choices = data.get("choices") if isinstance(data, dict) else None
+    if not choices or not isinstance(choices, list):
+        raise _Malformed("response has no choices")
+    choice = choices[0] if isinstance(choices[0], dict) else {}
+    text = _text(choice.get("text"))
+    finish_reason = _text(choice.get("finish_reason"))
+    if text is None and finish_reason != "length":
+        raise _Malformed("response choice has no text")
+    answer, reasoning = split_reasoning(text, None)
+    usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+    return _Answer(
+        answer_text=_cut(answer, max_chars),
+        reasoning_text=_cut(reasoning, max_chars),
+        reasoning_inline=True,
+        finish_reason=finish_reason,
+        prompt_tokens=_count(usage.get("prompt_tokens")),
+        completion_tokens=_count(usage.get("completion_tokens")),
+        reasoning_tokens=None,
+    )
+
+
+def _continued(final: _Answer) -> _Answer:
+    """The answer phase continues after </think>, so what it writes is answer: a server's reasoning parser
+    that files all of it as reasoning (no </think> in the output) is overruled."""
+    if final.answer_text or final.reasoning_inline or not final.reasoning_text:
+        return final
+    return _Answer(final.reasoning_text, None, True, final.finish_reason, final.prompt_tokens, final.completion_tokens, 0)
+
+
 def _add(a: int | None, b: int | None) -> int | None:
     return None if a is None or b is None else a + b
 
@@ -301,17 +334,12 @@ def _budget_forced(thinking: _Answer, final: _Answer) -> dict[str, Any]:
     }
 
 
-def _final_answer_messages(messages: list[dict[str, str]], thinking: _Answer) -> list[dict[str, str]]:
-    """The conversation so far, with the reasoning closed, and the request for the answer alone."""
-    reasoning = thinking.reasoning_text or ""
-    thought = f"<think>\n{reasoning}\n</think>" if thinking.reasoning_inline else reasoning
-    return [*messages, {"role": "assistant", "content": thought}, {"role": "user", "content": FINAL_ANSWER_PROMPT}]
-
-
 class Runner:
     """Sends requests to one endpoint. `on_result` is called as each result arrives; `limit` holds
     the adaptive concurrency limit of the last run (how low 429s drove it, how many there were). With
-    `shares`, the endpoint's concurrency is split with the other processes sending to it."""
+    `shares`, the endpoint's concurrency is split with the other processes sending to it. `budget` is the
+    thinking-budget policy (None: one phase under the request params' max_tokens); the budget is never
+    part of `request_params`, which are sent as they are."""
 
     def __init__(
         self,
@@ -321,6 +349,7 @@ class Runner:
         cache: ResponseCache,
         on_result: Callable[[CompletionResult], None] | None = None,
         shares: EndpointShares | None = None,
+        budget: ThinkingBudget | None = None,
     ):
         self.endpoint = endpoint
         self.shares = shares
@@ -329,19 +358,25 @@ class Runner:
         self.on_result = on_result or (lambda result: None)
         self.limit = AdaptiveLimit(endpoint.concurrency)
         self._api_key = api_key
-        params = dict(request_params)
-        self.think_budget: int | None = params.pop("think_budget", None)
-        answer_budget = params.pop("answer_budget", None)
-        self.request_params = params
+        if {"think_budget", "answer_budget"} & request_params.keys():
+            raise ValueError("a thinking budget is the Runner's policy: pass budget=ThinkingBudget(...), not request params")
+        self.budget = budget
+        self.request_params = dict(request_params)
         # The JSON body as the SDK would send it: extra_body merges into the top level.
-        sent = {k: v for k, v in params.items() if k != "extra_body"}
-        body = {"model": endpoint.served_model, **sent, **params.get("extra_body", {})}
-        if self.think_budget is None:
+        sent = {k: v for k, v in request_params.items() if k != "extra_body"}
+        body = {"model": endpoint.served_model, **sent, **request_params.get("extra_body", {})}
+        if budget is None:
             self._thinking_body = body
         else:
             unstopped = {k: v for k, v in body.items() if k != "stop"}  # a stop string must not end the reasoning
-            self._thinking_body = {**unstopped, "max_tokens": self.think_budget}
-            self._answer_body = {**body, "max_tokens": answer_budget}
+            self._thinking_body = {**unstopped, "max_tokens": budget.think_tokens}
+            if budget.continuation == CHAT:  # vLLM / SGLang: continue the last (assistant) message
+                self._answer_body = {
+                    **body, "max_tokens": budget.answer_tokens, "continue_final_message": True, "add_generation_prompt": False
+                }
+            else:
+                raw = {k: v for k, v in body.items() if k not in _CHAT_ONLY}
+                self._answer_body = {**raw, "max_tokens": budget.answer_tokens}
 
     def run(self, requests: Sequence[CompletionRequest]) -> list[CompletionResult]:
         return asyncio.run(self._run_all(requests))
@@ -352,8 +387,8 @@ class Runner:
         for i, request in enumerate(requests):
             cached = self.cache.get(request.request_hash)
             if cached is not None:
-                results[i] = CompletionResult(**{**cached, "from_cache": True})
-                self.on_result(results[i])
+                results[i] = hit = CompletionResult(**{**cached, "from_cache": True})
+                self.on_result(hit)
             else:
                 pending.append(i)
         if not pending:
@@ -371,18 +406,19 @@ class Runner:
             await self._preflight(client)
 
             async def one(i: int) -> None:
-                results[i] = await self._complete(client, requests[i])
-                self.on_result(results[i])
+                results[i] = result = await self._complete(client, requests[i])
+                self.on_result(result)
 
             await asyncio.gather(*(one(i) for i in pending))
         finally:
-            if rebalancing:
+            if rebalancing and self.shares and member:
                 rebalancing.cancel()
                 self.shares.leave(member)
             await client.close()
         return results  # type: ignore[return-value]
 
     def _take_share(self, member: str) -> None:
+        assert self.shares is not None  # a member exists only where shares do
         members = self.shares.renew(member)
         self.most_members = max(self.most_members, members)
         self.limit.set_ceiling(share(self.endpoint.concurrency, members))
@@ -406,16 +442,15 @@ class Runner:
             pass  # it answers; whether /models works (some servers lack it) the requests themselves will tell
 
     async def _complete(self, client: openai.AsyncOpenAI, request: CompletionRequest) -> CompletionResult:
-        """Phase 1, and phase 2 when a think_budget ran out inside the reasoning; cache a success."""
+        """Phase 1, and the answer phase when the budget ran out inside the reasoning; cache a success."""
         started = time.perf_counter()
         attempts = 0
         try:
-            thinking, attempts = await self._ask(client, request.messages, self._thinking_body)
-            if self.think_budget is not None and thinking.still_thinking:
-                messages = _final_answer_messages(request.messages, thinking)
-                final, more = await self._ask(client, messages, self._answer_body, attempts)
+            thinking, attempts = await self._ask(client, CHAT_ROUTE, {**self._thinking_body, "messages": request.messages})
+            if self.budget is not None and thinking.still_thinking:
+                final, more = await self._ask(client, *self._answer_request(request, thinking), attempts)
                 attempts += more
-                fields = _budget_forced(thinking, final)
+                fields = _budget_forced(thinking, _continued(final))
             else:
                 fields = thinking.fields()
         except _Failed as failure:
@@ -439,14 +474,22 @@ class Runner:
         self.cache.put(request.request_hash, record)
         return result
 
+    def _answer_request(self, request: CompletionRequest, thinking: _Answer) -> tuple[str, dict[str, Any]]:
+        """Route and body of the answer phase: the same assistant turn, its thought closed, continued."""
+        reasoning = thinking.reasoning_text or ""
+        assert self.budget is not None  # an answer phase runs only under a thinking budget
+        if self.budget.continuation == CHAT:
+            return CHAT_ROUTE, {**self._answer_body, "messages": continued_messages(request.messages, reasoning)}
+        return COMPLETIONS_ROUTE, {**self._answer_body, "prompt": self.budget.continued_prompt(request.messages, reasoning)}
+
     def _redacted(self, reason: str) -> str:
         """An error reason fit to store: a server may quote the credentials back."""
         return reason.replace(self._api_key, "<api key>") if self._api_key else reason
 
     async def _ask(
-        self, client: openai.AsyncOpenAI, messages: list[dict[str, str]], body: dict[str, Any], attempts_before: int = 0
+        self, client: openai.AsyncOpenAI, route: str, body: dict[str, Any], attempts_before: int = 0
     ) -> tuple[_Answer, int]:
-        """One chat completion under the retry policy: (answer, attempts made), or _Failed with the
+        """One chat (or raw text) completion under the retry policy: (answer, attempts made), or _Failed with the
         last reason (and the attempts of both phases).
 
         It goes through the client's documented `post` for endpoints it does not type, with the JSON
@@ -460,8 +503,9 @@ class Runner:
             window = await self.limit.acquire()
             try:
                 async with asyncio.timeout(endpoint.timeout_s):
-                    data = await client.post("/chat/completions", body={**body, "messages": messages}, cast_to=object)
-                answer = _parse_response(data, endpoint.max_text_chars)
+                    data = await client.post(route, body=body, cast_to=object)
+                parse = _parse_response if route == CHAT_ROUTE else _parse_completion
+                answer = parse(data, endpoint.max_text_chars)
             except openai.RateLimitError as exc:
                 reason, pause = _status_reason(exc), _retry_after(exc, endpoint.backoff_max_s)
                 self.limit.on_rate_limited(window, pause)

@@ -17,23 +17,33 @@ class Sampler(BaseModel):
     stop: list[str] | None = None
     extra_body: dict[str, Any] = Field(default_factory=dict)  # server-specific: top_k, min_p, ...
     reasoning_effort: Literal["minimal", "low", "medium", "high"] | None = None
-    # Two-phase budget forcing (execution.client.Runner): the model thinks for at most think_budget
-    # tokens (phase 1, no stop sequences: they must not fire inside reasoning); if it is still thinking
-    # then, its reasoning is closed and it is asked for the final answer alone in at most answer_budget
-    # tokens (phase 2, with the stop sequences). max_tokens is not sent when think_budget is set.
+    # Thinking budget (execution.budget.ThinkingBudget, given to the Runner as its policy): the model
+    # thinks for at most think_budget tokens (no stop sequences: they must not fire inside reasoning);
+    # if it is still thinking then, its thought is closed (</think>) and it goes on, in the same
+    # assistant turn, to its answer in at most answer_budget tokens (with the stop sequences).
+    # max_tokens is not sent when think_budget is set. budget_continuation says how the endpoint
+    # continues the turn: "chat" (vLLM, SGLang: continue_final_message) or "completions" (any server
+    # with /v1/completions; the prompt is rendered with the chat template of the model's `tokenizer:`).
     think_budget: int | None = Field(None, ge=1)
     answer_budget: int = Field(64, ge=1)
+    budget_continuation: Literal["chat", "completions"] = "chat"
 
     def request_params(self) -> dict[str, Any]:
-        """Parameters of every chat completion request (and hashed into its cache key). The budget
-        keys are instructions to the Runner, which takes them out before anything is sent."""
+        """What identifies a request's sampling, hashed into its cache key: the parameters sent
+        (sent_params) and, with a thinking budget, think_budget and answer_budget. How the answer phase
+        continues the turn is transport, not identity: both ways give the model the same text."""
+        params = self.sent_params()
+        if self.think_budget is not None:
+            params["think_budget"] = self.think_budget
+            params["answer_budget"] = self.answer_budget
+        return params
+
+    def sent_params(self) -> dict[str, Any]:
+        """Parameters of every chat completion request; the Runner gets the budget as its own policy."""
         params: dict[str, Any] = {"temperature": self.temperature, "max_tokens": self.max_tokens}
         for key in ("top_p", "seed", "stop", "reasoning_effort"):
             if getattr(self, key) is not None:
                 params[key] = getattr(self, key)
         if self.extra_body:
             params["extra_body"] = dict(self.extra_body)
-        if self.think_budget is not None:
-            params["think_budget"] = self.think_budget
-            params["answer_budget"] = self.answer_budget
         return params

@@ -7,8 +7,8 @@ import subprocess
 import time
 
 import polars as pl
-
 from helpers import Oracle, lab_env, make_lab, rs_process, scripted_model
+
 from rs_dagster.execution.cache import ResponseCache
 from rs_dagster.storage.warehouse import Warehouse
 from rs_dagster.testing.scripted_server import ScriptedServer

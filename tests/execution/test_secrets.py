@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 from dagster._serdes import serialize_value
-
 from helpers import Oracle, make_lab, scripted_model
+
 from rs_dagster.defs.resources import EvalScope
 from rs_dagster.execution.cache import ResponseCache
 from rs_dagster.orchestrate import evaluate
