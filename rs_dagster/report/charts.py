@@ -82,11 +82,19 @@ def surface_heatmap(surface: pl.DataFrame, x: str, y: str, title: str) -> alt.Ch
 
 
 def leaderboard_bars(board: pl.DataFrame) -> alt.Chart:
-    data = board.select("model", "task", "accuracy", "ci_low", "ci_high")
-    base = alt.Chart(alt.Data(values=_values(data))).encode(y=alt.Y("model:N", title=None))
-    bars = base.mark_bar(color="#72b7b2").encode(x=alt.X("accuracy:Q", scale=alt.Scale(domain=[0, 1])))
-    errors = base.mark_rule().encode(x="ci_low:Q", x2="ci_high:Q")
-    return (bars + errors).properties(width=300, height=60).facet(row=alt.Row("task:N", title=None))
+    """Strict accuracy per task, one bar per tier and model (side by side, never stacked), with its
+    Wilson 95% interval as a rule."""
+    data = board.select("model", "task", "tier", "accuracy", "ci_low", "ci_high")
+    tiers = [t for t in ("easy", "medium", "hard") if t in set(board["tier"])]
+    base = alt.Chart(alt.Data(values=_values(data))).encode(
+        y=alt.Y("tier:N", title=None, sort=tiers), yOffset="model:N",
+        color=alt.Color("model:N", scale=alt.Scale(scheme=MODEL_PALETTE)),
+    )
+    bars = base.mark_bar().encode(x=alt.X("accuracy:Q", title=CURVE_Y_TITLE, scale=alt.Scale(domain=[0, 1])))
+    errors = base.mark_rule(color="black").encode(x="ci_low:Q", x2="ci_high:Q")
+    return (bars + errors).properties(width=360, height=20 * len(tiers) * max(1, board["model"].n_unique())).facet(
+        row=alt.Row("task:N", title=None)
+    )
 
 
 CURVE_Y_TITLE = "accuracy (strict, Wilson 95% CI)"
