@@ -26,7 +26,7 @@ from pathlib import Path
 import openai
 
 from rs_dagster.execution.cache import ResponseCache
-from rs_dagster.execution.client import CompletionRequest, Endpoint, Runner
+from rs_dagster.execution.runner import CompletionRequest, Endpoint, Runner
 from rs_dagster.settings import Settings
 from rs_dagster.testing.scripted_server import Reply, ScriptedServer
 

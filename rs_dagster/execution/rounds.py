@@ -11,9 +11,8 @@ import json
 from collections import Counter
 from typing import Any
 
-from rs_dagster.scoring.outcomes import score_sample
+from rs_dagster.scoring.outcomes import ANSWERED, Outcome, score_sample
 from rs_dagster.stats.adaptive import PrecisionLevel, items_wanted, stop_reason
-from rs_dagster.stats.intervals import ANSWERED
 from rs_dagster.tasks.base import Task
 
 
@@ -47,7 +46,7 @@ class AdaptiveRounds:
             completion["answer_text"], completion["finish_reason"], completion["error"],
         ).outcome
         self.answered[case["point_id"]] += outcome in ANSWERED
-        self.correct[case["point_id"]] += outcome == "correct"
+        self.correct[case["point_id"]] += outcome == Outcome.CORRECT
 
     def stop_reasons(self) -> dict[str, int]:
         """How many points stopped for each reason ("target", "saturated", "cap")."""

@@ -30,12 +30,15 @@ class Sampler(BaseModel):
 
     def request_params(self) -> dict[str, Any]:
         """What identifies a request's sampling, hashed into its cache key: the parameters sent
-        (sent_params) and, with a thinking budget, think_budget and answer_budget. How the answer phase
-        continues the turn is transport, not identity: both ways give the model the same text."""
+        (sent_params) and, with a thinking budget, think_budget, answer_budget and budget_continuation:
+        an answer continued another way (or by the old two-turn forced answer, whose keys lack it) came
+        from other text or another server path and must not be reused. Without a budget the key is the
+        one from before budgets existed, so existing caches stay valid."""
         params = self.sent_params()
         if self.think_budget is not None:
             params["think_budget"] = self.think_budget
             params["answer_budget"] = self.answer_budget
+            params["budget_continuation"] = self.budget_continuation
         return params
 
     def sent_params(self) -> dict[str, Any]:

@@ -16,7 +16,7 @@ round the point's counts decide the next prefix length (`items_wanted`):
 
 A fixed level (`min_n == max_n`, no target) is the old behaviour: exactly n items, no early stop.
 
-`answered` is accuracy's denominator (rs_dagster.stats.intervals.ANSWERED): truncated and error
+`answered` is accuracy's denominator (rs_dagster.scoring.outcomes.ANSWERED): truncated and error
 samples count as drawn items but not in the interval. This module is pure: no Dagster, no I/O.
 """
 

@@ -30,12 +30,14 @@ import statistics
 
 import polars as pl
 
+from rs_dagster.scoring.outcomes import WITH_TEXT, Outcome
+
 LOOP_MIN_BYTES = 1024
 """Shorter traces are never flagged: gzip's fixed overhead dominates a short text's ratio."""
 LOOP_FACTOR = 0.5
 LOOP_FLOOR = 0.1
 """Compressing 10× is beyond non-degenerate reasoning of any length seen in practice."""
-OUTCOME_GROUPS = ("all", "correct", "incorrect", "unparsed", "truncated")
+OUTCOME_GROUPS = ("all", *(o.value for o in WITH_TEXT))
 
 SAMPLE_COLUMNS = {
     "model": pl.String,
@@ -113,7 +115,7 @@ def sample_compression(samples: pl.DataFrame) -> pl.DataFrame:
     `samples` needs model, task, point_id, test_case_id, sample_index, request_hash, outcome,
     finish_reason, completion_tokens, reasoning_tokens, reasoning_text and answer_text."""
     rows = []
-    for row in samples.filter(pl.col("outcome") != "error").iter_rows(named=True):
+    for row in samples.filter(pl.col("outcome") != Outcome.ERROR.value).iter_rows(named=True):
         reasoning_bytes, reasoning_gzip = gzip_sizes(row["reasoning_text"])
         answer_bytes, answer_gzip = gzip_sizes(row["answer_text"])
         rows.append(

@@ -35,8 +35,10 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 
+from rs_dagster.scoring.outcomes import ANSWERED, Outcome
+
 BUCKET_TOKENS = 256
-CAUSES = ("correct", "incorrect", "unparsed")
+CAUSES = tuple(o.value for o in ANSWERED)
 ALL_TIERS = "all"
 """The tier value of the curves pooled over every current-version sample of the partition."""
 Z95 = 1.959963984540054
@@ -190,7 +192,7 @@ def bucket_rows(curves: Curves, keys: dict[str, str], width: int = BUCKET_TOKENS
                 "at_risk": at_risk,
                 "answered": answered,
                 **counts,
-                "truncated": int((inside & (outcomes == "truncated")).sum()),
+                "truncated": int((inside & (outcomes == Outcome.TRUNCATED.value)).sum()),
                 "hazard": answered / at_risk if at_risk else None,
                 **{f"hazard_{c}": counts[c] / at_risk if at_risk else None for c in CAUSES},
                 "survival": float(curves.survival[j]),
@@ -211,7 +213,7 @@ def survival_frames(samples: pl.DataFrame, width: int = BUCKET_TOKENS) -> tuple[
 
     `samples` needs model, task, outcome and completion_tokens; error samples and samples without a
     token count are left out."""
-    usable = samples.filter((pl.col("outcome") != "error") & pl.col("completion_tokens").is_not_null())
+    usable = samples.filter((pl.col("outcome") != Outcome.ERROR.value) & pl.col("completion_tokens").is_not_null())
     groups: list[tuple[dict[str, str], pl.DataFrame]] = []
     for (model, task), frame in usable.group_by("model", "task", maintain_order=True):
         groups.append(({"model": model, "task": task, "tier": ALL_TIERS}, frame))

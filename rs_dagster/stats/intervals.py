@@ -3,7 +3,7 @@
 accuracy         correct / answered, where answered = correct + incorrect + unparsed (samples that
                  ended with a complete answer; truncated and error samples are excluded). The headline
                  counts strict outcomes (an answer in the requested form); flexible accuracy counts
-                 flexible outcomes over the same answered samples (rs_dagster.scoring.outcomes)
+                 flexible outcomes over the same answered samples (the rule: rs_dagster.scoring.outcomes)
 format compliance (strict correct + strict incorrect) / answered: the share of complete answers given
                  in the requested form
 Wilson 95% CI    for that proportion (well-behaved at 0 and 1 and for small n, unlike the normal one)
@@ -20,8 +20,6 @@ from __future__ import annotations
 import math
 
 Z95 = 1.959963984540054
-ANSWERED = ("correct", "incorrect", "unparsed")
-"""The outcomes of samples that ended with a complete answer: accuracy's denominator."""
 
 
 def wilson_interval(successes: int, trials: int, z: float = Z95) -> tuple[float, float]:

@@ -32,7 +32,7 @@ import polars as pl
 from polars._typing import PolarsDataType
 from scipy.stats import binomtest
 
-from rs_dagster.stats.intervals import ANSWERED
+from rs_dagster.scoring.outcomes import is_answered, is_correct
 
 ALPHA = 0.05
 PAIR_KEY = ("task", "test_case_id", "sample_index")
@@ -104,9 +104,9 @@ def pair_samples(a: pl.DataFrame, b: pl.DataFrame) -> pl.DataFrame:
 
     joined = side(a, "a").join(side(b, "b").drop("point_id"), on=list(PAIR_KEY), how="inner").sort(*PAIR_KEY)
     return joined.with_columns(
-        (pl.col("outcome_a").is_in(ANSWERED) & pl.col("outcome_b").is_in(ANSWERED)).alias("answered"),
-        (pl.col("outcome_a") == "correct").alias("correct_a"),
-        (pl.col("outcome_b") == "correct").alias("correct_b"),
+        (is_answered("outcome_a") & is_answered("outcome_b")).alias("answered"),
+        is_correct("outcome_a").alias("correct_a"),
+        is_correct("outcome_b").alias("correct_b"),
     )
 
 

@@ -4,7 +4,8 @@ answered, and the Runner's requests in flight settle near that capacity instead 
 import asyncio
 
 from rs_dagster.execution.cache import ResponseCache
-from rs_dagster.execution.client import AdaptiveLimit, CompletionRequest, Endpoint, Runner
+from rs_dagster.execution.limiter import AdaptiveLimit
+from rs_dagster.execution.runner import CompletionRequest, Endpoint, Runner
 from rs_dagster.testing.scripted_server import Reply, ScriptedServer
 
 

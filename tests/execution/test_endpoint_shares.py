@@ -5,7 +5,7 @@ import time
 from pathlib import Path
 
 from rs_dagster.execution.cache import ResponseCache
-from rs_dagster.execution.client import CompletionRequest, Endpoint, Runner
+from rs_dagster.execution.runner import CompletionRequest, Endpoint, Runner
 from rs_dagster.execution.shares import EndpointShares
 from rs_dagster.testing.scripted_server import Reply, ScriptedServer
 

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from rs_dagster.execution.cache import ResponseCache
-from rs_dagster.execution.client import CompletionRequest, Endpoint, Runner
+from rs_dagster.execution.runner import CompletionRequest, Endpoint, Runner
 from rs_dagster.testing.scripted_server import Reply, ScriptedServer
 
 

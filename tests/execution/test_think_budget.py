@@ -1,6 +1,7 @@
 """Thinking budgets: a reasoning model cut off while still thinking has its thought closed and goes on to
 its answer in the same assistant turn (never a new user turn); stop sequences never apply inside the
-reasoning; the budget is the Runner's policy and leaves cache keys as they were."""
+reasoning; the budget is the Runner's policy; a request without one keeps its cache key, and a budgeted
+one is keyed by its continuation method too."""
 
 from pathlib import Path
 
@@ -16,8 +17,9 @@ from rs_dagster.execution.budget import (
     thinking_budget_of,
 )
 from rs_dagster.execution.cache import ResponseCache, request_hash
-from rs_dagster.execution.client import BUDGET_FORCED, SINGLE, CompletionRequest, Endpoint, Runner
+from rs_dagster.execution.runner import CompletionRequest, Endpoint, Runner
 from rs_dagster.execution.sampler import Sampler
+from rs_dagster.scoring.outcomes import AnswerPhase
 from rs_dagster.testing.scripted_server import Reply, ScriptedServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,10 +63,10 @@ def test_reasoning_cut_by_the_budget_is_closed_and_the_same_turn_continued(tmp_p
         "add_generation_prompt": False,
         "messages": [*QUESTION, {"role": "assistant", "content": f"<think>\n{REASONING}\n</think>\n\n"}],
     }
-    assert result.answer_phase == BUDGET_FORCED and result.answer_text == "ANSWER: 7" and result.finish_reason == "stop"
+    assert result.answer_phase == AnswerPhase.BUDGET_FORCED and result.answer_text == "ANSWER: 7" and result.finish_reason == "stop"
     assert result.reasoning_text == REASONING
     assert (result.reasoning_tokens, result.answer_tokens, result.completion_tokens, result.attempts) == (32, 3, 35, 2)
-    assert ResponseCache(tmp_path).get("hash-q")["answer_phase"] == BUDGET_FORCED
+    assert ResponseCache(tmp_path).get("hash-q")["answer_phase"] == AnswerPhase.BUDGET_FORCED
 
 
 def test_an_unclosed_think_is_closed_with_its_tag(tmp_path):
@@ -73,7 +75,7 @@ def test_an_unclosed_think_is_closed_with_its_tag(tmp_path):
         result = run_one(server, tmp_path)
         assistant = server.requests[1]["messages"][-1]
     assert assistant == {"role": "assistant", "content": "<think>\n3 plus 4: count up from 3\n</think>\n\n"}
-    assert result.answer_phase == BUDGET_FORCED and result.answer_text == "ANSWER: 7"
+    assert result.answer_phase == AnswerPhase.BUDGET_FORCED and result.answer_text == "ANSWER: 7"
     assert result.reasoning_tokens == 32  # phase 1 held no answer, so all its tokens were reasoning
 
 
@@ -84,7 +86,7 @@ def test_a_continuation_a_reasoning_parser_filed_as_reasoning_is_the_answer(tmp_
     answer = Reply(content=None, reasoning_content="ANSWER: 7", completion_tokens=3, reasoning_tokens=3)
     with ScriptedServer(thinker(phase1, answer)) as server:
         result = run_one(server, tmp_path)
-    assert result.answer_phase == BUDGET_FORCED and result.answer_text == "ANSWER: 7" and result.reasoning_text == REASONING
+    assert result.answer_phase == AnswerPhase.BUDGET_FORCED and result.answer_text == "ANSWER: 7" and result.reasoning_text == REASONING
     assert (result.reasoning_tokens, result.answer_tokens) == (32, 3)
 
 
@@ -103,7 +105,7 @@ def test_a_model_that_left_its_reasoning_is_not_asked_again(tmp_path, phase1, fi
     with ScriptedServer(thinker(phase1)) as server:
         result = run_one(server, tmp_path)
         assert server.completion_requests == 1
-    assert result.answer_phase == SINGLE and result.finish_reason == finish_reason
+    assert result.answer_phase == AnswerPhase.SINGLE and result.finish_reason == finish_reason
     assert result.answer_tokens == phase1.completion_tokens - phase1.reasoning_tokens
 
 
@@ -113,7 +115,7 @@ def test_without_a_budget_the_sampler_goes_as_configured(tmp_path):
         [body] = server.requests
     assert body["max_tokens"] == 100 and body["stop"] == ["\n\nQuestion:"]
     assert body["top_k"] == 20 and "extra_body" not in body  # merged into the body, as the SDK does
-    assert result.answer_phase == SINGLE and result.answer_tokens == 2 and result.reasoning_tokens is None
+    assert result.answer_phase == AnswerPhase.SINGLE and result.answer_tokens == 2 and result.reasoning_tokens is None
 
 
 def test_the_budget_is_the_runners_policy_not_a_request_param(tmp_path):
@@ -124,16 +126,43 @@ def test_the_budget_is_the_runners_policy_not_a_request_param(tmp_path):
         ThinkingBudget(32, 64, COMPLETIONS)
 
 
-def test_cache_keys_are_those_from_before_the_budget_became_a_policy():
-    """Pinned from the code before this change: the same request keeps its cache key (and stored results)."""
-    assert Sampler().request_params() == {"temperature": 0.0, "max_tokens": 1024}  # cache keys of existing samplers unchanged
-    budgeted = {"temperature": 0.0, "max_tokens": 1024, "think_budget": 32, "answer_budget": 64}
-    assert Sampler(think_budget=32).request_params() == budgeted
-    assert Sampler(think_budget=32, budget_continuation="completions").request_params() == budgeted  # transport, not identity
-    sampler = Sampler(**yaml.safe_load((ROOT / "assets" / "samplers" / "reasoning_budget.yaml").read_text()))
+def test_cache_keys_without_a_budget_are_those_from_before_the_budget_became_a_policy():
+    """Pinned from the code before thinking budgets: a request without one keeps its cache key (and stored results)."""
+    assert Sampler().request_params() == {"temperature": 0.0, "max_tokens": 1024}
     url = "http://127.0.0.1:8000/v1"
-    assert request_hash(url, "qwen3", QUESTION, sampler.request_params(), 0) == "e9f3b441eaa6e83102da5bd37ab90975"
     assert request_hash(url, "qwen3", QUESTION, Sampler().request_params(), 0) == "74f2cbd73654ad40f981b9bd2b5a9562"
+    reasoning = Sampler(**yaml.safe_load((ROOT / "assets" / "samplers" / "reasoning.yaml").read_text()))
+    assert request_hash(url, "qwen3", QUESTION, reasoning.request_params(), 0) == "acd31dac3f1c1abf1f28d6410a86bb79"
+
+
+def test_the_continuation_method_is_part_of_a_budgeted_cache_key():
+    """How the turn is continued changes what the model is given, so it is part of the request's identity:
+    answers cached by the old two-turn forced answer (the key pinned from that code) are not reused."""
+    budgeted = {"temperature": 0.0, "max_tokens": 1024, "think_budget": 32, "answer_budget": 64}
+    assert Sampler(think_budget=32).request_params() == {**budgeted, "budget_continuation": "chat"}
+    assert Sampler(think_budget=32, budget_continuation="completions").request_params() == {**budgeted, "budget_continuation": "completions"}
+    sampler = Sampler(**yaml.safe_load((ROOT / "assets" / "samplers" / "reasoning_budget.yaml").read_text()))
+    key = request_hash("http://127.0.0.1:8000/v1", "qwen3", QUESTION, sampler.request_params(), 0)
+    assert key != "e9f3b441eaa6e83102da5bd37ab90975"  # the two-turn method's key
+    assert key == "d086918701b72811bae49d7be7b133f9"
+
+
+def test_a_changed_continuation_method_is_not_answered_from_the_cache(tmp_path):
+    cache = ResponseCache(tmp_path)
+    chatml = {"source": "endpoint", "chat_template": "chatml"}
+    with ScriptedServer(lambda body: Reply(content="ANSWER: 7")) as server:
+
+        def from_cache(sampler: Sampler) -> bool:
+            key = request_hash(server.base_url, "scripted", QUESTION, sampler.request_params(), 0)
+            budget = thinking_budget_of(sampler, chatml, "test")
+            runner = Runner(Endpoint(server.base_url, "scripted"), "k", sampler.sent_params(), cache, budget=budget)
+            [result] = runner.run([CompletionRequest(key, QUESTION)])
+            return result.from_cache
+
+        chat, completions = Sampler(think_budget=32), Sampler(think_budget=32, budget_continuation="completions")
+        assert [from_cache(chat), from_cache(chat)] == [False, True]
+        assert [from_cache(completions), from_cache(completions)] == [False, True]
+        assert server.completion_requests == 2
 
 
 # --- the continued prompt under the models' real chat templates ---------------------------------------------
@@ -218,7 +247,7 @@ def test_completions_mode_continues_the_turn_on_the_bundled_llama_cpp_server(tmp
 
     pytest.importorskip("llama_cpp", reason="the bundled model server needs the [server] extra")
     from rs_dagster.bundled import ALIAS, start_server
-    from rs_dagster.execution.client import _Answer
+    from rs_dagster.execution.responses import Answer
     from rs_dagster.fft.tokenizers import BUNDLED_SMOLLM2, GgufTokenizer, resolve_path
 
     gguf = resolve_path(BUNDLED_SMOLLM2, "tokenizer")
@@ -232,7 +261,7 @@ def test_completions_mode_continues_the_turn_on_the_bundled_llama_cpp_server(tmp
     server = start_server(base_url, tmp_path / "server.log")
     try:
         runner = Runner(Endpoint(base_url, ALIAS), "not-needed", Sampler().sent_params(), ResponseCache(tmp_path), budget=budget)
-        thinking = _Answer("", REASONING, True, "length", None, 8, None)
+        thinking = Answer("", REASONING, True, "length", None, 8, None)
 
         async def answer_phase():
             async with openai.AsyncOpenAI(base_url=base_url, api_key="not-needed", max_retries=0) as client:

@@ -1,0 +1,213 @@
+"""Turning what an endpoint sent back into a completion row: the answer and its reasoning split apart,
+the finish reason, token counts (both phases of a budget-forced answer added up), over-long texts cut,
+and an API error turned into a reason fit to store (with any Retry-After it asked for)."""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import openai
+
+from rs_dagster.execution.reasoning import split_reasoning
+from rs_dagster.scoring.outcomes import AnswerPhase
+
+
+@dataclass
+class CompletionResult:
+    request_hash: str
+    answer_text: str | None
+    reasoning_text: str | None
+    finish_reason: str | None
+    prompt_tokens: int | None  # token counts add up both phases of a budget-forced answer
+    completion_tokens: int | None
+    reasoning_tokens: int | None
+    latency_s: float
+    attempts: int  # HTTP requests made, over both phases
+    error: str | None
+    from_cache: bool = False
+    answer_tokens: int | None = None  # completion tokens that were answer, not reasoning, when known
+    answer_phase: str | None = None  # an AnswerPhase; None for errors and older cache entries
+
+
+@dataclass
+class Answer:
+    """One parsed chat completion."""
+
+    answer_text: str | None
+    reasoning_text: str | None
+    reasoning_inline: bool  # the reasoning came as <think> in the content, not in a separate field
+    finish_reason: str | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    reasoning_tokens: int | None
+
+    @property
+    def still_thinking(self) -> bool:
+        """Cut off by max_tokens before the model left its reasoning."""
+        return self.finish_reason == "length" and not self.answer_text and bool(self.reasoning_text)
+
+    @property
+    def answer_tokens(self) -> int | None:
+        if self.completion_tokens is None:
+            return None
+        if self.reasoning_tokens is not None:
+            return _count(self.completion_tokens - self.reasoning_tokens)  # None if the server miscounted
+        return None if self.reasoning_text else self.completion_tokens
+
+    def fields(self) -> dict[str, Any]:
+        return {
+            "answer_text": self.answer_text,
+            "reasoning_text": self.reasoning_text,
+            "finish_reason": self.finish_reason,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "reasoning_tokens": self.reasoning_tokens,
+            "answer_tokens": self.answer_tokens,
+            "answer_phase": AnswerPhase.SINGLE.value,
+        }
+
+
+class MalformedResponse(Exception):
+    """A 200 response that holds no usable answer."""
+
+
+def retry_after(exc: openai.APIStatusError, cap: float) -> float | None:
+    """Seconds from retry-after-ms, or Retry-After as seconds or an HTTP date; capped."""
+    headers = exc.response.headers if exc.response is not None else {}
+    seconds = None
+    try:
+        if "retry-after-ms" in headers:
+            seconds = float(headers["retry-after-ms"]) / 1000
+        elif "retry-after" in headers:
+            value = headers["retry-after"]
+            try:
+                seconds = float(value)
+            except ValueError:
+                seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+    except (TypeError, ValueError):
+        return None
+    return None if seconds is None else min(cap, max(0.0, seconds))
+
+
+def status_reason(exc: openai.APIStatusError) -> str:
+    """`HTTP 503: <the server's error message>`, from a JSON error body or the start of a text one."""
+    body = exc.body
+    detail = body.get("message") if isinstance(body, dict) else body
+    detail = " ".join(str(detail).split())[:300] if detail else ""
+    return f"HTTP {exc.status_code}: {detail}" if detail else f"HTTP {exc.status_code}"
+
+
+def innermost_error(exc: BaseException) -> str:
+    """The deepest error in the chain that has a message: the socket's own words."""
+    chain: list[BaseException] = []
+    link: BaseException | None = exc
+    while link is not None and len(chain) < 10:
+        chain.append(link)
+        link = link.__cause__ or link.__context__
+    described = next((e for e in reversed(chain) if str(e)), chain[0])
+    return f"{type(described).__name__}: {described}"
+
+
+def _cut(text: str | None, limit: int) -> str | None:
+    """Keep an over-long text's head and tail (where answers end), with a marker of what was cut."""
+    if text is None or len(text) <= limit:
+        return text
+    half = limit // 2
+    return f"{text[:half]}\n[... {len(text) - 2 * half} characters cut by rs-dagster ...]\n{text[-half:]}"
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _first_choice(data: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The first choice and the usage of a completion's JSON."""
+    choices = data.get("choices") if isinstance(data, dict) else None
+    if not choices or not isinstance(choices, list):
+        raise MalformedResponse("response has no choices")
+    choice = choices[0] if isinstance(choices[0], dict) else {}
+    usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+    return choice, usage
+
+
+def _answer(
+    split: tuple[str | None, str | None], inline: bool, finish_reason: str | None, usage: dict[str, Any],
+    reasoning_tokens: int | None, max_chars: int,
+) -> Answer:
+    answer, reasoning = split
+    return Answer(
+        answer_text=_cut(answer, max_chars),
+        reasoning_text=_cut(reasoning, max_chars),
+        reasoning_inline=inline,
+        finish_reason=finish_reason,
+        prompt_tokens=_count(usage.get("prompt_tokens")),
+        completion_tokens=_count(usage.get("completion_tokens")),
+        reasoning_tokens=reasoning_tokens,
+    )
+
+
+def parse_chat(data: Any, max_chars: int) -> Answer:
+    """What we keep from a chat completion's JSON; anything without a usable answer is MalformedResponse."""
+    choice, usage = _first_choice(data)
+    message = choice.get("message")
+    if not isinstance(message, dict):
+        raise MalformedResponse("response choice has no message")
+    content = _text(message.get("content"))
+    reasoning_field = _text(message.get("reasoning_content")) or _text(message.get("reasoning"))
+    finish_reason = _text(choice.get("finish_reason"))
+    if content is None and not reasoning_field and finish_reason != "length":
+        raise MalformedResponse("response message content is null")
+    details = usage.get("completion_tokens_details")
+    details = details if isinstance(details, dict) else {}
+    return _answer(
+        split_reasoning(content, reasoning_field), reasoning_field is None, finish_reason, usage,
+        _count(details.get("reasoning_tokens")), max_chars,
+    )
+
+
+def parse_completion(data: Any, max_chars: int) -> Answer:
+    """What we keep from a raw (text) completion's JSON: the continued text, usage."""
+    choice, usage = _first_choice(data)
+    text = _text(choice.get("text"))
+    finish_reason = _text(choice.get("finish_reason"))
+    if text is None and finish_reason != "length":
+        raise MalformedResponse("response choice has no text")
+    return _answer(split_reasoning(text, None), True, finish_reason, usage, None, max_chars)
+
+
+def continued(final: Answer) -> Answer:
+    """The answer phase continues after </think>, so what it writes is answer: a server's reasoning parser
+    that files all of it as reasoning (no </think> in the output) is overruled."""
+    if final.answer_text or final.reasoning_inline or not final.reasoning_text:
+        return final
+    return Answer(final.reasoning_text, None, True, final.finish_reason, final.prompt_tokens, final.completion_tokens, 0)
+
+
+def _add(a: int | None, b: int | None) -> int | None:
+    return None if a is None or b is None else a + b
+
+
+def budget_forced(thinking: Answer, final: Answer) -> dict[str, Any]:
+    """One result from both phases; phase 1 was all reasoning, so its tokens count as reasoning."""
+    phase1_reasoning = thinking.completion_tokens if thinking.reasoning_tokens is None else thinking.reasoning_tokens
+    phase2_reasoning = final.reasoning_tokens
+    if phase2_reasoning is None and not final.reasoning_text:
+        phase2_reasoning = 0
+    return {
+        "answer_text": final.answer_text,
+        "reasoning_text": "\n\n".join(t for t in (thinking.reasoning_text, final.reasoning_text) if t) or None,
+        "finish_reason": final.finish_reason,
+        "prompt_tokens": _add(thinking.prompt_tokens, final.prompt_tokens),
+        "completion_tokens": _add(thinking.completion_tokens, final.completion_tokens),
+        "reasoning_tokens": _add(phase1_reasoning, phase2_reasoning),
+        "answer_tokens": final.answer_tokens,
+        "answer_phase": AnswerPhase.BUDGET_FORCED.value,
+    }
+
