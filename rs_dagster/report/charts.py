@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from typing import Final, cast
 
 import altair as alt
@@ -28,20 +29,101 @@ def _values(frame: pl.DataFrame) -> list[dict]:
     return frame.to_dicts()
 
 
-def accuracy_by_point(points: pl.DataFrame, title: str) -> alt.Chart:
-    """Accuracy with its Wilson 95% interval per grid point, chance level marked."""
-    data = points.filter(pl.col("accuracy").is_not_null()).select(
-        "params_json", "accuracy", "ci_low", "ci_high", "guess_chance", "n"
+CHANCE = "chance (uniform guess)"
+CHANCE_COLOR = "#333333"
+CURVE_Y_TITLE = "strict accuracy (Wilson 95% CI)"
+MODEL_PALETTE: Final = "tableau10"  # categorical: models are unordered
+MARK_COLOR = "#4c78a8"
+
+
+def param_text(value: object) -> str:
+    """A parameter value as plain text: lists in brackets, no JSON quotes."""
+    if isinstance(value, list):
+        return "[" + ", ".join(param_text(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "(" + ", ".join(f"{k}={param_text(v)}" for k, v in value.items()) + ")"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def point_label(params_json: str, keys: list[str] | None = None) -> str:
+    """A grid point as its axis values, `terms=4 · depth=2` (only `keys`, when given): readable where the
+    JSON text of params_json is not."""
+    params = json.loads(params_json)
+    return " · ".join(f"{k}={param_text(params[k])}" for k in (keys or params) if k in params)
+
+
+def varying_params(params_json: list[str]) -> list[str]:
+    """The parameters that take several values among the points, in the first point's order: what tells
+    the points apart (all of them when nothing varies)."""
+    params = [json.loads(text) for text in params_json]
+    keys = list(params[0]) if params else []
+    varying = [k for k in keys if len({json.dumps(p.get(k), sort_keys=True) for p in params}) > 1]
+    return varying or keys
+
+
+def _sort_key(value: object) -> tuple[int, float, str]:
+    """Numbers in numeric order, before any text."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return (0, float(value), "")
+    return (1, 0.0, json.dumps(value, sort_keys=True))
+
+
+def interval_text(low: str = "ci_low", high: str = "ci_high", digits: int = 3) -> pl.Expr:
+    """`0.412–0.731`: an interval as one tooltip line."""
+    return pl.format("{}–{}", pl.col(low).round(digits), pl.col(high).round(digits)).alias("interval")
+
+
+TABLEAU10 = ["#4c78a8", "#f58518", "#e45756", "#72b7b2", "#54a24b", "#eeca3b", "#b279a2", "#ff9da6", "#9d755d", "#bab0ac"]
+"""MODEL_PALETTE's colours, for a scale that adds the chance entry to the models."""
+
+
+def models_and_chance(models: list[str]) -> alt.Scale:
+    """One categorical colour scale for the models and CHANCE, so a chance mark gets a legend entry beside
+    the models (a second colour legend would repeat in every facet)."""
+    return alt.Scale(domain=[*models, CHANCE], range=[*(TABLEAU10 * (len(models) // 10 + 1))[: len(models)], CHANCE_COLOR])
+
+
+def chance_key(mark: alt.Chart, scale: alt.Scale | None = None) -> alt.Chart:
+    """The layer as the legend entry CHANCE: Vega-Lite gives a constant (datum) no legend, so the entry
+    is a computed field; `scale` when other layers colour by model (models_and_chance)."""
+    return mark.transform_calculate(key=f"'{CHANCE}'").encode(
+        color=alt.Color("key:N", title="model" if scale else None, scale=scale or alt.Scale(domain=[CHANCE], range=[CHANCE_COLOR]))
     )
+
+
+def accuracy_by_point(points: pl.DataFrame, title: str) -> alt.LayerChart:
+    """Strict accuracy with its Wilson 95% interval per grid point, chance level marked. A point is
+    labelled by the parameters that vary between the points (the fixed ones go to the subtitle), in
+    numeric order of their values."""
+    measured = points.filter(pl.col("accuracy").is_not_null())
+    keys = varying_params(measured["params_json"].to_list())
+    order = sorted(
+        measured["params_json"].unique().to_list(), key=lambda text: [_sort_key(json.loads(text).get(k)) for k in keys]
+    )
+    data = measured.select(
+        pl.col("params_json").map_elements(lambda text: point_label(text, keys), return_dtype=pl.String).alias("point"),
+        "accuracy", "ci_low", "ci_high", "guess_chance", "n", "answered", interval_text(),
+    )
+    labels = [point_label(text, keys) for text in order]
     base = alt.Chart(alt.Data(values=_values(data))).encode(
-        y=alt.Y("params_json:N", title="grid point", sort=None, axis=alt.Axis(labelLimit=420))
+        y=alt.Y("point:N", title=f"grid point ({', '.join(keys)})", sort=labels, axis=alt.Axis(labelLimit=300))
     )
-    bars = base.mark_rule(strokeWidth=2, color="#4c78a8").encode(
-        x=alt.X("ci_low:Q", title="accuracy (Wilson 95% CI)", scale=alt.Scale(domain=[0, 1])), x2="ci_high:Q"
+    x = alt.X("ci_low:Q", title=CURVE_Y_TITLE, scale=alt.Scale(domain=[0, 1]))
+    intervals = base.mark_rule(strokeWidth=2, color=MARK_COLOR).encode(x=x, x2="ci_high:Q")
+    dots = base.mark_point(filled=True, size=60, color=MARK_COLOR).encode(
+        x=alt.X("accuracy:Q", title=CURVE_Y_TITLE),
+        tooltip=[
+            alt.Tooltip("point:N", title="grid point"), alt.Tooltip("accuracy:Q", title="strict accuracy", format=".3f"),
+            alt.Tooltip("interval:N", title="Wilson 95% CI"), alt.Tooltip("n:Q", title="samples"),
+            alt.Tooltip("answered:Q", title="answered"), alt.Tooltip("guess_chance:Q", title="chance", format=".3f"),
+        ],
     )
-    dots = base.mark_point(filled=True, size=60, color="#4c78a8").encode(x="accuracy:Q", tooltip=["params_json:N", "accuracy:Q", "n:Q"])
-    chance = base.mark_tick(color="#e45756", thickness=2).encode(x="guess_chance:Q")
-    return (bars + dots + chance).properties(title=title, width=420)
+    chance = chance_key(base.mark_tick(thickness=2)).encode(x=alt.X("guess_chance:Q", title=CURVE_Y_TITLE))
+    fixed = [k for k in json.loads(order[0]) if k not in keys] if order else []
+    subtitle = f"fixed: {point_label(order[0], fixed)}" if fixed else ""
+    return (intervals + dots + chance).properties(title=alt.TitleParams(title, subtitle=subtitle), width=420)
 
 
 def _axis_order(surface: pl.DataFrame, value: str, rank: str) -> list[str] | None:
@@ -55,13 +137,14 @@ FAILING_SHARE = 0.02
 """A cell whose samples failed (endpoint errors) or were truncated more often than this is outlined."""
 
 
-def surface_heatmap(surface: pl.DataFrame, x: str, y: str, title: str) -> alt.Chart:
+def surface_heatmap(surface: pl.DataFrame, x: str, y: str, title: str) -> alt.LayerChart:
     """Accuracy over a 2-D slice of the difficulty space: where it collapses. Axes run in the order of
     x_rank / y_rank (numeric order, else the manifold's), y growing upwards. Each cell shows its accuracy
     and the half-width of its Wilson 95% interval; a cell with more than 2% of its samples failed or
-    truncated is outlined in red, since its accuracy speaks for fewer samples than asked."""
+    truncated is outlined in red, since its accuracy speaks for fewer samples than asked. Chance, the
+    floor of the colour scale that matters, is named in the subtitle."""
     data = surface.select(
-        pl.col("x").cast(pl.String), pl.col("y").cast(pl.String), "accuracy", "n",
+        pl.col("x").cast(pl.String), pl.col("y").cast(pl.String), "accuracy", "n", "answered", "guess_chance", interval_text(),
         ((pl.col("ci_high") - pl.col("ci_low")) / 2).alias("half_width"),
         (pl.col("truncation_rate") + pl.col("errors") / pl.col("n") > FAILING_SHARE).alias("failing"),
     ).with_columns(("±" + pl.col("half_width").round(2).cast(pl.String)).alias("half_width_label"))
@@ -71,34 +154,56 @@ def surface_heatmap(surface: pl.DataFrame, x: str, y: str, title: str) -> alt.Ch
         y=alt.Y("y:O", title=y, sort=list(reversed(y_order)) if y_order is not None else "descending"),
     )
     cells = base.mark_rect().encode(
-        color=alt.Color("accuracy:Q", scale=alt.Scale(domain=[0, 1], scheme="viridis")),
-        tooltip=["x:N", "y:N", "accuracy:Q", "half_width:Q", "n:Q", "failing:N"],
+        color=alt.Color("accuracy:Q", title="strict accuracy", scale=alt.Scale(domain=[0, 1], scheme="viridis")),
+        tooltip=[
+            alt.Tooltip("x:N", title=x), alt.Tooltip("y:N", title=y), alt.Tooltip("accuracy:Q", title="strict accuracy", format=".3f"),
+            alt.Tooltip("interval:N", title="Wilson 95% CI"), alt.Tooltip("n:Q", title="samples"), alt.Tooltip("answered:Q", title="answered"),
+            alt.Tooltip("guess_chance:Q", title="chance", format=".3f"), alt.Tooltip("failing:N", title=f"over {FAILING_SHARE:.0%} failed or truncated"),
+        ],
     )
-    labels = base.mark_text(fontSize=11, color="white", dy=-6).encode(text=alt.Text("accuracy:Q", format=".2f"))
-    widths = base.mark_text(fontSize=9, color="white", dy=7).encode(text="half_width_label:N")
+    ink = alt.condition("datum.accuracy > 0.6", alt.value("black"), alt.value("white"))  # legible on viridis' yellow end
+    labels = base.mark_text(fontSize=11, dy=-6).encode(text=alt.Text("accuracy:Q", format=".2f"), color=ink)
+    widths = base.mark_text(fontSize=9, dy=7).encode(text="half_width_label:N", color=ink)
     outlines = base.transform_filter("datum.failing").mark_rect(filled=False, stroke="#d62728", strokeWidth=3)
-    subtitle = f"accuracy and ±Wilson 95% half-width; red outline: over {FAILING_SHARE:.0%} of samples failed or truncated"
+    low, high = cast(float, surface["guess_chance"].min()), cast(float, surface["guess_chance"].max())
+    level = f"{low:.2f}" if low == high else f"{low:.2f}–{high:.2f}"
+    subtitle = [
+        "strict accuracy and ±Wilson 95% half-width; red outline: over "
+        f"{FAILING_SHARE:.0%} of samples failed or truncated", f"chance (uniform guess): {level}",
+    ]
     return (cells + labels + widths + outlines).properties(title=alt.TitleParams(title, subtitle=subtitle), width=320, height=220)
 
 
-def leaderboard_bars(board: pl.DataFrame) -> alt.Chart:
+def leaderboard_bars(board: pl.DataFrame) -> alt.FacetChart:
     """Strict accuracy per task, one bar per tier and model (side by side, never stacked), with its
-    Wilson 95% interval as a rule."""
-    data = board.select("model", "task", "tier", "accuracy", "ci_low", "ci_high")
+    Wilson 95% interval as a rule and the tier's chance level as a tick."""
+    data = board.select("model", "task", "tier", "accuracy", "ci_low", "ci_high", "guess_chance", "answered", "samples", interval_text())
     tiers = [t for t in ("easy", "medium", "hard") if t in set(board["tier"])]
-    base = alt.Chart(alt.Data(values=_values(data))).encode(
-        y=alt.Y("tier:N", title=None, sort=tiers), yOffset="model:N",
-        color=alt.Color("model:N", scale=alt.Scale(scheme=MODEL_PALETTE)),
+    tiers += sorted(set(board["tier"]) - set(tiers))
+    x = alt.X("accuracy:Q", title=CURVE_Y_TITLE, scale=alt.Scale(domain=[0, 1]))
+    base = alt.Chart().encode(y=alt.Y("tier:N", title=None, sort=tiers))
+    select = alt.selection_point(fields=["model"], bind="legend")
+    colors = models_and_chance(sorted(board["model"].unique().to_list()))
+    bars = base.mark_bar().encode(
+        x=x, yOffset="model:N",
+        color=alt.Color("model:N", title="model", scale=colors),
+        opacity=alt.when(select).then(alt.value(1.0)).otherwise(alt.value(0.25)),
+        tooltip=[
+            alt.Tooltip("model:N"), alt.Tooltip("task:N"), alt.Tooltip("tier:N"),
+            alt.Tooltip("accuracy:Q", title="strict accuracy", format=".3f"), alt.Tooltip("interval:N", title="Wilson 95% CI"),
+            alt.Tooltip("answered:Q", title="answered"), alt.Tooltip("samples:Q", title="samples"),
+            alt.Tooltip("guess_chance:Q", title="chance", format=".3f"),
+        ],
+    ).add_params(select)
+    errors = base.mark_rule(color="black").encode(x=alt.X("ci_low:Q", title=CURVE_Y_TITLE), x2="ci_high:Q", yOffset="model:N")
+    chance = chance_key(base.mark_tick(thickness=2), colors).encode(x=alt.X("guess_chance:Q", title=CURVE_Y_TITLE))
+    return (
+        alt.layer(bars, errors, chance, data=alt.Data(values=_values(data)))
+        .properties(width=420, height=alt.Step(14))  # per bar
+        .facet(row=alt.Row("task:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left", labelFontWeight="bold")))
+        .resolve_scale(y="independent")  # a task lists only the tiers it was evaluated at
+        .properties(title=alt.TitleParams("Leaderboard: strict accuracy per task and tier", subtitle="tick: chance level; rule: Wilson 95% CI"))
     )
-    bars = base.mark_bar().encode(x=alt.X("accuracy:Q", title=CURVE_Y_TITLE, scale=alt.Scale(domain=[0, 1])))
-    errors = base.mark_rule(color="black").encode(x="ci_low:Q", x2="ci_high:Q")
-    return (bars + errors).properties(width=360, height=20 * len(tiers) * max(1, board["model"].n_unique())).facet(
-        row=alt.Row("task:N", title=None)
-    )
-
-
-CURVE_Y_TITLE = "accuracy (strict, Wilson 95% CI)"
-MODEL_PALETTE: Final = "tableau10"  # categorical: models are unordered
 
 
 def is_numeric_axis(curve: pl.DataFrame) -> bool:
@@ -106,16 +211,30 @@ def is_numeric_axis(curve: pl.DataFrame) -> bool:
     return curve.height > 0 and curve["axis_numeric"].is_not_null().all()
 
 
-def difficulty_curve(curve: pl.DataFrame, axis: str, title: str) -> alt.Chart:
+LINE_KINDS = {"strict accuracy": [1, 0], "flexible accuracy": [5, 3], CHANCE: [2, 2]}
+"""The dash of each kind of line on a difficulty curve, keyed by its legend entry."""
+
+
+def _line_kind(mark: alt.Chart, kind: str) -> alt.Chart:
+    """The layer's lines as `kind` in the dash legend (a computed field: a constant gets no legend)."""
+    return mark.transform_calculate(kind=f"'{kind}'").encode(
+        strokeDash=alt.StrokeDash(
+            "kind:N", title=None, scale=alt.Scale(domain=list(LINE_KINDS), range=list(LINE_KINDS.values())), legend=alt.Legend(symbolType="stroke")
+        )
+    )
+
+
+def difficulty_curve(curve: pl.DataFrame, axis: str, title: str) -> alt.LayerChart:
     """Strict accuracy along one projection's axis, one line per model, with its Wilson 95% interval.
 
     `curve` holds rows of the projections table for one task and projection. A numeric axis is a
     quantitative scale (log when its values are positive and span a factor of 10 or more), so the points
     sit in numeric order at their distances, the interval drawn as a band; a categorical axis keeps the
     order of axis_rank (the manifold's order) with an error bar per value. Rows with no answered sample
-    have no accuracy and are left out."""
+    have no accuracy and are left out. Clicking a model in the legend (in a browser) brings its lines forward."""
     data = curve.filter(pl.col("accuracy").is_not_null()).sort("model", "axis_rank").select(
-        "model", "axis_value", "axis_numeric", "axis_rank", "accuracy", "ci_low", "ci_high", "flexible_accuracy", "n", "answered"
+        "model", "axis_value", "axis_numeric", "axis_rank", "accuracy", "ci_low", "ci_high", "flexible_accuracy", "n", "answered",
+        interval_text(),
     )
     numeric = is_numeric_axis(curve)
     if numeric:
@@ -127,26 +246,35 @@ def difficulty_curve(curve: pl.DataFrame, axis: str, title: str) -> alt.Chart:
         order = curve.sort("axis_rank").unique("axis_value", maintain_order=True)["axis_value"].to_list()
         x = alt.X("axis_value:O", title=axis, sort=order, axis=alt.Axis(labelAngle=0))
     accuracy_scale = alt.Scale(domain=[0, 1])
+    select = alt.selection_point(fields=["model"], bind="legend")
     base = alt.Chart(alt.Data(values=_values(data))).encode(
-        x=x, color=alt.Color("model:N", title="model", scale=alt.Scale(scheme=MODEL_PALETTE))
+        x=x, color=alt.Color("model:N", title="model", scale=alt.Scale(scheme=MODEL_PALETTE), legend=alt.Legend(symbolOpacity=1))
     )
-    interval = base.mark_area(opacity=0.18) if numeric else base.mark_rule(strokeWidth=2, opacity=0.6)
-    interval = interval.encode(y=alt.Y("ci_low:Q", title=CURVE_Y_TITLE, scale=accuracy_scale, stack=None), y2="ci_high:Q")
-    line = base.mark_line(point=alt.OverlayMarkDef(filled=True, size=50)).encode(
-        y=alt.Y("accuracy:Q", title=CURVE_Y_TITLE, scale=accuracy_scale),
-        order="axis_rank:Q",
-        tooltip=["model:N", "axis_value:N", "accuracy:Q", "ci_low:Q", "ci_high:Q", "n:Q", "answered:Q"],
+    interval = base.mark_area() if numeric else base.mark_rule(strokeWidth=2)
+    interval = interval.encode(
+        y=alt.Y("ci_low:Q", title=CURVE_Y_TITLE, scale=accuracy_scale, stack=None), y2="ci_high:Q",
+        opacity=alt.when(select).then(alt.value(0.18 if numeric else 0.6)).otherwise(alt.value(0.03)),
     )
+    tooltip = [
+        alt.Tooltip("model:N"), alt.Tooltip("axis_value:N", title=axis),
+        alt.Tooltip("accuracy:Q", title="strict accuracy", format=".3f"), alt.Tooltip("interval:N", title="Wilson 95% CI"),
+        alt.Tooltip("flexible_accuracy:Q", title="flexible accuracy", format=".3f"),
+        alt.Tooltip("n:Q", title="samples"), alt.Tooltip("answered:Q", title="answered"),
+    ]
+    faded = alt.when(select).then(alt.value(1.0)).otherwise(alt.value(0.15))
+    line = _line_kind(base.mark_line(point=alt.OverlayMarkDef(filled=True, size=50)), "strict accuracy").encode(
+        y=alt.Y("accuracy:Q", title=CURVE_Y_TITLE, scale=accuracy_scale), order="axis_rank:Q", tooltip=tooltip, opacity=faded,
+    ).add_params(select)
     # Flexible accuracy dashed beside it: where a model answers outside the requested form, the gap
     # between the lines is what format costs it, and the curve's shape stays visible.
-    flexible = base.mark_line(strokeDash=[5, 3], opacity=0.7, point=alt.OverlayMarkDef(filled=False, size=30)).encode(
-        y=alt.Y("flexible_accuracy:Q", scale=accuracy_scale),
-        order="axis_rank:Q",
-        tooltip=["model:N", "axis_value:N", "flexible_accuracy:Q", "n:Q"],
+    flexible = _line_kind(base.mark_line(strokeDash=[5, 3], point=alt.OverlayMarkDef(filled=False, size=30)), "flexible accuracy").encode(
+        y=alt.Y("flexible_accuracy:Q", title=CURVE_Y_TITLE, scale=accuracy_scale), order="axis_rank:Q", tooltip=tooltip,
+        opacity=alt.when(select).then(alt.value(0.7)).otherwise(alt.value(0.1)),
     )
     # Chance level: what a uniform guess scores, the floor a curve collapses to.
-    chance = alt.Chart(alt.Data(values=[{"chance": cast(float, curve["guess_chance"].mean())}])).mark_rule(
-        color="gray", strokeDash=[2, 2]
-    ).encode(y=alt.Y("chance:Q", scale=accuracy_scale))
-    subtitle = "solid: strict accuracy with its Wilson 95% interval; dashed: flexible accuracy; dotted gray: chance"
-    return (interval + line + flexible + chance).properties(title=alt.TitleParams(title, subtitle=subtitle), width=360, height=220)
+    chance = _line_kind(alt.Chart(alt.Data(values=[{"chance": cast(float, curve["guess_chance"].mean())}])).mark_rule(color="gray"), CHANCE).encode(
+        y=alt.Y("chance:Q", title=CURVE_Y_TITLE, scale=accuracy_scale),
+        tooltip=[alt.Tooltip("chance:Q", title=CHANCE, format=".3f")],
+    )
+    subtitle = f"{'band' if numeric else 'bar'}: Wilson 95% interval of strict accuracy"
+    return (interval + line + flexible + chance).properties(title=alt.TitleParams(title, subtitle=subtitle), width=380, height=220)

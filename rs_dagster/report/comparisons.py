@@ -1,14 +1,16 @@
-"""Paired comparisons in the report and in asset metadata: a chart of the accuracy change per grid point
-and task, and the HTML section "Paired comparisons" (rs_dagster.stats.paired has the statistics)."""
+"""Paired comparisons in the explorer, the exported report and asset metadata: a chart of the accuracy
+change per grid point and task (rs_dagster.stats.paired has the statistics)."""
 
 from __future__ import annotations
-
-import html
 
 import altair as alt
 import polars as pl
 
+from rs_dagster.report.charts import point_label
 from rs_dagster.stats.paired import ALPHA
+
+DIFFERS = f"differs (q ≤ {ALPHA})"
+SAME = "no significant difference"
 
 
 def comparison_label(row: dict) -> str:
@@ -24,74 +26,32 @@ def labelled(comparisons: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def change_chart(comparisons: pl.DataFrame) -> alt.Chart:
+def change_chart(comparisons: pl.DataFrame) -> alt.LayerChart:
     """Accuracy of B minus accuracy of A over the paired samples, per task (large marks) and grid point
-    (small), one row per comparison; filled red where q <= 0.05."""
+    (small, labelled by its axis values in the tooltip), one row per comparison, tasks side by side in
+    it; red where q <= 0.05. The rule at 0 is no change."""
     data = labelled(comparisons).select(
-        "comparison", "task", "level", pl.col("params_json").fill_null("(task pooled)"), "pairs", "b", "c", "p_value", "q_value",
-        (pl.col("accuracy_b") - pl.col("accuracy_a")).alias("change"), "differs",
+        "comparison", "task", "level", pl.col("params_json").map_elements(point_label, return_dtype=pl.String).fill_null("(task pooled)").alias("point"),
+        "pairs", "b", "c", "p_value", "q_value", (pl.col("accuracy_b") - pl.col("accuracy_a")).alias("change"), "accuracy_a", "accuracy_b",
+        pl.when(pl.col("differs")).then(pl.lit(DIFFERS)).otherwise(pl.lit(SAME)).alias("verdict"),
     )
-    return (
-        alt.Chart(alt.Data(values=data.to_dicts()))
-        .mark_point(filled=True, opacity=0.8)
-        .encode(
-            x=alt.X("change:Q", title="accuracy B − accuracy A (paired samples)", scale=alt.Scale(domain=[-1, 1])),
-            y=alt.Y("comparison:N", title=None, axis=alt.Axis(labelLimit=360)),
-            color=alt.Color("differs:N", title=f"q ≤ {ALPHA}", scale=alt.Scale(domain=[False, True], range=["#9ecae9", "#d62728"])),
-            size=alt.Size("level:N", scale=alt.Scale(domain=["point", "task"], range=[40, 160]), title="level"),
-            shape=alt.Shape("task:N"),
-            tooltip=["comparison:N", "task:N", "params_json:N", "pairs:Q", "b:Q", "c:Q", "p_value:Q", "q_value:Q", "change:Q"],
-        )
-        .properties(title="Paired comparisons: change in strict accuracy", width=460)
+    x = alt.X("change:Q", title="change in strict accuracy, B − A (paired samples)", scale=alt.Scale(domain=[-1, 1]), axis=alt.Axis(format="+.1f"))
+    points = alt.Chart(alt.Data(values=data.to_dicts())).mark_point(filled=True, opacity=0.8).encode(
+        x=x,
+        y=alt.Y("comparison:N", title=None, axis=alt.Axis(labelLimit=300)),
+        yOffset=alt.YOffset("task:N"),
+        color=alt.Color("verdict:N", title=None, scale=alt.Scale(domain=[SAME, DIFFERS], range=["#9ecae9", "#d62728"])),
+        size=alt.Size("level:N", scale=alt.Scale(domain=["point", "task"], range=[40, 160]), title="level"),
+        shape=alt.Shape("task:N", title="task"),
+        tooltip=[
+            alt.Tooltip("comparison:N"), alt.Tooltip("task:N"), alt.Tooltip("point:N", title="grid point"),
+            alt.Tooltip("change:Q", title="B − A", format="+.3f"), alt.Tooltip("accuracy_a:Q", title="accuracy A", format=".3f"),
+            alt.Tooltip("accuracy_b:Q", title="accuracy B", format=".3f"), alt.Tooltip("pairs:Q", title="pairs (n)"),
+            alt.Tooltip("b:Q", title="b: A right, B wrong"), alt.Tooltip("c:Q", title="c: A wrong, B right"),
+            alt.Tooltip("p_value:Q", title="p (McNemar)", format=".3g"), alt.Tooltip("q_value:Q", title="q (BH)", format=".3g"),
+        ],
     )
-
-
-def _table(frame: pl.DataFrame) -> str:
-    def cell(value) -> str:
-        if isinstance(value, float):
-            return f"{value:.3g}" if value < 0.001 else f"{value:.3f}"
-        return str(value)
-
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in frame.columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(cell(v))}</td>" for v in row) + "</tr>" for row in frame.iter_rows())
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-INTRO = (
-    "<h2>Paired comparisons</h2><p>Two runs on the same items: two models at their current versions, or one model's "
-    "previous version (A) and its current one (B). Samples are paired on item and sample index under the current task "
-    "version; a sample truncated or failed (error) on either side is excluded. Strict outcomes: an unparsed answer counts "
-    "as not correct. b = A right and B wrong, c = A wrong and B right; p is the exact McNemar test (two-sided binomial "
-    f"of b in b + c at ½); q is Benjamini–Hochberg over the task and point tests of one comparison; q ≤ {ALPHA} differs.</p>"
-)
-
-
-def comparisons_section(comparisons: pl.DataFrame, models: list[str], chart_img=None) -> list[str]:
-    """HTML parts of the section; `chart_img(chart, alt)` renders a chart as an <img> (none: no chart).
-    `models` are the models with results, for the sentence that says why there is nothing to compare."""
-    sections = [INTRO]
-    if comparisons.is_empty():
-        if len(models) <= 1:
-            who = f"only one model ({html.escape(models[0])}) has" if models else "no model has"
-            sections.append(f'<p class="missing">Nothing to compare: {who} results, and no model has results of an earlier version on the same items.</p>')
-        else:
-            sections.append('<p class="missing">Nothing to compare: no two models (and no two versions of a model) answered the same items.</p>')
-        return sections
-    if len(models) <= 1:
-        sections.append(f"<p>Only one model ({html.escape(models[0] if models else '?')}) has results: the comparisons below are between its versions.</p>")
-    frame = labelled(comparisons)
-    columns = ["task", "pairs", "excluded", "accuracy_a", "accuracy_b", "b", "c", "p_value", "q_value"]
-    for (label,), rows in frame.group_by("comparison", maintain_order=True):
-        tasks = rows.filter(pl.col("level") == "task")
-        points = rows.filter(pl.col("level") == "point")
-        differing = points.filter(pl.col("differs"))
-        sections.append(f"<h3>{html.escape(label)}</h3>")
-        sections.append(_table(tasks.select(columns)))
-        if differing.is_empty():
-            sections.append(f"<p>No grid point differs at q ≤ {ALPHA} ({points.height} points compared).</p>")
-        else:
-            sections.append(f"<p>{differing.height} of {points.height} grid points differ at q ≤ {ALPHA}:</p>")
-            sections.append(_table(differing.select("task", "params_json", *columns[1:])))
-    if chart_img is not None:
-        sections.append(chart_img(change_chart(comparisons), "paired comparisons: change in accuracy"))
-    return sections
+    zero = alt.Chart(alt.Data(values=[{"change": 0.0, "label": "no change"}]))
+    rule = zero.mark_rule(color="#888", strokeDash=[3, 3]).encode(x=x)
+    text = zero.mark_text(align="left", baseline="top", dx=3, dy=2, fontSize=10, color="#666").encode(x=x, text="label:N", y=alt.value(0))
+    return (rule + text + points).properties(title="Paired comparisons: change in strict accuracy", width=440, height=alt.Step(24))

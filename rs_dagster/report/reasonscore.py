@@ -1,4 +1,4 @@
-"""The report's ReasonScore section: per tier, the models ranked by ReasonScore v2 with its bootstrap
+"""ReasonScore views of the explorer and `rs leaderboard`: per tier, the models ranked by ReasonScore v2 with its bootstrap
 interval, v1, tokens and score per token, each task's cell as ReasonScape writes it (`.58 - .62 [-.05]`:
 the Wilson 95% interval of accuracy and the truncation penalty), and a radar chart of each model's
 per-task score p_t.
@@ -10,20 +10,14 @@ and the tier gets a bar chart of p_t per task instead."""
 
 from __future__ import annotations
 
-import base64
-import html
 import math
 
 import altair as alt
 import polars as pl
 
-from rs_dagster.report.charts import MODEL_PALETTE, png_bytes
-from rs_dagster.stats.reasonscore import FLOOR, RESAMPLES, cell
+from rs_dagster.report.charts import MODEL_PALETTE, interval_text
+from rs_dagster.stats.reasonscore import FLOOR, cell
 
-NO_REASONSCORE = (
-    "No ReasonScore: the reasonscore table has no rows, because no evaluated grid point belongs to a tier "
-    "(easy, medium or hard) with an answered or truncated sample (or the reasonscore asset has not been materialized yet)."
-)
 RINGS = (0.25, 0.5, 0.75, 1.0)
 
 
@@ -39,19 +33,29 @@ def tiers_of(scores: pl.DataFrame) -> list[str]:
     return [t for t in TIERS if t in present] + sorted(t for t in present if t not in TIERS)
 
 
-def score_bars(scores: pl.DataFrame) -> alt.Chart:
-    """ReasonScore v2 per model with its bootstrap 95% interval, one panel per tier."""
-    data = scores.select("model", "tier", "v2", "v2_low", "v2_high", "v1", "tasks")
-    base = alt.Chart(alt.Data(values=data.to_dicts())).encode(y=alt.Y("model:N", title=None, sort="-x"))
+def score_bars(scores: pl.DataFrame) -> alt.FacetChart:
+    """ReasonScore v2 per model with its bootstrap 95% interval, one panel per tier. The score is already
+    over chance: its floor, 10, is at or below chance on every task."""
+    data = scores.select("model", "tier", "v2", "v2_low", "v2_high", "v1", "tasks", "samples", interval_text("v2_low", "v2_high", 0))
+    base = alt.Chart().encode(y=alt.Y("model:N", title=None, sort="-x"))
+    axis_title = "ReasonScore v2 (10–1000, bootstrap 95% interval)"
+    x = alt.X("v2:Q", title=axis_title, scale=alt.Scale(domain=[0, 1000]))
     bars = base.mark_bar(color="#72b7b2").encode(
-        x=alt.X("v2:Q", title="ReasonScore v2 (bootstrap 95% interval)", scale=alt.Scale(domain=[0, 1000])),
-        tooltip=["model:N", "tier:N", "v2:Q", "v2_low:Q", "v2_high:Q", "v1:Q", "tasks:Q"],
+        x=x,
+        tooltip=[
+            alt.Tooltip("model:N"), alt.Tooltip("tier:N"), alt.Tooltip("v2:Q", title="ReasonScore v2", format=".0f"),
+            alt.Tooltip("interval:N", title="bootstrap 95% interval"), alt.Tooltip("v1:Q", title="v1", format=".0f"),
+            alt.Tooltip("tasks:Q"), alt.Tooltip("samples:Q", title="samples (n)"),
+        ],
     )
-    errors = base.mark_rule(strokeWidth=2).encode(x="v2_low:Q", x2="v2_high:Q")
+    errors = base.mark_rule(strokeWidth=2).encode(x=alt.X("v2_low:Q", title=axis_title), x2="v2_high:Q")
     return (
-        (bars + errors).properties(width=320, height=alt.Step(18))
-        .facet(row=alt.Row("tier:N", title=None, sort=tiers_of(scores)))
+        alt.layer(bars, errors, data=alt.Data(values=data.to_dicts())).properties(width=360, height=alt.Step(18))
+        .facet(row=alt.Row("tier:N", title=None, sort=tiers_of(scores), header=alt.Header(labelAngle=0, labelAlign="left", labelFontWeight="bold")))
         .resolve_scale(y="independent")  # a tier lists only the models scored at it
+        .properties(title=alt.TitleParams(
+            "ReasonScore v2 by tier", subtitle=f"rule: bootstrap 95% interval; chance-corrected: {FLOOR * 1000:g} = at or below chance on every task"
+        ))
     )
 
 
@@ -78,6 +82,7 @@ def radar(tasks: pl.DataFrame, title: str) -> alt.LayerChart:
     lines = []
     for (model,), frame in tasks.filter(pl.col("v2_task").is_not_null()).group_by("model", maintain_order=True):
         score = dict(zip(frame["task"], frame["v2_task"]))
+        about = {row["task"]: _task_facts(row) for row in frame.iter_rows(named=True)}
         segment = 0
         for k in range(count + 1):  # back to the first spoke: a closed outline
             name = names[k % count]
@@ -85,7 +90,7 @@ def radar(tasks: pl.DataFrame, title: str) -> alt.LayerChart:
                 segment += 1
                 continue
             angle = _spoke(k % count, count)
-            lines.append({"model": model, "segment": segment, "task": name, "order": k, "p": score[name],
+            lines.append({"model": model, "segment": segment, "task": name, "order": k, "p": score[name], **about[name],
                           "x": score[name] * math.cos(angle), "y": score[name] * math.sin(angle)})
     domain = alt.Scale(domain=[-1.35, 1.35])
     x, y = alt.X("x:Q", scale=domain, axis=None), alt.Y("y:Q", scale=domain, axis=None)
@@ -98,23 +103,46 @@ def radar(tasks: pl.DataFrame, title: str) -> alt.LayerChart:
     ring_labels = alt.Chart(alt.Data(values=[{"x": 0.02, "y": r, "label": f"{r:g}"} for r in RINGS])).mark_text(
         fontSize=9, color="#888", align="left", baseline="bottom"
     ).encode(x=x, y=y, text="label:N")
+    select = alt.selection_point(fields=["model"], bind="legend")
     outline = alt.Chart(alt.Data(values=lines)).mark_line(point=alt.OverlayMarkDef(filled=True, size=40), strokeWidth=2).encode(
         x=x, y=y, order="order:Q", detail="segment:N",
         color=alt.Color("model:N", title="model", scale=alt.Scale(scheme=MODEL_PALETTE)),
-        tooltip=["model:N", "task:N", alt.Tooltip("p:Q", format=".3f", title="p_t")],
+        opacity=alt.when(select).then(alt.value(1.0)).otherwise(alt.value(0.15)),
+        tooltip=[alt.Tooltip("model:N"), alt.Tooltip("task:N"), alt.Tooltip("p:Q", format=".3f", title="p_t"), *TASK_TOOLTIP],
+    ).add_params(select)
+    subtitle = "radius: p_t, accuracy over chance less truncation (0.01: at or below chance)"
+    return (grid + axes + ring_labels + names_layer + outline).properties(
+        title=alt.TitleParams(title, subtitle=subtitle), width=360, height=360, view=alt.ViewBackground(stroke=None)
     )
-    return (grid + axes + ring_labels + names_layer + outline).properties(title=title, width=360, height=360)
+
+
+TASK_TOOLTIP = [
+    alt.Tooltip("accuracy:Q", title="strict accuracy", format=".3f"), alt.Tooltip("interval:N", title="Wilson 95% CI"),
+    alt.Tooltip("guess_chance:Q", title="chance", format=".3f"), alt.Tooltip("truncation_ratio:Q", title="truncation ratio", format=".3f"),
+    alt.Tooltip("samples:Q", title="samples (n)"),
+]
+"""What p_t is made of, beside it in a tooltip."""
+
+
+def _task_facts(row: dict) -> dict:
+    """The TASK_TOOLTIP fields of a reasonscore_tasks row."""
+    interval = "—" if row["ci_low"] is None else f"{row['ci_low']:.3f}–{row['ci_high']:.3f}"
+    return {"accuracy": row["accuracy"], "interval": interval, "guess_chance": row["guess_chance"],
+            "truncation_ratio": row["truncation_ratio"], "samples": row["samples"]}
 
 
 def task_bars(tasks: pl.DataFrame, title: str) -> alt.Chart:
     """p_t per task and model as bars: the tier's view when it has fewer than three tasks."""
-    data = tasks.filter(pl.col("v2_task").is_not_null()).select("model", "task", "v2_task")
-    return alt.Chart(alt.Data(values=data.to_dicts())).mark_bar().encode(
+    rows = tasks.filter(pl.col("v2_task").is_not_null()).select("model", "task", "v2_task", "accuracy", "ci_low", "ci_high", "guess_chance", "truncation_ratio", "samples")
+    data = [{"model": r["model"], "task": r["task"], "v2_task": r["v2_task"], **_task_facts(r)} for r in rows.iter_rows(named=True)]
+    select = alt.selection_point(fields=["model"], bind="legend")
+    return alt.Chart(alt.Data(values=data)).mark_bar().encode(
         y=alt.Y("task:N", title=None), yOffset="model:N",
-        x=alt.X("v2_task:Q", title="p_t (per-task score)", scale=alt.Scale(domain=[0, 1])),
+        x=alt.X("v2_task:Q", title="p_t: per-task score over chance (0.01–1)", scale=alt.Scale(domain=[0, 1])),
         color=alt.Color("model:N", title="model", scale=alt.Scale(scheme=MODEL_PALETTE)),
-        tooltip=["model:N", "task:N", alt.Tooltip("v2_task:Q", format=".3f")],
-    ).properties(title=title, width=360)
+        opacity=alt.when(select).then(alt.value(1.0)).otherwise(alt.value(0.25)),
+        tooltip=[alt.Tooltip("model:N"), alt.Tooltip("task:N"), alt.Tooltip("v2_task:Q", title="p_t", format=".3f"), *TASK_TOOLTIP],
+    ).add_params(select).properties(title=title, width=360)
 
 
 def _number(value: float | None, spec: str) -> str:
@@ -139,47 +167,3 @@ def ranked_rows(scores: pl.DataFrame, tasks: pl.DataFrame, tier: str) -> tuple[l
             _number(row["tokens"], ".0f"), _number(row["v2_per_token"], ".3g"), _number(row["v1_per_token"], ".3g"), *cells,
         ])
     return header, rows
-
-
-EXPLANATION = (
-    "<p>ReasonScore after ReasonScape, per tier (10 to 1000, higher is better). Per task t the tier's points are pooled: "
-    "accuracy a<sub>t</sub> (strict), its Wilson 95% interval, guess chance g<sub>t</sub> and truncation ratio "
-    "&tau;<sub>t</sub> = truncated / (answered + truncated). <b>v2</b> (the ranking) = 1000 &middot; geometric mean over tasks of "
-    f"p<sub>t</sub> = clamp((1 &minus; &tau;<sub>t</sub>) &middot; max(0, (a<sub>t</sub> &minus; g<sub>t</sub>) / (1 &minus; g<sub>t</sub>)), {FLOOR}, 1); "
-    f"its interval is the 2.5 and 97.5 percentiles of {RESAMPLES} bootstrap replicates that redraw each point's samples. "
-    "<b>v1</b> = 1000 &middot; geometric mean of clamp(excess over chance of the Wilson upper bound &minus; &tau;<sub>t</sub>, "
-    f"{FLOOR}, 1). Tokens: the mean over tasks of mean completion tokens per sample; score/token = v2 / tokens, v1/token = v1 / tokens. "
-    "A task cell reads <code>.58 - .62 [-.05]</code>: the Wilson 95% interval of accuracy and, when anything was truncated, "
-    "the truncation ratio. * marks a model scored on fewer of the tier's tasks than another.</p>"
-)
-
-
-def _img(chart, alt_text: str) -> str:
-    return f'<img alt="{html.escape(alt_text)}" src="data:image/png;base64,{base64.b64encode(png_bytes(chart)).decode()}">'
-
-
-def _html_table(header: list[str], rows: list[list[str]]) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def reasonscore_section(scores: pl.DataFrame, tasks: pl.DataFrame) -> list[str]:
-    """The section's HTML parts; one sentence on why when there is nothing to rank."""
-    sections = ["<h2>ReasonScore</h2>", EXPLANATION]
-    if scores.is_empty():
-        return [*sections, f'<p class="missing">{html.escape(NO_REASONSCORE)}</p>']
-    sections.append(_img(score_bars(scores), "ReasonScore v2 by tier"))
-    for tier in tiers_of(scores):
-        sections.append(f"<h3>{html.escape(tier)}</h3>")
-        sections.append(_html_table(*ranked_rows(scores, tasks, tier)))
-        tier_tasks = tasks.filter((pl.col("tier") == tier) & pl.col("v2_task").is_not_null())
-        count = tier_tasks["task"].n_unique()
-        if count >= 3:
-            sections.append(_img(radar(tier_tasks, f"{tier}: p_t per task"), f"reasonscore radar: {tier}"))
-        else:
-            plural = "" if count == 1 else "s"
-            note = f"No radar for {tier}: it has {count} scored task{plural} and a radar needs three, so p_t is drawn as bars."
-            sections.append(f'<p class="missing">{html.escape(note)}</p>')
-            sections.append(_img(task_bars(tier_tasks, f"{tier}: p_t per task"), f"reasonscore bars: {tier}"))
-    return sections

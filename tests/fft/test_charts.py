@@ -41,7 +41,16 @@ def spectra_frame() -> pl.DataFrame:
                     "accuracy": 1.0 - terms / 20,
                 }
             )
-    return pl.DataFrame(rows)
+    frame = pl.DataFrame(rows)
+    return frame.with_columns(  # the rest of what with_points joins on, so band_vs_accuracy can draw it
+        n=pl.lit(16), ci_low=pl.col("accuracy") - 0.1, ci_high=pl.col("accuracy") + 0.05, excess_accuracy=pl.col("accuracy"),
+        truncation_rate=pl.lit(0.0), guess_chance=pl.lit(0.25),
+    )
+
+
+def spectra_only() -> pl.DataFrame:
+    """spectra_frame as the fft_spectra table holds it, with nothing of `points`."""
+    return spectra_frame().drop(charts.POINT_COLUMNS)
 
 
 @pytest.mark.parametrize(
@@ -78,7 +87,8 @@ def test_charts_refuse_frames_they_cannot_draw():
 def test_spectra_use_log_magnitude_and_comparison_has_one_line_per_model():
     df = spectra_frame()
     for chart in (charts.spectra_by_projection(df, "terms"), charts.model_comparison(df)):
-        assert chart.to_dict()["encoding"]["y"]["scale"]["type"] == "log"
+        band, line = chart.to_dict()["layer"]
+        assert line["encoding"]["y"]["scale"]["type"] == band["encoding"]["y"]["scale"]["type"] == "log"
     lines = pl.DataFrame(charts.model_comparison(df).data)
     assert lines.group_by("model").agg(pl.len(), pl.col("points").max()).sort("model").rows() == [
         ("model-a", 129, 3),
@@ -90,7 +100,7 @@ def points_frame(df: pl.DataFrame) -> pl.DataFrame:
     """`points` rows for the frame's points, with an extra point that has no spectrum."""
     rows = df.select("model", "task", "point_id", "params_json", "accuracy").with_columns(
         n=pl.lit(16), ci_low=pl.col("accuracy") - 0.1, ci_high=pl.col("accuracy") + 0.05,
-        excess_accuracy=pl.col("accuracy"), truncation_rate=pl.lit(0.25),
+        excess_accuracy=pl.col("accuracy"), truncation_rate=pl.lit(0.25), guess_chance=pl.lit(0.25),
     )
     extra = rows.head(1).with_columns(point_id=pl.lit("p-without-spectrum"))
     return pl.concat([rows, extra])
@@ -99,7 +109,7 @@ def points_frame(df: pl.DataFrame) -> pl.DataFrame:
 def test_with_points_is_an_inner_join_on_model_task_point():
     df = spectra_frame()
     points = points_frame(df).filter(pl.col("point_id") != "p16")
-    joined = charts.with_points(df.drop("accuracy"), points)
+    joined = charts.with_points(spectra_only(), points)
     assert joined.select("model", "point_id").rows() == [("model-a", "p4"), ("model-a", "p8"), ("model-b", "p4"), ("model-b", "p8")]
     assert joined["accuracy"].to_list() == [0.8, 0.6, 0.8, 0.6] and (joined["truncation_rate"] == 0.25).all()
     with pytest.raises(ValueError, match=r"points frame lacks columns \['truncation_rate'\]"):
@@ -107,7 +117,7 @@ def test_with_points_is_an_inner_join_on_model_task_point():
 
 
 def test_task_figures_draw_what_the_data_allows_and_name_what_is_missing():
-    df = spectra_frame().drop("accuracy")
+    df = spectra_only()
     both = charts.task_figures(df, points_frame(spectra_frame()))[0]
     assert both.comparison is not None and both.bands is not None and both.missing == []
     assert both.joined.height == 6
@@ -134,7 +144,7 @@ def test_points_without_accuracy_are_not_plotted():
     points = points_frame(spectra_frame()).with_columns(
         accuracy=pl.when(pl.col("point_id") == "p16").then(None).otherwise(pl.col("accuracy"))
     )
-    figure = charts.task_figures(spectra_frame().drop("accuracy"), points)[0]
+    figure = charts.task_figures(spectra_only(), points)[0]
     assert sorted(set(pl.DataFrame(figure.bands.data)["point_id"])) == ["p4", "p8"]
     with pytest.raises(ValueError, match="no row has an accuracy"):
         charts.band_vs_accuracy(spectra_frame().with_columns(accuracy=pl.lit(None, pl.Float64)))
