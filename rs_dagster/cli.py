@@ -3,6 +3,7 @@ in DAGSTER_HOME (default .rs/dagster), so the UI shows what the CLI did."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -276,6 +277,24 @@ def fft(
 def leaderboard() -> None:
     """Print the leaderboard from the DuckDB file."""
     _print_leaderboard(_settings())
+
+
+@app.command()
+def explore(
+    host: str = typer.Option("127.0.0.1", help="address to listen on"),
+    port: int = typer.Option(8000, help="port (0: a free one)"),
+    dagster_url: str = typer.Option("http://127.0.0.1:3000", help="the Dagster UI that lineage links to (its /runs/ID pages)"),
+) -> None:
+    """Browse the lab's results in a local web app (read-only; safe while an evaluation runs) until Ctrl-C."""
+    from rs_dagster.explore.app import serve
+
+    settings = _settings()
+
+    def ready(url: str) -> None:
+        out.print(f"Explorer: {url}  (reading {settings.db_path}; Ctrl-C to stop)")
+
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how it stops
+        serve(settings.db_path, host, port, dagster_url, on_ready=ready)
 
 
 @app.command("serve-model")

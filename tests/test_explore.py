@@ -1,0 +1,225 @@
+"""`rs explore`'s JSON views and the exported report, over a real evaluation of two scripted models: every
+value a view shows is the one stored in DuckDB, a missing table is a sentence, and nothing is written."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import urllib.error
+import urllib.request
+
+import duckdb
+import polars as pl
+import pytest
+from explore_lab import MODELS, explored_lab
+from helpers import lab_env, rs_process
+
+from rs_dagster.explore import views
+from rs_dagster.explore.app import running
+from rs_dagster.explore.export import export
+from rs_dagster.explore.queries import LabData
+from rs_dagster.storage.warehouse import Warehouse
+
+DAGSTER_URL = "http://dagster.example:3000"
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    with explored_lab(tmp_path_factory.mktemp("explore")) as settings:
+        yield settings
+
+
+@pytest.fixture(scope="module")
+def api(lab):
+    with running(lab.db_path, DAGSTER_URL) as url:
+        def get(path: str) -> tuple[int, dict]:
+            try:
+                with urllib.request.urlopen(url + "api" + path) as response:
+                    return response.status, json.load(response)
+            except urllib.error.HTTPError as exc:
+                return exc.code, json.load(exc)
+        yield get
+
+
+def blocks_of(view: dict, kind: str, name: str) -> dict:
+    return next(b for b in view["blocks"] if b["type"] == kind and b.get("name") == name)
+
+
+def field(view: dict, name: str, key: str):
+    return next(i["value"] for i in blocks_of(view, "fields", name)["items"] if i["key"] == key)
+
+
+def test_leaderboard_ranks_each_tier_and_task_with_the_stored_intervals(lab, api):
+    status, view = api("/leaderboard")
+    assert status == 200
+    rows = blocks_of(view, "table", "leaderboard")["rows"]
+    stored = Warehouse(lab.db_path).query("SELECT * FROM leaderboard")
+    assert len(rows) == stored.height and set(stored["model"]) == set(MODELS)
+    for tier, _rank, model, task, accuracy, flexible, *_ in rows:
+        row = stored.filter((pl.col("model") == model) & (pl.col("task") == task["text"]) & (pl.col("tier") == tier)).row(0, named=True)
+        assert accuracy == views.interval(row["accuracy"], row["ci_low"], row["ci_high"])
+        assert flexible == views.interval(row["flexible_accuracy"], row["flexible_ci_low"], row["flexible_ci_high"])
+        assert task["href"] == f"#/task/{task['text']}"
+    for tier, task in stored.select("tier", "task").unique().rows():
+        ranked = [r for r in rows if r[0] == tier and r[3]["text"] == task]
+        accuracies = [float(r[4].split()[0]) for r in ranked if r[4] != "—"]
+        assert accuracies == sorted(accuracies, reverse=True) and [r[1] for r in ranked] == list(range(1, len(ranked) + 1))
+    scores = Warehouse(lab.db_path).query("SELECT * FROM reasonscore WHERE tier = 'easy' ORDER BY v2 DESC")
+    ranked = blocks_of(view, "table", "reasonscore-easy")["rows"]
+    assert [r[1] for r in ranked] == scores["model"].to_list() and ranked[0][3] == f"[{scores['v2_low'][0]:.0f}, {scores['v2_high'][0]:.0f}]"
+    assert blocks_of(view, "table", "comparisons")["rows"] == [[{"text": "alpha vs beta", "href": "#/compare/alpha/beta"}]]
+    tiers = set(Warehouse(lab.db_path).query("SELECT DISTINCT tier FROM reasonscore")["tier"])
+    assert {b["name"] for b in view["blocks"] if b["type"] == "chart"} == {"leaderboard", "reasonscore", *(f"reasonscore-bars-{t}" for t in tiers)}
+    assert any(b["type"] == "note" and b["text"].startswith("No radar for easy: it has 2 scored tasks") for b in view["blocks"])
+
+
+def test_task_view_offers_each_projection_and_surface_with_a_model_picker(lab, api):
+    status, view = api("/task/arithmetic")
+    assert status == 200
+    curves, surfaces, traces = (b for b in view["blocks"] if b["type"] == "choice")
+    projections = Warehouse(lab.db_path).query("SELECT DISTINCT projection, axis FROM projections WHERE task = 'arithmetic' ORDER BY 1")
+    assert [o["label"] for o in curves["options"]] == [f"{p} ({a})" for p, a in projections.rows()]
+    curve = curves["options"][0]["blocks"][0]
+    assert curve["type"] == "chart" and curve["models"] == list(MODELS) and "layer" in curve["spec"]
+    assert surfaces["options"][0]["label"] == "terms × depth (terms_by_depth)" and len(surfaces["options"][0]["blocks"]) == len(MODELS)
+    points = blocks_of(view, "table", "points")["rows"]
+    assert len(points) == Warehouse(lab.db_path).query("SELECT count(*) AS n FROM points WHERE task = 'arithmetic'")["n"][0]
+    assert [o["label"] for o in traces["options"]] == list(MODELS)
+    alpha = {b.get("name"): b for b in traces["options"][0]["blocks"]}
+    assert {"survival", "hazard", "tokens"} <= set(alpha)  # scripted models send no reasoning trace, so no compression
+    notes = [b["text"] for b in traces["options"][0]["blocks"] if b["type"] == "note"]
+    assert notes[0].startswith("No compression view for alpha / arithmetic: none of its") and notes[-1].startswith("Nothing censored for alpha")
+    hazard = Warehouse(lab.db_path).query("SELECT * FROM hazard WHERE model = 'alpha' AND task = 'arithmetic' AND tier = 'all'").row(0, named=True)
+    assert alpha["tokens"]["items"][0]["value"].startswith(f"{hazard['median_tokens']:.0f} [")
+    assert any(b["type"] == "note" and b["text"].startswith("No token-FFT spectra for arithmetic") for b in view["blocks"])
+    assert api("/task/nope") == (404, {"error": "no evaluated grid point of task 'nope'; tasks with results: arithmetic, boolean"})
+
+
+def test_point_view_shows_the_stored_statistics_and_pages_its_samples(lab, api):
+    point = Warehouse(lab.db_path).query("SELECT * FROM points WHERE model = 'beta' AND task = 'boolean' ORDER BY n DESC, point_id").row(0, named=True)
+    status, view = api(f"/point/beta/boolean/{point['point_id']}")
+    assert status == 200
+    assert field(view, "point", "accuracy") == views.interval(point["accuracy"], point["ci_low"], point["ci_high"])
+    assert field(view, "point", "n") == point["n"]
+    pager = next(b for b in view["blocks"] if b["type"] == "pager")
+    assert (pager["total"], pager["pages"]) == (point["n"], 1)
+    samples = blocks_of(view, "table", "samples")["rows"]
+    scored = Warehouse(lab.db_path).query("SELECT * FROM scored_results WHERE model = 'beta' AND point_id = ?", [point["point_id"]])
+    assert len(samples) == point["n"] and sorted(r[1] for r in samples) == sorted(scored["outcome"])
+    assert any(b["type"] == "note" and "No token-FFT spectrum" in b["text"] for b in view["blocks"])
+
+    lab_data = LabData(lab.db_path)
+    second = views.point_view(lab_data, "beta", "boolean", point["point_id"], page=1, page_size=3)
+    pager = next(b for b in second["blocks"] if b["type"] == "pager")
+    assert (pager["page"], pager["pages"]) == (1, -(-point["n"] // 3))
+    assert len(blocks_of(second, "table", "samples")["rows"]) == min(3, point["n"] - 3)
+
+
+def test_sample_view_shows_the_prompt_as_sent_the_answer_and_its_lineage(lab, api):
+    row = Warehouse(lab.db_path).query(
+        """SELECT s.*, c.answer_text, p.messages_json FROM scored_results s
+           JOIN completions c ON c.model = s.model AND c.test_case_id = s.test_case_id AND c.request_hash = s.request_hash
+           JOIN prompts p ON p.model = s.model AND p.test_case_id = s.test_case_id AND p.prompt_hash = s.prompt_hash
+           WHERE s.model = 'alpha' AND s.parse_rule = 'boxed' ORDER BY s.test_case_id LIMIT 1"""
+    ).row(0, named=True)
+    status, view = api(f"/sample/alpha/{row['task']}/{row['test_case_id']}/{row['sample_index']}")
+    assert status == 200
+    assert field(view, "outcome", "parsed_answer") == row["parsed_answer"] and field(view, "outcome", "parse_rule") == "boxed"
+    assert field(view, "outcome", "outcome") == row["outcome"]
+    prompt = next(b for b in view["blocks"] if b.get("name") == "prompt")["text"]
+    assert json.loads(row["messages_json"])[-1]["content"] in prompt
+    assert next(b for b in view["blocks"] if b.get("name") == "answer")["text"] == row["answer_text"]
+    assert field(view, "lineage", "request_hash") == row["request_hash"]
+    assert field(view, "lineage", "dagster_run_id") == {"text": row["dagster_run_id"], "href": f"{DAGSTER_URL}/runs/{row['dagster_run_id']}"}
+    assert api(f"/sample/alpha/{row['task']}/{row['test_case_id']}/99")[0] == 404
+
+
+def test_compare_view_sets_two_models_side_by_side_with_their_paired_test(lab, api):
+    status, view = api("/compare/alpha/beta")
+    assert status == 200
+    side = blocks_of(view, "table", "side-by-side")["rows"]
+    board = Warehouse(lab.db_path).query("SELECT * FROM leaderboard WHERE model = 'alpha'")
+    assert len(side) == board.height and any(r[2] != r[3] for r in side)  # beta fumbles every third item
+    easy = board.filter((pl.col("task") == "arithmetic") & (pl.col("tier") == "easy")).row(0, named=True)
+    assert side[0][:3] == [{"text": "arithmetic", "href": "#/task/arithmetic"}, "easy", views.interval(easy["accuracy"], easy["ci_low"], easy["ci_high"])]
+    paired = blocks_of(view, "table", "paired")["rows"]
+    stored = Warehouse(lab.db_path).query("SELECT * FROM comparisons WHERE kind = 'models' AND level = 'task' ORDER BY task")
+    assert [(r[2], r[3], r[6], r[7]) for r in paired] == stored.select("task", "pairs", "b", "c").rows()
+    assert api("/compare/alpha/zeta") == (404, {"error": "unknown model 'zeta'; models with results: alpha, beta"})
+
+
+def test_a_lab_without_results_says_what_to_run_and_is_not_created(tmp_path):
+    missing = tmp_path / "none.duckdb"
+    view = views.leaderboard_view(LabData(missing))
+    assert [b["type"] for b in view["blocks"]] == ["note"] and "run `rs eval`" in view["blocks"][0]["text"]
+    assert not missing.exists()
+
+
+def test_export_writes_every_view_as_scripts_beside_the_front_end(lab, tmp_path):
+    written = export(lab.db_path, tmp_path / "out", samples_per_point=2)
+    points = Warehouse(lab.db_path).query("SELECT count(*) AS n FROM points")["n"][0]
+    assert len(written.routes) == 1 + 2 + points + 2 * points + 1  # leaderboard, tasks, points, 2 samples each, one comparison
+    page = (tmp_path / "out" / "index.html").read_text()
+    assert '<script src="data/index.js"></script>' in page and "http" not in page
+    assert "http" not in (tmp_path / "out" / "app.js").read_text()
+    manifest = (tmp_path / "out" / "data" / "index.js").read_text()
+    assert '"/compare/alpha/beta"' in manifest and "first 2 samples of each grid point" in manifest
+    assert any("No token-FFT spectrum" in n for n in written.notes)
+    assert list((tmp_path / "out" / "vega.js").read_text()) and list(lab.cache_dir.glob("vega-*.js"))  # the bundle, cached by the first build
+    # The report asset wrote the same export (and no PNG page beside it).
+    assert (lab.report_dir / "data" / "index.js").is_file() and not (lab.report_dir / "summary.html").exists()
+
+
+def test_the_export_shows_what_the_server_shows(lab):
+    """The export's views, built from one read of each table, equal the server's, built from a query per view."""
+    data, snapshot = LabData(lab.db_path), LabData(lab.db_path).snapshot(1000)
+    assert views.leaderboard_view(snapshot) == views.leaderboard_view(data)
+    for task in data.tasks():
+        assert views.task_view(snapshot, task) == views.task_view(data, task)
+        for model, point_id in data.points(task).select("model", "point_id").rows():
+            assert views.point_view(snapshot, model, task, point_id) == views.point_view(data, model, task, point_id)
+    assert views.compare_view(snapshot, "alpha", "beta") == views.compare_view(data, "alpha", "beta")
+    for sample in snapshot.details.head(20).iter_rows(named=True):
+        expected = views.sample_view(data, sample["model"], sample["task"], sample["test_case_id"], sample["sample_index"], DAGSTER_URL)
+        assert views.sample_view_of(sample, DAGSTER_URL) == expected
+
+
+def test_a_model_named_with_a_slash_has_working_routes(lab, tmp_path):
+    """`org/alpha` (the usual `org/model` name): its segment is escaped in links and decoded by the server."""
+    db = tmp_path / "slash.duckdb"
+    shutil.copy(lab.db_path, db)
+    with duckdb.connect(str(db)) as con:
+        for table, column in con.execute(
+            "SELECT table_name, column_name FROM information_schema.columns WHERE column_name IN ('model', 'model_a', 'model_b')"
+        ).fetchall():
+            con.execute(f"UPDATE {table} SET {column} = 'org/alpha' WHERE {column} = 'alpha'")
+    point = Warehouse(db).query("SELECT point_id FROM points WHERE model = 'org/alpha' ORDER BY point_id LIMIT 1")["point_id"][0]
+    with running(db, DAGSTER_URL, cache_dir=lab.cache_dir) as url:
+        board = json.load(urllib.request.urlopen(url + "api/leaderboard"))
+        assert blocks_of(board, "table", "comparisons")["rows"] == [[{"text": "beta vs org/alpha", "href": "#/compare/beta/org%2Falpha"}]]
+        view = json.load(urllib.request.urlopen(f"{url}api/point/org%2Falpha/arithmetic/{point}"))
+        assert field(view, "point", "point_id") == point
+        sample = blocks_of(view, "table", "samples")["rows"][0][0]["href"]
+        assert sample.startswith("#/sample/org%2Falpha/arithmetic/")
+        assert json.load(urllib.request.urlopen(url + "api" + sample.removeprefix("#")))["title"].startswith("org/alpha on arithmetic")
+        assert json.load(urllib.request.urlopen(url + "api/compare/beta/org%2Falpha"))["title"] == "beta vs org/alpha"
+    written = export(db, tmp_path / "out", samples_per_point=1, cache_dir=lab.cache_dir)
+    assert f"/point/org%2Falpha/arithmetic/{point}" in written.routes and "/compare/beta/org%2Falpha" in written.routes
+
+
+def test_rs_explore_prints_its_url_and_serves_until_stopped(lab):
+    process = rs_process(["explore", "--port", "0", "--dagster-url", DAGSTER_URL], lab_env(lab), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        line = process.stdout.readline()
+        url = line.split()[1]
+        assert line.startswith("Explorer: http://127.0.0.1:") and str(lab.db_path) in line
+        with urllib.request.urlopen(url + "api/leaderboard") as response:
+            assert json.load(response)["title"] == "Leaderboard"
+        port = url.rstrip("/").rsplit(":", 1)[1]
+        taken = rs_process(["explore", "--port", port], lab_env(lab), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        _, err = taken.communicate(timeout=60)
+        assert taken.returncode == 2 and f"cannot listen on 127.0.0.1:{port}" in err and "Traceback" not in err
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -1,0 +1,134 @@
+"""The explorer in headless Chromium (Debian's `chromium`, driven by Playwright): every view loads with no
+console error and draws its Vega charts, a user clicks leaderboard → task → point → sample and reads the
+values stored in DuckDB, and the exported report opens from file:// with no network request."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from explore_lab import explored_lab
+
+from rs_dagster.explore import views
+from rs_dagster.explore.app import running
+from rs_dagster.storage.warehouse import Warehouse
+
+CHROMIUM = shutil.which("chromium")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (scripts/setup.sh installs it)")
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    with explored_lab(tmp_path_factory.mktemp("explore_browser")) as settings:
+        yield settings
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+class Page:
+    """A page that records console errors, page errors and every request it makes."""
+
+    def __init__(self, browser):
+        self.page = browser.new_page(viewport={"width": 1280, "height": 900})
+        self.errors: list[str] = []
+        self.requests: list[str] = []
+        self.page.on("console", lambda message: message.type == "error" and self.errors.append(message.text))
+        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+        self.page.on("request", lambda request: self.requests.append(request.url))
+
+    def open(self, url: str) -> None:
+        """Go to `url` and wait until its view is rendered and every chart on it is drawn."""
+        self.page.goto(url)
+        self.ready()
+
+    def ready(self) -> None:
+        self.page.wait_for_function("document.body.dataset.ready === (location.hash.replace(/^#/, '') || '/')")
+        self.page.wait_for_function(
+            "[...document.querySelectorAll('.chart .vega')].every(c => c.querySelector('svg, canvas') || c.querySelector('.error'))"
+        )
+
+    def click(self, selector: str) -> None:
+        self.page.click(selector)
+        self.ready()
+
+    def text(self, selector: str) -> str:
+        return self.page.inner_text(selector).strip()
+
+
+def test_every_view_loads_without_console_errors_and_draws_its_charts(lab, browser):
+    with running(lab.db_path) as url:
+        page = Page(browser)
+        point = Warehouse(lab.db_path).query("SELECT point_id FROM points WHERE model = 'alpha' AND task = 'arithmetic' LIMIT 1")["point_id"][0]
+        sample = Warehouse(lab.db_path).query("SELECT test_case_id FROM scored_results WHERE model = 'alpha' LIMIT 1")["test_case_id"][0]
+        task = Warehouse(lab.db_path).query("SELECT task FROM scored_results WHERE test_case_id = ?", [sample])["task"][0]
+        for route, charts in [
+            ("#/", 2), ("#/task/arithmetic", 2), ("#/task/boolean", 2), (f"#/point/alpha/arithmetic/{point}", 0),
+            (f"#/sample/alpha/{task}/{sample}/0", 0), ("#/compare/alpha/beta", 1),
+        ]:
+            page.open(url + route)
+            drawn = page.page.locator(".chart .vega svg").count()
+            assert drawn >= charts, (route, drawn)
+            assert not page.errors, (route, page.errors)
+            assert not page.page.locator(".error").count(), route
+        assert all(r.startswith(url) for r in page.requests), [r for r in page.requests if not r.startswith(url)]
+
+
+def test_click_through_leaderboard_task_point_sample_shows_the_stored_values(lab, browser):
+    warehouse = Warehouse(lab.db_path)
+    with running(lab.db_path) as url:
+        page = Page(browser)
+        page.open(url)
+        board = warehouse.query("SELECT * FROM leaderboard WHERE model = 'alpha' AND task = 'boolean' AND tier = 'easy'").row(0, named=True)
+        first = page.page.locator('[data-table="leaderboard"] tbody tr', has_text="boolean").filter(has_text="alpha").first
+        assert views.interval(board["accuracy"], board["ci_low"], board["ci_high"]) in first.inner_text()
+
+        page.click('[data-table="leaderboard"] a[href="#/task/boolean"]')
+        assert page.text("h1") == "Task boolean"
+        # Pick axes and models: another projection, one model hidden.
+        projections = page.page.locator('select[aria-label="Projection"] option')
+        page.page.select_option('select[aria-label="Projection"]', index=projections.count() - 1)
+        page.page.locator('.models input[value="beta"]').first.uncheck()
+        page.page.wait_for_function("document.querySelector('.chart .vega svg')")
+
+        row = page.page.locator('[data-table="points"] tbody tr', has_text="alpha").first
+        row.locator("a").click()
+        page.ready()
+        point_id = page.text('[data-field="point_id"]')
+        point = warehouse.query("SELECT * FROM points WHERE model = 'alpha' AND point_id = ?", [point_id]).row(0, named=True)
+        assert page.text('[data-field="accuracy"]') == views.interval(point["accuracy"], point["ci_low"], point["ci_high"])
+        assert page.page.locator('[data-table="samples"] tbody tr').count() == point["n"]
+
+        page.click('[data-table="samples"] tbody tr:first-child a')
+        test_case_id = page.text('[data-field="test_case_id"]')
+        scored = warehouse.query(
+            "SELECT * FROM scored_results WHERE model = 'alpha' AND test_case_id = ? AND sample_index = 0", [test_case_id]
+        ).row(0, named=True)
+        assert page.text('[data-field="parsed_answer"]') == (scored["parsed_answer"] or "—")
+        assert page.text('[data-field="outcome"]') == scored["outcome"]
+        assert page.text('[data-field="dagster_run_id"]') == scored["dagster_run_id"]
+        assert scored["point_id"] == point_id
+        assert not page.errors, page.errors
+
+
+def test_the_exported_report_opens_from_file_with_no_network_request(lab, browser):
+    index = Path(lab.report_dir) / "index.html"
+    page = Page(browser)
+    page.open(index.as_uri())
+    assert page.text("h1") == "Leaderboard" and page.page.locator(".chart .vega svg").count() >= 2
+    page.click('[data-table="leaderboard"] a[href="#/task/arithmetic"]')
+    page.click('[data-table="points"] tbody tr:first-child a')
+    page.click('[data-table="samples"] tbody tr:first-child a')
+    assert page.text('[data-field="test_case_id"]')
+    page.open(index.as_uri() + "#/compare/alpha/beta")
+    assert page.page.locator('[data-table="paired"]').count() == 1
+    assert page.requests and all(r.startswith("file://") for r in page.requests), [r for r in page.requests if not r.startswith("file://")]
+    assert not page.errors, page.errors
