@@ -24,6 +24,9 @@ from rs_dagster.models.registry import load_models
 from rs_dagster.settings import Settings
 from rs_dagster.tasks.manifold import load_manifolds
 
+CODE_LOCATION = __name__
+"""The code location's name in the UI: workspace.yaml loads this module, and the location is named after it."""
+
 
 def build_definitions(settings: Settings, scope: EvalScope | None = None) -> dg.Definitions:
     tasks = sorted(load_manifolds(settings.tasks_dir))

@@ -1,20 +1,23 @@
-"""Running evaluations through Dagster in-process, in dependency order, on a given instance, so
-runs started from the CLI appear in the Dagster UI with their lineage."""
+"""Running evaluations in-process, in dependency order, on a given instance, as the named jobs of the
+definitions (rs_dagster.defs.automation), so runs started from the CLI are listed on their jobs' pages in
+the Dagster UI, with their partitions and lineage, and can be re-executed from there."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 
 import dagster as dg
+from dagster._core.remote_origin import RegisteredCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
 
-from rs_dagster.definitions import build_definitions
-from rs_dagster.defs.automation import EVALUATION_ASSETS
+from rs_dagster.definitions import CODE_LOCATION, build_definitions
+from rs_dagster.defs.automation import endpoint_tag
 from rs_dagster.defs.fft import model_tokenizer_spec
 from rs_dagster.defs.partitions import model_task_key
 from rs_dagster.defs.prompting import selected_scope
 from rs_dagster.defs.resources import EvalScope
-from rs_dagster.defs.traces import TRACE_ASSETS
 from rs_dagster.errors import RsError, UnknownNameError
 from rs_dagster.models.registry import get_model, load_models
 from rs_dagster.settings import Settings
@@ -22,7 +25,6 @@ from rs_dagster.tasks.manifold import load_manifolds
 
 # The CLI reports a failed step itself, in one line; the full events stay in the instance (Dagster UI).
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
-REPORT_ASSETS = ["surfaces", "projections", "leaderboard", "comparisons", "reasonscore", "report"]
 
 
 @dataclass
@@ -30,25 +32,47 @@ class EvalRuns:
     run_ids: list[str] = field(default_factory=list)
 
 
-def _materialize(defs: dg.Definitions, selection: Sequence[str], instance: dg.DagsterInstance, partition_key: str | None, runs: EvalRuns, quiet: bool) -> None:
-    # materialize() takes built assets only; this project defines no CacheableAssetsDefinition.
-    assets = [a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition | dg.AssetSpec | dg.SourceAsset)]
-    result = dg.materialize(
-        assets,
-        selection=list(selection),
-        partition_key=partition_key,
-        instance=instance,
-        resources=defs.resources,
-        run_config=QUIET_LOGS if quiet else None,
-        raise_on_error=False,
-        tags={"rs/source": "cli"},
-    )
+def _origin(defs: dg.Definitions, job_name: str) -> RemoteJobOrigin:
+    """The job as the UI loads it: in the code location workspace.yaml names after rs_dagster.definitions."""
+    return RemoteRepositoryOrigin(RegisteredCodeLocationOrigin(CODE_LOCATION), defs.get_repository_def().name).get_job_origin(job_name)
+
+
+@contextmanager
+def _runs_created_with(instance: dg.DagsterInstance, origin: RemoteJobOrigin) -> Iterator[None]:
+    """Give the run execute_in_process creates the origin of the UI's job (it has none of its own): the
+    job's page lists the run and the UI's Re-execute launches it again from the code location."""
+    create = instance.create_run_for_job
+    instance.create_run_for_job = partial(create, remote_job_origin=origin)  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        del instance.create_run_for_job
+
+
+def _run_job(
+    defs: dg.Definitions,
+    job_name: str,
+    instance: dg.DagsterInstance,
+    partition_key: str | None,
+    runs: EvalRuns,
+    quiet: bool,
+    scope: EvalScope,
+    tags: Mapping[str, str] | None = None,
+) -> None:
+    """Execute the job `job_name` of `defs` for one partition. The scope travels in the run config
+    (only to jobs that use it), so the run is reproduced when re-executed from the UI."""
+    job = defs.resolve_job_def(job_name)
+    run_config = {**(QUIET_LOGS if quiet else {}), **(scope.run_config() if "scope" in job.required_resource_keys else {})}
+    with _runs_created_with(instance, _origin(defs, job_name)):
+        result = job.execute_in_process(
+            run_config=run_config, instance=instance, partition_key=partition_key, raise_on_error=False, tags={"rs/source": "cli", **(tags or {})}
+        )
     runs.run_ids.append(result.run_id)
     if not result.success:
-        raise RsError(_failure_message(result, selection, partition_key))
+        raise RsError(_failure_message(result, job_name, partition_key))
 
 
-def _failure_message(result: dg.ExecuteInProcessResult, selection: Sequence[str], partition_key: str | None) -> str:
+def _failure_message(result: dg.ExecuteInProcessResult, job_name: str, partition_key: str | None) -> str:
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
             error = event.step_failure_data.error
@@ -57,7 +81,7 @@ def _failure_message(result: dg.ExecuteInProcessResult, selection: Sequence[str]
             if cause.cls_name and message.startswith(f"rs_dagster.errors.{cause.cls_name}: "):
                 message = message.split(": ", 1)[1]  # an RsError's message says it all; drop the class
             return f"{event.step_key} failed for partition {partition_key}: {message}"
-    return f"materializing {list(selection)} for partition {partition_key} failed (run {result.run_id})"
+    return f"job {job_name} failed for partition {partition_key} (run {result.run_id})"
 
 
 def spectra(
@@ -69,10 +93,10 @@ def spectra(
     if task_name not in specs:
         raise UnknownNameError("task", task_name, list(specs))
     model_tokenizer_spec(model)
-    defs, runs = build_definitions(settings, scope), EvalRuns()
-    _materialize(defs, ["task_specs", "test_cases"], instance, task_name, runs, quiet)
-    _materialize(defs, ["model_specs"], instance, model.name, runs, quiet)
-    _materialize(defs, ["fft_spectra"], instance, str(model_task_key(model.name, task_name)), runs, quiet)
+    defs, runs, scope = build_definitions(settings), EvalRuns(), scope or EvalScope()
+    _run_job(defs, "refresh_tasks", instance, task_name, runs, quiet, scope)
+    _run_job(defs, "refresh_models", instance, model.name, runs, quiet, scope)
+    _run_job(defs, "token_fft", instance, str(model_task_key(model.name, task_name)), runs, quiet, scope)
     return runs
 
 
@@ -99,18 +123,21 @@ def evaluate(
         if task not in specs:
             raise UnknownNameError("task", task, list(specs))
         selected_scope(specs[task], models[model], scope)
-    defs = build_definitions(settings, scope)
+    defs = build_definitions(settings)
     runs = EvalRuns()
     for task in sorted({t for _, t in pairs}):
         on_stage(f"task {task}: specs and test cases")
-        _materialize(defs, ["task_specs", "test_cases"], instance, task, runs, quiet)
+        _run_job(defs, "refresh_tasks", instance, task, runs, quiet, scope)
     for entry in chosen:
-        _materialize(defs, ["model_specs"], instance, entry.name, runs, quiet)
+        _run_job(defs, "refresh_models", instance, entry.name, runs, quiet, scope)
     by_name = {m.name: m for m in chosen}
     for model, task in pairs:
-        with_fft = ["fft_spectra"] if by_name[model].entry.tokenizer else []
+        with_fft = by_name[model].entry.tokenizer is not None
         on_stage(f"{model} × {task}: prompts → completions → scores → points, compression, hazard{' + token-FFT' if with_fft else ''}")
-        _materialize(defs, [*EVALUATION_ASSETS, *TRACE_ASSETS, *with_fft], instance, str(model_task_key(model, task)), runs, quiet)
+        key = str(model_task_key(model, task))
+        _run_job(defs, "evaluation", instance, key, runs, quiet, scope, endpoint_tag(by_name[model]))
+        if with_fft:
+            _run_job(defs, "token_fft", instance, key, runs, quiet, scope)
     on_stage("surfaces, projections, leaderboard and report")
-    _materialize(defs, REPORT_ASSETS, instance, None, runs, quiet)
+    _run_job(defs, "refresh_report", instance, None, runs, quiet, scope)
     return runs

@@ -17,9 +17,8 @@ from helpers import GOLDEN, Oracle, _wrong, lab_env, make_lab, rs_process, scrip
 
 from rs_dagster.defs.resources import EvalScope
 from rs_dagster.defs.sql_models import register_functions
+from rs_dagster.explore import views
 from rs_dagster.orchestrate import evaluate
-from rs_dagster.report.html import write_report
-from rs_dagster.report.reasonscore import NO_REASONSCORE
 from rs_dagster.stats.intervals import Z95, excess_over_chance, truncation_ratio, wilson_interval
 from rs_dagster.stats.points import aggregate_points
 from rs_dagster.stats.reasonscore import FLOOR, bootstrap_v2, cell, combine, derived_seed, reasonscores, v1_task_score, v2_task_score
@@ -224,26 +223,37 @@ def test_the_bootstrap_interval_covers_the_truth():
 # --- report -------------------------------------------------------------------------------------------------
 
 
-def test_report_section_ranks_draws_a_radar_and_says_why_when_empty(tmp_path):
-    from test_sql_models import parse_report
+class Scores:
+    """The two tables the leaderboard's ReasonScore section reads."""
 
+    def __init__(self, scores: pl.DataFrame, tasks: pl.DataFrame):
+        self.scores, self.tasks = scores, tasks
+
+    def reasonscore(self) -> pl.DataFrame:
+        return self.scores
+
+    def reasonscore_tasks(self) -> pl.DataFrame:
+        return self.tasks
+
+
+def test_report_section_ranks_draws_a_radar_and_says_why_when_empty():
     three = pl.concat([POINTS, pl.DataFrame([point("alpha", "dates", "d1", ["easy"], 5, 10, 0), point("beta", "dates", "d1", ["easy"], 9, 10, 1)],
                                             schema_overrides={"tiers": pl.List(pl.String), "mean_completion_tokens": pl.Float64})])
     scores, tasks = reasonscores(three, resamples=200)
-    empty, no_points = pl.DataFrame(), pl.DataFrame(schema={"model": pl.String, "task": pl.String, "accuracy": pl.Float64})
-    report = write_report(tmp_path / "index.html", empty, empty, no_points, empty, empty, reasonscore=scores, reasonscore_tasks=tasks)
-    section = parse_report(report.path)["ReasonScore"]
-    assert set(section["images"]) == {"ReasonScore v2 by tier", "reasonscore radar: easy", "reasonscore bars: medium"}
-    assert "No radar for medium: it has 1 scored task and a radar needs three" in section["text"]
+    section = views._reasonscore(Scores(scores, tasks))  # a stand-in for Tables: the section reads these two
+    assert {b["name"] for b in section if b["type"] == "chart"} == {"reasonscore", "reasonscore-radar-easy", "reasonscore-bars-medium"}
+    assert any(b["type"] == "note" and "No radar for medium: it has 1 scored task and a radar needs three" in b["text"] for b in section)
     ranked = scores.filter(pl.col("tier") == "easy").sort("v2", descending=True)
-    assert section["text"].index(ranked["model"][0]) < section["text"].index(ranked["model"][1])
+    easy = next(b for b in section if b.get("name") == "reasonscore-easy")
+    assert [row[1] for row in easy["rows"]] == ranked["model"].to_list()
     beta = tasks.filter((pl.col("model") == "beta") & (pl.col("tier") == "easy") & (pl.col("task") == "dates")).row(0, named=True)
-    assert cell(beta["ci_low"], beta["ci_high"], beta["truncation_ratio"]) in section["text"] and "[-.09]" in section["text"]
+    text = str(easy["rows"])
+    assert cell(beta["ci_low"], beta["ci_high"], beta["truncation_ratio"]) in text and "[-.09]" in text
     assert ranked.height == 2
 
-    report = write_report(tmp_path / "none.html", empty, empty, no_points, empty, empty)
-    section = parse_report(report.path)["ReasonScore"]
-    assert NO_REASONSCORE in section["text"] and not section["images"] and NO_REASONSCORE.count(". ") == 0
+    empty = views._reasonscore(Scores(pl.DataFrame(), pl.DataFrame()))
+    assert [b["type"] for b in empty] == ["heading", "note"] and empty[1]["text"].startswith("No ReasonScore:")
+    assert empty[1]["text"].count(". ") == 0  # one sentence
 
 
 # --- over real HTTP -------------------------------------------------------------------------------------------
@@ -306,8 +316,8 @@ def test_reasonscore_over_real_http(tmp_path, instance):
 
     metadata = instance.get_latest_materialization_event(dg.AssetKey("reasonscore")).asset_materialization.metadata
     assert metadata["dagster/row_count"].value == 1 and "data:image/png;base64" in metadata["chart"].value
-    page = (settings.report_dir / "index.html").read_text()
-    assert "<h2>ReasonScore</h2>" in page and "No radar for easy: it has 2 scored tasks" in page
+    page = "".join(p.read_text() for p in (settings.report_dir / "data").glob("*.js"))
+    assert '"text":"ReasonScore"' in page and "No radar for easy: it has 2 scored tasks" in page
 
     # `rs leaderboard` ranks by ReasonScore, each task as `low - high [-ratio]`.
     shown = rs_process(["leaderboard"], lab_env(settings), stdout=-1, stderr=-1)

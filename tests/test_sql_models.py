@@ -6,11 +6,9 @@ the report's difficulty curves are drawn from the result."""
 
 from __future__ import annotations
 
-import base64
 import itertools
 import json
 import random
-from html.parser import HTMLParser
 from pathlib import Path
 
 import dagster as dg
@@ -23,8 +21,8 @@ from helpers import make_lab
 from rs_dagster.definitions import build_definitions
 from rs_dagster.defs.sql_models import SQL_SCHEMAS, column_schema, compile_sql, refs, run_sql_model
 from rs_dagster.errors import SchemaError
+from rs_dagster.explore import views
 from rs_dagster.report.charts import CURVE_Y_TITLE, FAILING_SHARE, difficulty_curve, surface_heatmap
-from rs_dagster.report.html import NO_CURVES, NO_SURFACES, write_report
 from rs_dagster.settings import PACKAGE_ROOT
 from rs_dagster.stats.intervals import excess_over_chance, wilson_interval
 from rs_dagster.tasks.base import canonical_json, point_id
@@ -334,50 +332,27 @@ def test_the_assets_report_row_count_and_column_schema_and_fail_on_a_bad_table(t
 # --- report -------------------------------------------------------------------------------------------------
 
 
-class _Page(HTMLParser):
-    """The report's h2 sections: for each, its text and its images (alt -> PNG bytes)."""
-
-    def __init__(self):
-        super().__init__()
-        self.sections: dict[str, dict] = {}
-        self._current: dict | None = None
-        self._in_h2 = False
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        if tag == "h2":
-            self._in_h2 = True
-        elif tag == "img" and self._current is not None:
-            self._current["images"][attrs["alt"]] = base64.b64decode(attrs["src"].removeprefix("data:image/png;base64,"))
-
-    def handle_endtag(self, tag):
-        if tag == "h2":
-            self._in_h2 = False
-
-    def handle_data(self, data):
-        if self._in_h2:
-            self._current = self.sections.setdefault(data, {"text": "", "images": {}})
-        elif self._current is not None:
-            self._current["text"] += data
+def charts_of(blocks: list[dict]) -> dict[str, dict]:
+    """The blocks of each option of an explorer section's choices, by the option's label."""
+    found: dict[str, dict] = {}
+    for block in blocks:
+        if block["type"] == "choice":
+            found.update({option["label"]: option["blocks"] for option in block["options"]})
+    return found
 
 
-def parse_report(path: Path) -> dict[str, dict]:
-    page = _Page()
-    page.feed(path.read_text())
-    return page.sections
+def notes_of(blocks: list[dict]) -> list[str]:
+    found = [b["text"] for b in blocks if b["type"] == "note"]
+    return found + [n for b in blocks if b["type"] == "choice" for o in b["options"] for n in notes_of(o["blocks"])]
 
 
-def test_report_draws_one_difficulty_curve_per_task_and_projection(built, tmp_path):
-    _, points, tables = built
-    report = write_report(tmp_path / "report" / "index.html", tables["leaderboard"], tables["surfaces"], points, pl.DataFrame(), tables["projections"])
-    sections = parse_report(report.path)
-    curves = sections["Difficulty curves"]
-    assert set(curves["images"]) == {f"difficulty curve: {TASK} / size (size)", f"difficulty curve: {TASK} / style (style)"}
-    for png in curves["images"].values():
-        assert png.startswith(PNG_SIGNATURE) and len(png) > 5_000
-    assert NO_CURVES not in curves["text"]
-    assert set(sections["Difficulty surfaces"]["images"]) == {f"surface: {m} / {TASK} / depth_by_style" for m in MODELS}
-    assert NO_SURFACES not in sections["Difficulty surfaces"]["text"]
+def test_report_draws_one_difficulty_curve_per_task_and_projection(built):
+    _, _, tables = built
+    curves = charts_of(views._curves(TASK, tables["projections"]))
+    assert set(curves) == {"size (size)", "style (style)"}
+    assert all(blocks[0]["type"] == "chart" and blocks[0]["models"] == list(MODELS) for blocks in curves.values())
+    surfaces = charts_of(views._surfaces(TASK, tables["surfaces"]))
+    assert [b["name"] for b in surfaces["depth × style (depth_by_style)"]] == [f"surface-depth_by_style-{m}" for m in MODELS]
 
 
 def test_curve_charts_order_numeric_and_categorical_axes(built):
@@ -405,19 +380,17 @@ def test_curve_charts_order_numeric_and_categorical_axes(built):
     assert style["layer"][0]["mark"]["type"] == "rule"
 
 
-def test_report_says_why_when_there_are_no_surfaces_or_curves(built, tmp_path):
-    _, points, tables = built
-    report = write_report(tmp_path / "index.html", tables["leaderboard"], pl.DataFrame(), points, pl.DataFrame(), pl.DataFrame())
-    sections = parse_report(report.path)
-    assert NO_SURFACES in sections["Difficulty surfaces"]["text"] and not sections["Difficulty surfaces"]["images"]
-    assert NO_CURVES in sections["Difficulty curves"]["text"] and not sections["Difficulty curves"]["images"]
-    assert NO_CURVES.count(". ") == 0 and NO_SURFACES.count(". ") == 0  # one sentence each
+def test_report_says_why_when_there_are_no_surfaces_or_curves(built):
+    _, _, tables = built
+    (no_surfaces,), (no_curves,) = notes_of(views._surfaces(TASK, pl.DataFrame())), notes_of(views._curves(TASK, pl.DataFrame()))
+    assert no_surfaces.startswith(f"No difficulty surfaces for {TASK}") and no_curves.startswith(f"No difficulty curves for {TASK}")
+    assert no_curves.count(". ") == 0 and no_surfaces.count(". ") == 0  # one sentence each
 
     # A curve whose every point has nothing answered is named, not dropped.
     lost = tables["projections"].filter((pl.col("model") == "beta") & (pl.col("axis_value") == "36500"))
-    report = write_report(tmp_path / "one.html", tables["leaderboard"], tables["surfaces"], points, pl.DataFrame(), lost)
-    curves = parse_report(report.path)["Difficulty curves"]
-    assert not curves["images"] and f"No curve for {TASK} / size: none of its 1 evaluated points has an answered sample" in curves["text"]
+    blocks = views._curves(TASK, lost)
+    assert charts_of(blocks)["size (size)"][0]["type"] == "note"
+    assert notes_of(blocks) == [f"No curve for {TASK} / size: none of its evaluated points has an answered sample (every sample was truncated or an error)."]
 
 
 def test_surface_cells_show_their_interval_and_outline_failing_cells(built):

@@ -10,8 +10,8 @@ import pytest
 from helpers import Oracle, make_lab, scripted_model
 
 from rs_dagster.defs.resources import EvalScope
+from rs_dagster.explore.views import traces_section
 from rs_dagster.orchestrate import evaluate
-from rs_dagster.report.traces import TraceTables, traces_section
 from rs_dagster.stats.compression import (
     LOOP_MIN_BYTES,
     SAMPLE_COLUMNS,
@@ -20,7 +20,7 @@ from rs_dagster.stats.compression import (
     point_compression,
     sample_compression,
 )
-from rs_dagster.stats.hazard import Curves, bucket_rows, survival_frames
+from rs_dagster.stats.hazard import ALL_TIERS, Curves, bucket_rows, survival_frames
 from rs_dagster.storage import schemas
 from rs_dagster.storage.warehouse import Warehouse, validate
 from rs_dagster.testing.scripted_server import Reply, ScriptedServer
@@ -190,18 +190,29 @@ def test_survival_frames_per_tier_and_schema():
     assert answered["estimate"].to_list() == pytest.approx([1, 5 / 6, 2 / 3, 4 / 9, 4 / 9])
 
 
-def test_the_report_says_why_a_view_cannot_be_drawn():
+def test_the_explorer_says_why_a_trace_view_cannot_be_drawn():
     no_traces = pl.DataFrame(
         [{"model": "plain", "task": "t", "point_id": "p", "outcome": "correct", "completion_tokens": 20, "reasoning_bytes": 0,
           "reasoning_ratio": None, "loop": False}],
         schema_overrides={"reasoning_ratio": pl.Float64},
     )
     hazard, survival = survival_frames(pl.DataFrame({"model": "plain", "task": "t", "outcome": ["correct", "incorrect"], "completion_tokens": [20, 40]}))
-    html = "".join(traces_section(TraceTables(no_traces, hazard, survival), lambda chart, alt: "<img>", lambda frame: "<table>"))
-    assert "No compression view for plain / t: none of its 1 samples has a reasoning trace" in html
-    assert "Nothing censored for plain / t: no sample was truncated" in html
-    empty = "".join(traces_section(TraceTables(), lambda chart, alt: "<img>", lambda frame: "<table>"))
-    assert "No trace analyses: the compression and hazard tables have no rows" in empty
+    notes = _notes(traces_section("t", no_traces, hazard.filter(pl.col("tier") == ALL_TIERS), survival.filter(pl.col("tier") == ALL_TIERS)))
+    assert any(n.startswith("No compression view for plain / t: none of its 1 samples has a reasoning trace") for n in notes)
+    assert any(n.startswith("Nothing censored for plain / t: no sample was truncated") for n in notes)
+    empty = _notes(traces_section("t", pl.DataFrame(), pl.DataFrame(), pl.DataFrame()))
+    assert empty == [next(n for n in empty if n.startswith("No trace analyses for t: the compression and hazard tables have no rows"))]
+
+
+def _notes(blocks) -> list[str]:
+    """The no-data sentences of a list of explorer blocks, those inside pick-lists included."""
+    found = []
+    for block in blocks:
+        if block["type"] == "note":
+            found.append(block["text"])
+        for option in block.get("options", []):
+            found.extend(_notes(option["blocks"]))
+    return found
 
 
 # --- end to end over real HTTP ---------------------------------------------------------------------
@@ -283,6 +294,6 @@ def test_trace_analyses_find_the_planted_loops_and_lengths(tmp_path, instance):
     assert curve["tokens"][-1] == MAX_TOKENS and curve["censored"][-1] == 8 and curve["estimate"][-1] == pytest.approx(0.25)
     assert (curve["ci_low"].drop_nulls() <= curve["estimate"].filter(curve["ci_low"].is_not_null())).all()
 
-    report = (settings.report_dir / "index.html").read_text()
+    report = "".join(p.read_text() for p in (settings.report_dir / "data").glob("*.js"))  # the exported report's views
     assert "Inside the reasoning traces" in report and "8 of 32 traces flagged as loops; 8 of the 8 truncated samples loop." in report
-    assert "Median tokens to answer:" in report
+    assert "Median tokens to answer [95% CI]" in report

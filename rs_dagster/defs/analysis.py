@@ -3,6 +3,8 @@ chance, truncation rate, tokens) over every sample stored for the current model 
 
 import dagster as dg
 
+from rs_dagster.defs.checks import schema_check_result, schema_check_spec
+from rs_dagster.defs.metadata import OWNERS, asset_tags, definition_metadata, table_metadata
 from rs_dagster.defs.partitions import keys_of
 from rs_dagster.defs.resources import LabResource
 from rs_dagster.report.charts import accuracy_by_point, png_markdown
@@ -16,11 +18,17 @@ def build_analysis_assets(model_task_parts: dg.PartitionsDefinition) -> list:
         deps=["scored_results"],
         group_name="analysis",
         kinds={"polars", "duckdb"},
-        description="Per grid point: n, answered, correct, truncated, errors, accuracy with Wilson 95% CI "
-        "(strict: answers in the requested form) and flexible accuracy with its CI, format compliance, "
-        "excess accuracy over guess chance, truncation rate, mean tokens.",
+        description="The headline statistics (partition: model × task), one row per grid point (key: point_id) over "
+        "every sample scored for the current model and task versions, whatever scope it came from: n, answered, "
+        "correct, truncated, errors, accuracy with Wilson 95% CI (strict: answers in the requested form) and flexible "
+        "accuracy with its CI, format compliance, excess accuracy over guess chance, truncation rate, mean tokens. "
+        "Replaced whole on every run of the `evaluation` job (and by automation after scored_results changes).",
         automation_condition=dg.AutomationCondition.eager(),
         code_version="3",
+        owners=OWNERS,
+        tags=asset_tags("analysis", "model_task"),
+        metadata=definition_metadata(schemas.Points),
+        check_specs=[schema_check_spec("points", {"points": schemas.Points}, model_task_parts)],
     )
     def points(context: dg.AssetExecutionContext, lab: LabResource) -> dg.MaterializeResult:
         keys = keys_of(context)
@@ -37,6 +45,7 @@ def build_analysis_assets(model_task_parts: dg.PartitionsDefinition) -> list:
 
         return dg.MaterializeResult(
             metadata={
+                **table_metadata(lab.warehouse, "points", schemas.Points, keys),
                 "points": frame.height,
                 "samples": int(frame["n"].sum()),
                 "accuracy": share("correct"),
@@ -44,7 +53,8 @@ def build_analysis_assets(model_task_parts: dg.PartitionsDefinition) -> list:
                 "truncated": int(frame["truncated"].sum()),
                 "errors": int(frame["errors"].sum()),
                 "chart": dg.MetadataValue.md(png_markdown(accuracy_by_point(frame, f"{keys['model']} / {keys['task']}"))),
-            }
+            },
+            check_results=[schema_check_result(lab.warehouse, {"points": schemas.Points}, keys)],
         )
 
     return [points]

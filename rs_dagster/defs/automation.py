@@ -6,13 +6,18 @@ from urllib.parse import urlsplit
 import dagster as dg
 
 from rs_dagster.defs.partitions import model_task_key
+from rs_dagster.defs.resources import EvalScope
+from rs_dagster.defs.traces import TRACE_ASSETS
 from rs_dagster.models.registry import Model, load_models
 from rs_dagster.settings import Settings
 from rs_dagster.tasks.manifold import load_manifolds
 
 EVALUATION_ASSETS = ["prompts", "completions", "scored_results", "points"]
+"""The chain from prompts to per-point statistics; the `evaluation` job adds the trace analyses."""
+REPORT_ASSETS = ["surfaces", "projections", "leaderboard", "comparisons", "reasonscore", "report"]
+"""The unpartitioned tables over every model × task and the HTML report (the `refresh_report` job)."""
 RUN_RETRY_TAGS = {"dagster/max_retries": "2", "dagster/retry_strategy": "FROM_FAILURE"}
-SUITE_SCOPE = {"resources": {"scope": {"config": {"use_suite": True}}}}
+SUITE_SCOPE = EvalScope(use_suite=True).run_config()
 """Run config of a nightly run: each model's `suite` from models.yaml (not the scopes stored before)."""
 
 
@@ -26,17 +31,38 @@ def suite_tasks(model: Model, task_names: list[str]) -> list[str]:
 
 
 def build_automation(settings: Settings):
+    """The jobs `rs eval` and `rs fft` run (so their runs are listed, and re-executable, on these jobs'
+    pages in the UI), the nightly schedule and the edited_inputs sensor. One job per partitioning: a
+    job's assets must share their partitions definition. Retries are tagged on the schedule's runs only:
+    a failed CLI run is reported by the CLI, not retried behind the user's back."""
     evaluation_job = dg.define_asset_job(
         "evaluation",
-        selection=EVALUATION_ASSETS,
-        description="Prompts → completions → scored results → points for one model × task partition.",
-        tags=RUN_RETRY_TAGS,
+        selection=[*EVALUATION_ASSETS, *TRACE_ASSETS],
+        description="Evaluates one model on one task (partition: model|task): prompts → completions (the only step "
+        "that calls the endpoint) → scored results → points, compression and hazard, with their checks. The scope "
+        "(tiers, surfaces, projections, points, precision, repeats) is the `scope` resource of the run config; "
+        "without one the run replays every scope the partition was evaluated at. `rs eval` runs one per model × task.",
     )
-    # One job per partitioning: a job's assets must share their partitions definition.
     tasks_job = dg.define_asset_job(
-        "refresh_tasks", selection=["task_specs", "test_cases"], description="Re-read a task manifold and regenerate its test cases."
+        "refresh_tasks",
+        selection=["task_specs", "test_cases"],
+        description="Re-reads a task manifold (partition: task) and generates its test cases; first step of `rs eval`.",
     )
-    models_job = dg.define_asset_job("refresh_models", selection=["model_specs"], description="Re-read a model entry.")
+    models_job = dg.define_asset_job(
+        "refresh_models", selection=["model_specs"], description="Re-reads a model entry (partition: model); a step of `rs eval`."
+    )
+    fft_job = dg.define_asset_job(
+        "token_fft",
+        selection=["fft_spectra"],
+        description="Token-FFT of the prompts of one model × task (partition: model|task); needs a `tokenizer:` entry and no "
+        "completions. `rs fft` runs it, and `rs eval` after `evaluation` for models with a tokenizer.",
+    )
+    report_job = dg.define_asset_job(
+        "refresh_report",
+        selection=REPORT_ASSETS,
+        description="Recomputes the tables over every model × task (surfaces, projections, leaderboard, comparisons, "
+        "ReasonScore) and writes the HTML report; the last step of `rs eval`.",
+    )
 
     @dg.schedule(job=evaluation_job, cron_schedule="0 2 * * *", execution_timezone="UTC", default_status=dg.DefaultScheduleStatus.STOPPED)
     def nightly_evaluation(context: dg.ScheduleEvaluationContext):
@@ -72,4 +98,4 @@ def build_automation(settings: Settings):
             yield dg.RunRequest(run_key=f"{key}:{version}", partition_key=name, asset_selection=[dg.AssetKey(a) for a in selection])
         context.update_cursor(json.dumps(now))
 
-    return [evaluation_job, tasks_job, models_job], [nightly_evaluation], [edited_inputs]
+    return [evaluation_job, tasks_job, models_job, fft_job, report_job], [nightly_evaluation], [edited_inputs]

@@ -7,6 +7,8 @@ from collections.abc import Iterable, Mapping
 import dagster as dg
 import polars as pl
 
+from rs_dagster.defs.checks import schema_check_result, schema_check_spec
+from rs_dagster.defs.metadata import OWNERS, asset_tags, definition_metadata, table_metadata
 from rs_dagster.defs.partitions import AFTER_ANY_PARTITION_UPDATES
 from rs_dagster.defs.resources import LabResource
 from rs_dagster.models.registry import Model
@@ -91,12 +93,18 @@ def build_comparison_assets() -> list:
         deps=["scored_results"],
         group_name="analysis",
         kinds={"polars", "duckdb"},
-        description="Paired comparisons on shared items: every pair of registered models (current versions) and every "
-        "model's previous version vs its current one; per task and grid point, accuracies over the pairs, discordant "
-        "pairs b and c, exact McNemar p, Benjamini–Hochberg q. Truncated and error samples are not paired.",
+        description="Paired comparisons on shared items (unpartitioned: every model and task), one row per comparison, "
+        "task and grid point (task rows pool the task): every pair of registered models (current versions) and every "
+        "model's previous version vs its current one; accuracies over the pairs, discordant pairs b and c, exact "
+        "McNemar p, Benjamini–Hochberg q. Truncated and error samples are not paired. Replaced whole by the "
+        "`refresh_report` job (last step of every `rs eval`) and by automation after any scored_results partition updates.",
         automation_condition=AFTER_ANY_PARTITION_UPDATES,
         code_version="1",
+        owners=OWNERS,
+        tags=asset_tags("analysis", "all"),
+        metadata=definition_metadata(schemas.Comparisons),
         check_specs=[
+            schema_check_spec("comparisons", {"comparisons": schemas.Comparisons}),
             dg.AssetCheckSpec(
                 GATE,
                 asset="comparisons",
@@ -110,7 +118,7 @@ def build_comparison_assets() -> list:
         frame = comparison_frame(warehouse, lab.models(), lab.task_specs(), context.instance)
         warehouse.replace_partition("comparisons", schemas.Comparisons, frame, {})
         metadata: dict = {
-            "dagster/row_count": frame.height,
+            **table_metadata(warehouse, "comparisons", schemas.Comparisons),
             "comparisons": frame.select("kind", "model_a", "version_a", "model_b", "version_b").n_unique() if not frame.is_empty() else 0,
             "differing_rows": int(frame["differs"].sum()) if not frame.is_empty() else 0,
         }
@@ -120,6 +128,7 @@ def build_comparison_assets() -> list:
             )
             metadata["tasks"] = dg.MetadataValue.md(markdown_table(tasks, max_rows=40))
             metadata["chart"] = dg.MetadataValue.md(png_markdown(change_chart(frame), "paired comparisons"))
-        return dg.MaterializeResult(metadata=metadata, check_results=[gate_result(frame)])
+        checks = [schema_check_result(warehouse, {"comparisons": schemas.Comparisons}, {}), gate_result(frame)]
+        return dg.MaterializeResult(metadata=metadata, check_results=checks)
 
     return [comparisons]

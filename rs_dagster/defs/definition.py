@@ -6,6 +6,8 @@ import json
 import dagster as dg
 import polars as pl
 
+from rs_dagster.defs.checks import schema_check_result, schema_check_spec
+from rs_dagster.defs.metadata import OWNERS, asset_tags, definition_metadata, table_metadata
 from rs_dagster.defs.resources import LabResource
 from rs_dagster.storage import schemas
 
@@ -15,8 +17,15 @@ def build_definition_assets(task_parts: dg.PartitionsDefinition, model_parts: dg
         partitions_def=task_parts,
         group_name="definition",
         kinds={"yaml", "duckdb"},
-        description="Canonical task manifold per task; data version = hash(manifold + generator version).",
+        description="One row per task (partition: the task): its manifold file assets/tasks/NAME.yaml as read, the "
+        "generator and its version, surfaces, projections and the number of grid points. The data version is "
+        "hash(manifold + generator version): editing the YAML re-runs only that task's downstream partitions. "
+        "Re-run by the `refresh_tasks` job, the `edited_inputs` sensor and every `rs eval`.",
         code_version="1",
+        owners=OWNERS,
+        tags=asset_tags("definition", "task"),
+        metadata=definition_metadata(schemas.TaskSpecs),
+        check_specs=[schema_check_spec("task_specs", {"task_specs": schemas.TaskSpecs}, task_parts)],
     )
     def task_specs(context: dg.AssetExecutionContext, lab: LabResource) -> dg.MaterializeResult:
         spec = lab.task_specs()[context.partition_key]
@@ -33,25 +42,35 @@ def build_definition_assets(task_parts: dg.PartitionsDefinition, model_parts: dg
                 "dagster_run_id": [context.run.run_id],
             }
         )
-        lab.warehouse.replace_partition("task_specs", schemas.TaskSpecs, frame, {"task": spec.name})
+        keys = {"task": spec.name}
+        lab.warehouse.replace_partition("task_specs", schemas.TaskSpecs, frame, keys)
         return dg.MaterializeResult(
             data_version=dg.DataVersion(spec.version),
             metadata={
+                **table_metadata(lab.warehouse, "task_specs", schemas.TaskSpecs, keys),
                 "spec_version": spec.version,
                 "generator": f"{spec.task.name} v{spec.task.version}",
                 "points": len(spec.points()),
                 "source": dg.MetadataValue.path(str(spec.path)),
                 "tiers": json.dumps({t: list(v) for t, v in spec.doc.tiers.items()}),
             },
+            check_results=[schema_check_result(lab.warehouse, {"task_specs": schemas.TaskSpecs}, keys)],
         )
 
     @dg.asset(
         partitions_def=model_parts,
         group_name="definition",
         kinds={"yaml", "duckdb"},
-        description="A registered model: endpoint, sampler and template; data version = hash of all three. "
-        "API keys are never stored, only the name of the variable that holds one.",
+        description="One row per registered model (partition: the model, from assets/models.yaml and "
+        ".rs/models.local.yaml): endpoint, served model, sampler and template. The data version is the hash of what "
+        "changes answers (operational settings such as concurrency do not count), so editing one model re-runs only "
+        "its partitions. API keys are never stored, only the name of the variable that holds one. Re-run by the "
+        "`refresh_models` job, the `edited_inputs` sensor and every `rs eval`.",
         code_version="1",
+        owners=OWNERS,
+        tags=asset_tags("definition", "model"),
+        metadata=definition_metadata(schemas.ModelSpecs),
+        check_specs=[schema_check_spec("model_specs", {"model_specs": schemas.ModelSpecs}, model_parts)],
     )
     def model_specs(context: dg.AssetExecutionContext, lab: LabResource) -> dg.MaterializeResult:
         model = lab.models()[context.partition_key]
@@ -69,16 +88,19 @@ def build_definition_assets(task_parts: dg.PartitionsDefinition, model_parts: dg
             },
             schema_overrides={"api_key_env": pl.String},
         )
-        lab.warehouse.replace_partition("model_specs", schemas.ModelSpecs, frame, {"model": model.name})
+        keys = {"model": model.name}
+        lab.warehouse.replace_partition("model_specs", schemas.ModelSpecs, frame, keys)
         return dg.MaterializeResult(
             data_version=dg.DataVersion(model.version),
             metadata={
+                **table_metadata(lab.warehouse, "model_specs", schemas.ModelSpecs, keys),
                 "model_version": model.version,
                 "endpoint": model.entry.base_url,
                 "served_model": model.entry.served_model,
                 "sampler": model.entry.sampler,
                 "template": model.entry.template,
             },
+            check_results=[schema_check_result(lab.warehouse, {"model_specs": schemas.ModelSpecs}, keys)],
         )
 
     return [task_specs, model_specs]

@@ -11,15 +11,17 @@ from collections import Counter
 import dagster as dg
 import polars as pl
 
+from rs_dagster.defs.checks import schema_check_result, schema_check_spec
 from rs_dagster.defs.generation import current_cases
+from rs_dagster.defs.metadata import OWNERS, asset_tags, definition_metadata, table_metadata
 from rs_dagster.defs.partitions import keys_of
 from rs_dagster.defs.prompting import selected_scope
 from rs_dagster.defs.resources import EvalScope, LabResource
 from rs_dagster.errors import EndpointError, InputError
 from rs_dagster.execution.budget import thinking_budget_of
 from rs_dagster.execution.cache import request_hash
-from rs_dagster.execution.client import CompletionRequest, Endpoint, Runner
 from rs_dagster.execution.rounds import AdaptiveRounds
+from rs_dagster.execution.runner import CompletionRequest, Endpoint, Runner
 from rs_dagster.models.registry import Model
 from rs_dagster.progress import Progress
 from rs_dagster.storage import schemas
@@ -58,11 +60,18 @@ def build_execution_assets(model_task_parts: dg.PartitionsDefinition) -> list:
         deps=["prompts"],
         group_name="execution",
         kinds={"openai", "duckdb"},
-        description="One row per (item, sample): request_hash, answer and reasoning text, finish_reason, "
-        "token usage, latency, attempts, error.",
+        description="What the model answered (partition: model × task), one row per (item, sample) (key: "
+        "test_case_id, request_hash; request_hash is also the response-cache key): answer and reasoning text, "
+        "finish_reason, token usage, latency, attempts, error. The only asset that calls the model's endpoint. Rows "
+        "accumulate: a stored answer is never requested again nor rewritten; error rows are retried by the next run. "
+        "Runs in the `evaluation` job after prompts.",
         automation_condition=dg.AutomationCondition.eager(),
         code_version="1",
         pool="inference",
+        owners=OWNERS,
+        tags=asset_tags("execution", "model_task"),
+        metadata=definition_metadata(schemas.Completions),
+        check_specs=[schema_check_spec("completions", {"completions": schemas.Completions}, model_task_parts)],
     )
     def completions(context: dg.AssetExecutionContext, lab: LabResource, scope: EvalScope) -> dg.MaterializeResult:
         keys = keys_of(context)
@@ -143,6 +152,7 @@ def build_execution_assets(model_task_parts: dg.PartitionsDefinition) -> list:
         fresh = [r for r in results if not r.from_cache]
         return dg.MaterializeResult(
             metadata={
+                **table_metadata(lab.warehouse, "completions", schemas.Completions, keys),
                 "rows_added": frame.height,
                 "already_stored": skipped,
                 "scope": selected.describe(),
@@ -160,7 +170,8 @@ def build_execution_assets(model_task_parts: dg.PartitionsDefinition) -> list:
                 "lowest_concurrency_limit": int(runner.limit.lowest),
                 "processes_sharing_endpoint": runner.most_members,
                 "progress": progress.summary(),
-            }
+            },
+            check_results=[schema_check_result(lab.warehouse, {"completions": schemas.Completions}, keys)],
         )
 
     return [completions]

@@ -7,7 +7,9 @@ from typing import cast
 import dagster as dg
 import polars as pl
 
+from rs_dagster.defs.checks import schema_check_result, schema_check_spec
 from rs_dagster.defs.generation import current_cases
+from rs_dagster.defs.metadata import OWNERS, asset_tags, definition_metadata, table_metadata
 from rs_dagster.defs.partitions import MODEL_OF_MODEL_TASK, ONLY_WHAT_WAS_EVALUATED, TASK_OF_MODEL_TASK, keys_of
 from rs_dagster.defs.prompting import prompt_frame
 from rs_dagster.defs.resources import EvalScope, LabResource
@@ -59,12 +61,18 @@ def build_fft_assets(model_task_parts: dg.PartitionsDefinition) -> list:
         ],
         group_name="analysis",
         kinds={"numpy", "duckdb"},
-        description="Per grid point: mean/std magnitude spectrum |rfft(ids)|/len on 0..0.5 cycles/token of the "
-        "rendered, tokenized prompts, with DC/low/mid/high band energies.",
+        description="Token-FFT of the prompts (partition: model × task, only for models with a `tokenizer:` entry), one "
+        "row per named grid point (key: point_id): mean/std magnitude spectrum |rfft(ids)|/len on 0..0.5 cycles/token of "
+        "the rendered, tokenized prompts, with DC/low/mid/high band energies. Needs no completions. Run by the "
+        "`token_fft` job (`rs fft`, and `rs eval` for models with a tokenizer).",
         # An edited task manifold (or model entry) re-runs the spectra computed before; partitions never
         # computed (models without a `tokenizer:`) are never requested.
         automation_condition=ONLY_WHAT_WAS_EVALUATED,
         code_version="1",
+        owners=OWNERS,
+        tags=asset_tags("analysis", "model_task"),
+        metadata=definition_metadata(schemas.FftSpectra),
+        check_specs=[schema_check_spec("fft_spectra", {"fft_spectra": schemas.FftSpectra}, model_task_parts)],
     )
     def fft_spectra(context: dg.AssetExecutionContext, lab: LabResource, scope: EvalScope) -> dg.MaterializeResult:
         keys = keys_of(context)
@@ -74,6 +82,7 @@ def build_fft_assets(model_task_parts: dg.PartitionsDefinition) -> list:
         frame = spectra_frame(model, prompt_frame(model, spec, cases), cases)
         lab.warehouse.replace_partition("fft_spectra", schemas.FftSpectra, frame, keys)
         metadata = {
+            **table_metadata(lab.warehouse, "fft_spectra", schemas.FftSpectra, keys),
             "points": frame.height,
             "items": int(frame["n_items"].sum()),
             "tokenizer": frame["tokenizer"][0],
@@ -82,6 +91,6 @@ def build_fft_assets(model_task_parts: dg.PartitionsDefinition) -> list:
         for projection, axis, chart in projection_charts(frame):  # one line per value of the projection's axis
             key = f"projection/{projection}" if projection else "chart"
             metadata[key] = dg.MetadataValue.md(png_markdown(chart, f"{projection or 'spectra'} by {axis}"))
-        return dg.MaterializeResult(metadata=metadata)
+        return dg.MaterializeResult(metadata=metadata, check_results=[schema_check_result(lab.warehouse, {"fft_spectra": schemas.FftSpectra}, keys)])
 
     return [fft_spectra]

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 import dagster as dg
 import polars as pl
 
+from rs_dagster.defs.checks import schema_check_result, schema_check_spec
 from rs_dagster.defs.generation import current_cases
+from rs_dagster.defs.metadata import OWNERS, asset_tags, definition_metadata, table_metadata
 from rs_dagster.defs.partitions import MODEL_OF_MODEL_TASK, ONLY_WHAT_WAS_EVALUATED, TASK_OF_MODEL_TASK, keys_of
 from rs_dagster.defs.resources import EvalScope, LabResource
 from rs_dagster.models.registry import Model, Suite
@@ -20,6 +22,7 @@ from rs_dagster.tasks.manifold import Point, TaskSpec
 from rs_dagster.tasks.selection import select_points
 
 PROMPT_IDENTITY = ("test_case_id", "model_version", "spec_version")
+_TABLES = {"prompts": schemas.Prompts, "evaluated_scopes": schemas.EvaluatedScopes}
 
 
 @dataclass(frozen=True)
@@ -90,9 +93,17 @@ def build_prompting_assets(model_task_parts: dg.PartitionsDefinition) -> list:
         ],
         group_name="prompting",
         kinds={"python", "duckdb"},
-        description="Chat messages per selected item after the model's template; prompt_hash identifies them.",
+        description="The exact chat messages a model receives (partition: model × task), one row per item of the "
+        "evaluated scope and (model version, task version) (key: test_case_id, model_version, spec_version): the "
+        "rendered template and its prompt_hash. Also records each scope the partition was evaluated at (table "
+        "`evaluated_scopes`), which runs without a scope of their own replay. First asset of the `evaluation` job; "
+        "re-run by `rs eval`, the nightly schedule, and automation when the task or model definition changes.",
         automation_condition=ONLY_WHAT_WAS_EVALUATED,
         code_version="1",
+        owners=OWNERS,
+        tags=asset_tags("prompting", "model_task"),
+        metadata=definition_metadata(schemas.Prompts, evaluated_scopes=schemas.EvaluatedScopes),
+        check_specs=[schema_check_spec("prompts", _TABLES, model_task_parts)],
     )
     def prompts(context: dg.AssetExecutionContext, lab: LabResource, scope: EvalScope) -> dg.MaterializeResult:
         keys = keys_of(context)
@@ -110,12 +121,14 @@ def build_prompting_assets(model_task_parts: dg.PartitionsDefinition) -> list:
         lab.warehouse.upsert_rows("evaluated_scopes", schemas.EvaluatedScopes, records.filter(~pl.col("scope_id").is_in(known)), keys, "scope_id")
         return dg.MaterializeResult(
             metadata={
+                **table_metadata(lab.warehouse, "prompts", schemas.Prompts, keys),
                 "rows": frame.height,
                 "points": frame["point_id"].n_unique(),
                 "scope": selected.describe(),
                 "template": model.entry.template,
                 "example": dg.MetadataValue.json(json.loads(frame["messages_json"][0])),
-            }
+            },
+            check_results=[schema_check_result(lab.warehouse, _TABLES, {**keys, "model_version": model.version, "spec_version": spec.version})],
         )
 
     return [prompts]

@@ -5,6 +5,8 @@ The formulas live in rs_dagster.stats.reasonscore; this asset reads, validates a
 import dagster as dg
 import polars as pl
 
+from rs_dagster.defs.checks import schema_check_result, schema_check_spec
+from rs_dagster.defs.metadata import OWNERS, asset_tags, definition_metadata, table_metadata
 from rs_dagster.defs.partitions import AFTER_ANY_PARTITION_UPDATES
 from rs_dagster.defs.resources import LabResource
 from rs_dagster.report.charts import png_markdown
@@ -13,6 +15,8 @@ from rs_dagster.report.reasonscore import score_bars
 from rs_dagster.stats.reasonscore import FLOOR, RESAMPLES, SEED, reasonscores
 from rs_dagster.storage import schemas
 from rs_dagster.storage.warehouse import Warehouse, validate
+
+_TABLES = {"reasonscore": schemas.ReasonScores, "reasonscore_tasks": schemas.ReasonScoreTasks}
 
 
 def replace_tables(warehouse: Warehouse, tables: dict[str, tuple[type, pl.DataFrame]]) -> None:
@@ -40,9 +44,15 @@ def build_reasonscore_assets() -> list:
         description=f"ReasonScore per model × tier (table reasonscore) and its per-task components (table reasonscore_tasks): "
         f"v1 = 1000 · geomean over tasks of clamp(excess(Wilson upper bound) − truncation ratio, {FLOOR}, 1); "
         f"v2 = 1000 · geomean of clamp((1 − truncation ratio) · max(0, excess accuracy), {FLOOR}, 1) with a seeded "
-        f"bootstrap ({RESAMPLES} replicates, samples redrawn within points) for its median and 95% interval; score per token.",
+        f"bootstrap ({RESAMPLES} replicates, samples redrawn within points) for its median and 95% interval; score per token. "
+        "Unpartitioned, from the `points` rows of the current task and model versions; replaced whole by the `refresh_report` "
+        "job (last step of every `rs eval`) and by automation after any points partition updates.",
         automation_condition=AFTER_ANY_PARTITION_UPDATES,
         code_version="1",
+        owners=OWNERS,
+        tags=asset_tags("analysis", "all"),
+        metadata=definition_metadata(schemas.ReasonScores, reasonscore_tasks=schemas.ReasonScoreTasks),
+        check_specs=[schema_check_spec("reasonscore", _TABLES)],
     )
     def reasonscore(lab: LabResource) -> dg.MaterializeResult:
         warehouse = lab.warehouse
@@ -50,13 +60,13 @@ def build_reasonscore_assets() -> list:
         scores, tasks = reasonscores(points, RESAMPLES, SEED)
         replace_tables(warehouse, {"reasonscore": (schemas.ReasonScores, scores), "reasonscore_tasks": (schemas.ReasonScoreTasks, tasks)})
         metadata = {
-            "dagster/row_count": dg.MetadataValue.int(scores.height),
+            **table_metadata(warehouse, "reasonscore", schemas.ReasonScores),
             "task_rows": dg.MetadataValue.int(tasks.height),
             "models": dg.MetadataValue.int(scores["model"].n_unique()),
             "preview": dg.MetadataValue.md(markdown_table(scores.select("model", "tier", "tasks", "v2", "v2_low", "v2_high", "v1", "tokens", "v1_per_token"))),
         }
         if not scores.is_empty():
             metadata["chart"] = dg.MetadataValue.md(png_markdown(score_bars(scores), "ReasonScore"))
-        return dg.MaterializeResult(metadata=metadata)
+        return dg.MaterializeResult(metadata=metadata, check_results=[schema_check_result(warehouse, _TABLES, {})])
 
     return [reasonscore]

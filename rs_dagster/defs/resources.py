@@ -65,6 +65,12 @@ class EvalScope(dg.ConfigurableResource):
     repeats: int | None = None  # samples per item
     use_suite: bool = False  # the model's suite even where the partition has stored scopes (rs eval, nightly)
 
+    def run_config(self) -> dict:
+        """This scope as run config (`resources: {scope: {config: ...}}`): a run carries the scope it was
+        given, so re-executing it from the Dagster UI evaluates the same items. Nothing set: no config."""
+        given = self.model_dump(exclude_defaults=True)
+        return {"resources": {"scope": {"config": given}}} if given else {}
+
     @property
     def replays(self) -> bool:
         """A run given no scope of its own (an automation re-run after an edit, a re-materialization

@@ -10,12 +10,13 @@ import json
 import dagster as dg
 import polars as pl
 
+from rs_dagster.defs.checks import quality_check_results, quality_check_specs, schema_check_result, schema_check_spec
 from rs_dagster.defs.execution import endpoint_of
+from rs_dagster.defs.metadata import OWNERS, asset_tags, definition_metadata, table_metadata
 from rs_dagster.defs.partitions import keys_of
 from rs_dagster.defs.resources import LabResource
 from rs_dagster.execution.cache import request_hash
-from rs_dagster.scoring.outcomes import score_sample
-from rs_dagster.stats.intervals import ANSWERED
+from rs_dagster.scoring.outcomes import accuracy_of, score_sample
 from rs_dagster.storage import schemas
 
 
@@ -25,11 +26,22 @@ def build_scoring_assets(model_task_parts: dg.PartitionsDefinition) -> list:
         deps=["completions"],
         group_name="scoring",
         kinds={"python", "duckdb"},
-        description="Parsed answer, the parse rule that matched, and the outcome (correct / incorrect / "
-        "unparsed / truncated / error), strict (only an ANSWER: line or \\boxed{} counts) and flexible (any "
-        "rule of the parse cascade), with lineage ids.",
+        description="Every completion of the current model version scored (partition: model × task), one row per "
+        "(item, sample) and task version (key: request_hash, test_case_id, spec_version): the parsed answer, the parse "
+        "rule that read it, and the outcome (correct / incorrect / unparsed / truncated / error), strict (only an "
+        "ANSWER: line or \\boxed{} counts) and flexible (any rule of the parse cascade), with lineage ids back to "
+        "completions, prompts and test_cases. A row is rewritten only when its score changes. Runs in the `evaluation` "
+        "job after completions; its checks flag partitions read mostly by lenient parse rules, with many errors or "
+        "truncations.",
         automation_condition=dg.AutomationCondition.eager(),
         code_version="3",
+        owners=OWNERS,
+        tags=asset_tags("scoring", "model_task"),
+        metadata=definition_metadata(schemas.ScoredResults),
+        check_specs=[
+            schema_check_spec("scored_results", {"scored_results": schemas.ScoredResults}, model_task_parts),
+            *quality_check_specs("scored_results", model_task_parts),
+        ],
     )
     def scored_results(context: dg.AssetExecutionContext, lab: LabResource) -> dg.MaterializeResult:
         keys = keys_of(context)
@@ -97,6 +109,7 @@ def build_scoring_assets(model_task_parts: dg.PartitionsDefinition) -> list:
         rules = dict(frame.filter(pl.col("parse_rule").is_not_null()).group_by("parse_rule").len().iter_rows())
         return dg.MaterializeResult(
             metadata={
+                **table_metadata(lab.warehouse, "scored_results", schemas.ScoredResults, keys),
                 "rows": frame.height,
                 "rows_written": changed.height,
                 "outcomes": dg.MetadataValue.json(outcomes),
@@ -104,7 +117,11 @@ def build_scoring_assets(model_task_parts: dg.PartitionsDefinition) -> list:
                 "parse_rules": dg.MetadataValue.json(rules),
                 "accuracy_over_answered": _accuracy(outcomes),
                 "flexible_accuracy_over_answered": _accuracy(flexible),
-            }
+            },
+            check_results=[
+                schema_check_result(lab.warehouse, {"scored_results": schemas.ScoredResults}, {**keys, "model_version": model.version, "spec_version": spec.version}),
+                *quality_check_results(frame),
+            ],
         )
 
     return [scored_results]
@@ -127,5 +144,5 @@ def _changed_rows(scored: pl.DataFrame, stored: pl.DataFrame) -> pl.DataFrame:
 
 
 def _accuracy(outcomes: dict[str, int]) -> float:
-    answered = sum(outcomes.get(k, 0) for k in ANSWERED)
-    return round(outcomes.get("correct", 0) / answered, 4) if answered else float("nan")
+    accuracy = accuracy_of(outcomes)
+    return float("nan") if accuracy is None else round(accuracy, 4)

@@ -9,15 +9,17 @@ import json
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 import dagster as dg
 import pandera.polars as pa
 import yaml
 
+from rs_dagster.defs.checks import schema_check_result, schema_check_spec
+from rs_dagster.defs.metadata import OWNERS, asset_tags, definition_metadata, table_column, table_constraints
 from rs_dagster.defs.partitions import AFTER_ANY_PARTITION_UPDATES
 from rs_dagster.defs.resources import LabResource
 from rs_dagster.report.markdown import markdown_table
+from rs_dagster.scoring.outcomes import register_sql_macros
 from rs_dagster.stats.intervals import Z95, excess_over_chance, truncation_ratio, wilson_interval
 from rs_dagster.storage import schemas
 from rs_dagster.storage.warehouse import arrow_frame, scalar, validate
@@ -87,6 +89,7 @@ def register_functions(con) -> None:
     _define(con, "truncation_ratio", lambda t, a: truncation_ratio(int(t), int(a)) if t is not None and a is not None else None,
             ["DOUBLE", "DOUBLE"], "DOUBLE", null_handling="special")  # NULL when a pool has neither
     _define(con, "manifold_position", manifold_position, ["VARCHAR"] * 5, "INTEGER")
+    register_sql_macros(con)
 
 
 def run_sql_model(con, path: Path) -> int:
@@ -108,56 +111,38 @@ def run_sql_model(con, path: Path) -> int:
     return rows
 
 
-def _column(name: str, column_type: str, spec: Any) -> dg.TableColumn:
-    """A Dagster column; description, nullability, uniqueness and checks from the pandera column if any."""
-    if spec is None:
-        return dg.TableColumn(name=name, type=column_type)
-    constraints = dg.TableColumnConstraints(nullable=bool(spec.nullable), unique=bool(spec.unique), other=[str(c) for c in spec.checks])
-    return dg.TableColumn(name=name, type=column_type, description=spec.description, constraints=constraints)
-
-
-def _table_constraints(schema: pa.DataFrameSchema) -> dg.TableConstraints | None:
-    unique = [schema.unique] if isinstance(schema.unique, str) else list(schema.unique or [])
-    other = ([f"unique ({', '.join(unique)})"] if unique else []) + [check.name for check in schema.checks]
-    return dg.TableConstraints(other=other) if other else None
-
-
-def declared_column_schema(name: str) -> dg.TableSchema | None:
-    """The column schema a model's pandera schema declares (pandera's polars types), None without one."""
-    if name not in SQL_SCHEMAS:
-        return None
-    schema = SQL_SCHEMAS[name].to_schema()
-    columns = [_column(column, str(spec.dtype), spec) for column, spec in schema.columns.items()]
-    return dg.TableSchema(columns=columns, constraints=_table_constraints(schema))
-
-
 def column_schema(con, name: str) -> dg.TableSchema:
     """The table's columns with their DuckDB types, described and constrained by its pandera schema if any."""
     schema = SQL_SCHEMAS[name].to_schema() if name in SQL_SCHEMAS else None
     specs = schema.columns if schema is not None else {}
-    columns = [_column(column, column_type, specs.get(column)) for column, column_type, *_ in con.execute(f'DESCRIBE "{name}"').fetchall()]
-    return dg.TableSchema(columns=columns, constraints=_table_constraints(schema) if schema is not None else None)
+    columns = [table_column(column, column_type, specs.get(column)) for column, column_type, *_ in con.execute(f'DESCRIBE "{name}"').fetchall()]
+    return dg.TableSchema(columns=columns, constraints=table_constraints(schema) if schema is not None else None)
 
 
 def _sql_asset(path: Path) -> dg.AssetsDefinition:
     sql = path.read_text()
     name = path.stem
     description = next((line[2:].strip() for line in sql.splitlines() if line.startswith("--")), f"SQL model {name}")
-    declared = declared_column_schema(name)
+    tables = {name: SQL_SCHEMAS[name]} if name in SQL_SCHEMAS else {}
 
     @dg.asset(
         name=name,
         deps=refs(sql),
         group_name="analysis",
         kinds={"sql", "duckdb"},
-        description=description,
+        description=f"{description} Unpartitioned: the SQL model dbt_like_sql/{name}.sql over every model × task, "
+        f"replacing table `{name}` whole; re-run by the `refresh_report` job (last step of every `rs eval`) and by "
+        "automation after any upstream partition updates.",
         automation_condition=AFTER_ANY_PARTITION_UPDATES,
         code_version=sha256_hex(sql)[:12],
+        owners=OWNERS,
+        tags=asset_tags("analysis", "all"),
         metadata={
             "sql": dg.MetadataValue.md(f"```sql\n{sql}\n```"),
             "source": dg.MetadataValue.path(str(path)),
-            **({"dagster/column_schema": dg.MetadataValue.table_schema(declared)} if declared else {}),
+            **(definition_metadata(tables[name]) if tables else {}),
         },
+        check_specs=[schema_check_spec(name, tables)] if tables else None,
     )
     def sql_model(context: dg.AssetExecutionContext, lab: LabResource) -> dg.MaterializeResult:
         with lab.warehouse.connect() as con:
@@ -169,7 +154,8 @@ def _sql_asset(path: Path) -> dg.AssetsDefinition:
                 "dagster/row_count": dg.MetadataValue.int(rows),
                 "dagster/column_schema": dg.MetadataValue.table_schema(columns),
                 "preview": dg.MetadataValue.md(markdown_table(head)),
-            }
+            },
+            check_results=[schema_check_result(lab.warehouse, tables, {})] if tables else None,
         )
 
     return sql_model

@@ -11,6 +11,8 @@ from typing import Any, cast
 import dagster as dg
 import polars as pl
 
+from rs_dagster.defs.checks import schema_check_result, schema_check_spec
+from rs_dagster.defs.metadata import OWNERS, asset_tags, definition_metadata, table_metadata
 from rs_dagster.defs.partitions import keys_of
 from rs_dagster.defs.resources import LabResource
 from rs_dagster.report.charts import png_markdown
@@ -28,6 +30,8 @@ from rs_dagster.stats.hazard import (
 )
 from rs_dagster.storage import schemas
 
+_COMPRESSION = {"compression": schemas.Compression, "compression_points": schemas.CompressionPoints}
+_HAZARD = {"hazard": schemas.Hazard, "survival": schemas.Survival}
 TRACE_ASSETS = ["compression", "hazard"]
 """Computed per partition by `rs eval` after `points`; eager automation keeps them current otherwise."""
 
@@ -59,11 +63,17 @@ def build_trace_assets(model_task_parts: dg.PartitionsDefinition) -> list:
         deps=["scored_results"],
         group_name="analysis",
         kinds={"polars", "duckdb"},
-        description="gzip compression of each sample's reasoning trace and answer (table `compression`, with a loop flag: "
-        "trace >= 1024 bytes compressing below 0.5 × its point's typical ratio, or below 0.1) and per grid point and "
-        "outcome the p10/p50/p90 of the ratio and the loop count (table `compression_points`).",
+        description="How repetitive the reasoning traces are (partition: model × task), over the samples of the current "
+        "model and task versions: per sample (table `compression`, key: test_case_id, request_hash) the gzip ratio of "
+        "its reasoning trace and answer, with a loop flag (trace >= 1024 bytes compressing below 0.5 × its point's "
+        "typical ratio, or below 0.1); per grid point and outcome the p10/p50/p90 of the ratio and the loop count "
+        "(table `compression_points`). Replaced whole by each run of the `evaluation` job.",
         automation_condition=dg.AutomationCondition.eager(),
         code_version="1",
+        owners=OWNERS,
+        tags=asset_tags("analysis", "model_task"),
+        metadata=definition_metadata(schemas.Compression, compression_points=schemas.CompressionPoints),
+        check_specs=[schema_check_spec("compression", _COMPRESSION, model_task_parts)],
     )
     def compression(context: dg.AssetExecutionContext, lab: LabResource) -> dg.MaterializeResult:
         keys = keys_of(context)
@@ -78,7 +88,7 @@ def build_trace_assets(model_task_parts: dg.PartitionsDefinition) -> list:
             for (outcome,), group in traces.group_by("outcome", maintain_order=True)
         }
         metadata: dict[str, Any] = {
-            "dagster/row_count": per_sample.height,
+            **table_metadata(lab.warehouse, "compression", schemas.Compression, keys),
             "point_rows": per_point.height,
             "traces": traces.height,
             "loops": int(per_sample["loop"].sum()),
@@ -89,7 +99,7 @@ def build_trace_assets(model_task_parts: dg.PartitionsDefinition) -> list:
         else:
             chart = compression_chart(per_sample, f"{keys['model']} / {keys['task']}: reasoning trace compression")
             metadata["chart"] = dg.MetadataValue.md(png_markdown(chart, "compression by outcome"))
-        return dg.MaterializeResult(metadata=metadata)
+        return dg.MaterializeResult(metadata=metadata, check_results=[schema_check_result(lab.warehouse, _COMPRESSION, keys)])
 
     @dg.asset(
         partitions_def=model_task_parts,
@@ -99,9 +109,14 @@ def build_trace_assets(model_task_parts: dg.PartitionsDefinition) -> list:
         description="Survival over output tokens (event: an answer; censoring: truncation): per tier and 256-token bucket "
         "the hazard (answers / at risk) by kind of answer, Kaplan-Meier survival and Aalen-Johansen incidence of "
         "correct / incorrect / unparsed answers, and the median tokens to answer with its 95% CI (table `hazard`); the "
-        "step curves (table `survival`).",
+        "step curves (table `survival`). Partition: model × task, over the samples of the current model and task "
+        "versions; replaced whole by each run of the `evaluation` job.",
         automation_condition=dg.AutomationCondition.eager(),
         code_version="1",
+        owners=OWNERS,
+        tags=asset_tags("analysis", "model_task"),
+        metadata=definition_metadata(schemas.Hazard, survival=schemas.Survival),
+        check_specs=[schema_check_spec("hazard", _HAZARD, model_task_parts)],
     )
     def hazard(context: dg.AssetExecutionContext, lab: LabResource) -> dg.MaterializeResult:
         keys = keys_of(context)
@@ -113,10 +128,11 @@ def build_trace_assets(model_task_parts: dg.PartitionsDefinition) -> list:
         lab.warehouse.replace_partition("hazard", schemas.Hazard, buckets, keys)
         lab.warehouse.replace_partition("survival", schemas.Survival, curves, keys)
         pooled = buckets.filter(pl.col("tier") == ALL_TIERS)
-        metadata: dict[str, Any] = {"dagster/row_count": buckets.height, "survival_rows": curves.height}
+        metadata: dict[str, Any] = {**table_metadata(lab.warehouse, "hazard", schemas.Hazard, keys), "survival_rows": curves.height}
+        checks = [schema_check_result(lab.warehouse, _HAZARD, keys)]
         if pooled.is_empty():
             metadata["not_drawn"] = "No sample with a token count (all errors, or no completion_tokens reported)."
-            return dg.MaterializeResult(metadata=metadata)
+            return dg.MaterializeResult(metadata=metadata, check_results=checks)
         first = pooled.row(0, named=True)
         metadata |= {
             "samples": first["samples"],
@@ -130,7 +146,7 @@ def build_trace_assets(model_task_parts: dg.PartitionsDefinition) -> list:
             pooled, f"{label}: hazard per bucket"
         )
         metadata["chart"] = dg.MetadataValue.md(png_markdown(chart, "survival and hazard over tokens"))
-        return dg.MaterializeResult(metadata=metadata)
+        return dg.MaterializeResult(metadata=metadata, check_results=checks)
 
     return [compression, hazard]
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import pandera.polars as pa
 
-OUTCOMES = ["correct", "incorrect", "unparsed", "truncated", "error"]
+from rs_dagster.scoring.outcomes import ANSWERED, WITH_TEXT, AnswerPhase, Outcome
+
+OUTCOMES = [o.value for o in Outcome]
+ANSWER_PHASES = [p.value for p in AnswerPhase]
 
 
 class _Table(pa.DataFrameModel):
@@ -87,7 +90,7 @@ class Completions(_Table):
     completion_tokens: int | None = pa.Field(nullable=True, ge=0)
     reasoning_tokens: int | None = pa.Field(nullable=True, ge=0)
     answer_tokens: int | None = pa.Field(nullable=True, ge=0)
-    answer_phase: str | None = pa.Field(nullable=True, isin=["single", "budget_forced"])
+    answer_phase: str | None = pa.Field(nullable=True, isin=ANSWER_PHASES)
     latency_s: float = pa.Field(ge=0.0)
     attempts: int = pa.Field(ge=0)
     error: str | None = pa.Field(nullable=True)
@@ -115,7 +118,7 @@ class ScoredResults(_Table):
     guess_chance: float = pa.Field(ge=0.0, lt=1.0)
     completion_tokens: int | None = pa.Field(nullable=True, ge=0)
     reasoning_tokens: int | None = pa.Field(nullable=True, ge=0)
-    answer_phase: str | None = pa.Field(nullable=True, isin=["single", "budget_forced"])
+    answer_phase: str | None = pa.Field(nullable=True, isin=ANSWER_PHASES)
     generator_version: str
     spec_version: str
     template: str
@@ -277,7 +280,7 @@ class Compression(_Table):
     test_case_id: str
     sample_index: int = pa.Field(ge=0)
     request_hash: str
-    outcome: str = pa.Field(isin=["correct", "incorrect", "unparsed", "truncated"], description="strict outcome")
+    outcome: str = pa.Field(isin=[o.value for o in WITH_TEXT], description="strict outcome")
     finish_reason: str | None = pa.Field(nullable=True)
     completion_tokens: int | None = pa.Field(nullable=True, ge=0)
     reasoning_tokens: int | None = pa.Field(nullable=True, ge=0)
@@ -309,7 +312,7 @@ class CompressionPoints(_Table):
     model: str
     task: str
     point_id: str
-    outcome: str = pa.Field(isin=["all", "correct", "incorrect", "unparsed", "truncated"])
+    outcome: str = pa.Field(isin=["all", *(o.value for o in WITH_TEXT)])
     samples: int = pa.Field(ge=1)
     traces: int = pa.Field(ge=0, description="samples with a reasoning trace")
     ratio_p10: float | None = pa.Field(nullable=True, gt=0.0)
@@ -387,7 +390,7 @@ class Survival(_Table):
     model: str
     task: str
     tier: str
-    curve: str = pa.Field(isin=["answered", "correct", "incorrect", "unparsed"])
+    curve: str = pa.Field(isin=["answered", *(o.value for o in ANSWERED)])
     tokens: int = pa.Field(ge=0)
     at_risk: int = pa.Field(ge=0)
     events: int = pa.Field(ge=0, description="answers at this token count (of the curve's kind)")

@@ -153,6 +153,15 @@ class Warehouse:
             return pl.DataFrame()
         return self.query(f'SELECT * FROM "{table}" WHERE {where}', list(keys.values()))
 
+    def count_rows(self, table: str, keys: Mapping[str, str] | None = None) -> int:
+        """Rows of `table` matching `keys` (every row without keys); 0 when the table does not exist."""
+        if not self.has_table(table):
+            return 0
+        keys = keys or {}
+        where = " AND ".join(f'"{c}" = ?' for c in keys) or "TRUE"
+        with self.connect(read_only=True) as con:
+            return int(scalar(con.execute(f'SELECT count(*) FROM "{table}" WHERE {where}', list(keys.values()))))
+
     def replace_table(self, table: str, sql: str) -> int:
         with self.connect() as con:
             con.execute(f'CREATE OR REPLACE TABLE "{table}" AS {sql}')
