@@ -93,7 +93,7 @@ def test_task_view_offers_each_projection_and_surface_with_a_model_picker(lab, a
     hazard = Warehouse(lab.db_path).query("SELECT * FROM hazard WHERE model = 'alpha' AND task = 'arithmetic' AND tier = 'all'").row(0, named=True)
     assert alpha["tokens"]["items"][0]["value"].startswith(f"{hazard['median_tokens']:.0f} [")
     assert any(b["type"] == "note" and b["text"].startswith("No token-FFT spectra for arithmetic") for b in view["blocks"])
-    assert api("/task/nope") == (404, {"error": "no evaluated grid point of task 'nope'; tasks with results: arithmetic, boolean"})
+    assert api("/task/nope") == (404, {"error": "no evaluated grid point and no token-FFT spectrum of task 'nope'; tasks with results: arithmetic, boolean"})
 
 
 def test_point_view_shows_the_stored_statistics_and_pages_its_samples(lab, api):

@@ -6,10 +6,10 @@ import duckdb
 import polars as pl
 import pytest
 
-from rs_dagster.defs.sql_models import register_functions
 from rs_dagster.scoring.outcomes import ANSWERED, Outcome, accuracy, accuracy_of, is_answered, is_correct
 from rs_dagster.stats.points import aggregate_points
 from rs_dagster.storage import schemas
+from rs_dagster.storage.sql_models import register_functions
 
 # (strict, flexible, how many): every outcome on both sides, and answers that only a lenient rule reads.
 SAMPLES = [

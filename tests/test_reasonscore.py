@@ -16,13 +16,13 @@ import pytest
 from helpers import GOLDEN, Oracle, _wrong, lab_env, make_lab, rs_process, scripted_model
 
 from rs_dagster.defs.resources import EvalScope
-from rs_dagster.defs.sql_models import register_functions
 from rs_dagster.explore import views
 from rs_dagster.orchestrate import evaluate
 from rs_dagster.stats.intervals import Z95, excess_over_chance, truncation_ratio, wilson_interval
 from rs_dagster.stats.points import aggregate_points
 from rs_dagster.stats.reasonscore import FLOOR, bootstrap_v2, cell, combine, derived_seed, reasonscores, v1_task_score, v2_task_score
 from rs_dagster.storage import schemas
+from rs_dagster.storage.sql_models import register_functions
 from rs_dagster.storage.warehouse import Warehouse, validate
 from rs_dagster.testing.scripted_server import Reply, ScriptedServer
 

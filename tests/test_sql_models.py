@@ -19,12 +19,14 @@ import yaml
 from helpers import make_lab
 
 from rs_dagster.definitions import build_definitions
-from rs_dagster.defs.sql_models import SQL_SCHEMAS, column_schema, compile_sql, refs, run_sql_model
+from rs_dagster.defs.sql_models import column_schema
 from rs_dagster.errors import SchemaError
 from rs_dagster.explore import views
 from rs_dagster.report.charts import CURVE_Y_TITLE, FAILING_SHARE, difficulty_curve, surface_heatmap
 from rs_dagster.settings import PACKAGE_ROOT
 from rs_dagster.stats.intervals import excess_over_chance, wilson_interval
+from rs_dagster.storage.sql_models import SQL_SCHEMAS, compile_sql, refs, run_model, run_sql_model
+from rs_dagster.storage.warehouse import Warehouse
 from rs_dagster.tasks.base import canonical_json, point_id
 
 SQL_DIR = PACKAGE_ROOT / "dbt_like_sql"
@@ -187,6 +189,14 @@ def test_every_sql_model_has_a_schema_and_its_asset_reads_its_deps_from_the_sql(
     assert "projections" in {d.asset_key.to_user_string() for d in specs["report"].deps}
 
 
+def test_a_model_run_on_the_warehouse_reports_its_rows_columns_and_head(built):
+    db_path, _, tables = built
+    run = run_model(Warehouse(db_path), SQL_DIR / "leaderboard.sql", head=3)
+    assert run.rows == tables["leaderboard"].height
+    assert [name for name, _ in run.columns] == list(SQL_SCHEMAS["leaderboard"].to_schema().columns)
+    assert run.head.equals(tables["leaderboard"].head(3))
+
+
 # --- contents ---------------------------------------------------------------------------------------------
 
 
@@ -315,7 +325,7 @@ def test_the_assets_report_row_count_and_column_schema_and_fail_on_a_bad_table(t
             metadata = instance.get_latest_materialization_event(dg.AssetKey(name)).asset_materialization.metadata
             assert metadata["dagster/row_count"].value == con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0] > 0
             schema = metadata["dagster/column_schema"].schema
-            assert schema == column_schema(con, name)
+            assert schema == column_schema(name, [(c, t) for c, t, *_ in con.execute(f'DESCRIBE "{name}"').fetchall()])
             assert [c.name for c in schema.columns] == list(SQL_SCHEMAS[name].to_schema().columns)
             types = dict(con.execute(f'SELECT column_name, data_type FROM information_schema.columns WHERE table_name = \'{name}\'').fetchall())
             assert {c.name: c.type for c in schema.columns} == types

@@ -32,10 +32,10 @@ def build_analysis_assets(model_task_parts: dg.PartitionsDefinition) -> list:
     )
     def points(context: dg.AssetExecutionContext, lab: LabResource) -> dg.MaterializeResult:
         keys = keys_of(context)
-        model, spec = lab.models()[keys["model"]], lab.task_specs()[keys["task"]]
+        model, spec = lab.model_and_spec(keys)
         # Every sample ever scored for the current model and task versions, whatever scope it came from.
-        scored = lab.warehouse.read_partition("scored_results", {**keys, "model_version": model.version, "spec_version": spec.version})
-        cases = lab.warehouse.read_partition("test_cases", {"task": keys["task"], "spec_version": spec.version})
+        scored = lab.warehouse.table("scored_results", {**keys, "model_version": model.version, "spec_version": spec.version})
+        cases = lab.warehouse.table("test_cases", {"task": keys["task"], "spec_version": spec.version})
         frame = aggregate_points(scored, cases)
         lab.warehouse.replace_partition("points", schemas.Points, frame, keys)
         answered = int(frame["answered"].sum())

@@ -53,7 +53,7 @@ def schema_check_result(warehouse: Warehouse, tables: Mapping[str, type[pa.DataF
     rows, failures = {}, []
     for table, schema in tables.items():
         columns = schema.to_schema().columns
-        stored = warehouse.read_partition(table, {c: v for c, v in keys.items() if c in columns})
+        stored = warehouse.table(table, {c: v for c, v in keys.items() if c in columns})
         rows[table] = stored.height
         if stored.width == 0:  # nothing written yet
             continue

@@ -15,37 +15,13 @@ from rs_dagster.models.registry import Model
 from rs_dagster.report.charts import png_markdown
 from rs_dagster.report.comparisons import change_chart, labelled
 from rs_dagster.report.markdown import markdown_table
-from rs_dagster.stats.paired import ALPHA, SCORED_COLUMNS, all_comparisons, regressions
+from rs_dagster.stats.paired import ALPHA, all_comparisons, regressions
 from rs_dagster.storage import schemas
+from rs_dagster.storage.reads import point_params, scored_for_comparison
 from rs_dagster.storage.warehouse import Warehouse
 from rs_dagster.tasks.manifold import TaskSpec
 
 GATE = "no_regression_vs_previous_version"
-
-
-def load_scored(warehouse: Warehouse, specs: Mapping[str, TaskSpec], models: Iterable[str]) -> pl.DataFrame:
-    """Scored samples of the given models, every model version, under each task's current version."""
-    versions = {name: spec.version for name, spec in specs.items()}
-    models = sorted(models)
-    if not warehouse.has_table("scored_results") or not versions or not models:
-        return pl.DataFrame(schema={c: pl.Int64 if c == "sample_index" else pl.String for c in SCORED_COLUMNS})
-    spec_marks, model_marks = ", ".join("?" * len(versions)), ", ".join("?" * len(models))
-    frame = warehouse.query(
-        f"SELECT {', '.join(SCORED_COLUMNS)} FROM scored_results WHERE spec_version IN ({spec_marks}) AND model IN ({model_marks})",
-        [*versions.values(), *models],
-    )
-    return frame.filter(pl.col("spec_version") == pl.col("task").replace_strict(versions, default=None, return_dtype=pl.String))
-
-
-def point_params(warehouse: Warehouse, specs: Mapping[str, TaskSpec]) -> dict[str, str]:
-    """point_id -> params_json of the current task versions."""
-    if not warehouse.has_table("test_cases") or not specs:
-        return {}
-    versions = [spec.version for spec in specs.values()]
-    frame = warehouse.query(
-        f"SELECT DISTINCT point_id, params_json FROM test_cases WHERE spec_version IN ({', '.join('?' * len(versions))})", versions
-    )
-    return dict(frame.iter_rows())
 
 
 def run_times(instance: dg.DagsterInstance, run_ids: Iterable[str]) -> dict[str, float]:
@@ -59,7 +35,7 @@ def run_times(instance: dg.DagsterInstance, run_ids: Iterable[str]) -> dict[str,
 
 def comparison_frame(warehouse: Warehouse, models: Mapping[str, Model], specs: Mapping[str, TaskSpec], instance: dg.DagsterInstance) -> pl.DataFrame:
     """Every pair of registered models on shared items and every model's previous version vs its current one."""
-    scored = load_scored(warehouse, specs, models)
+    scored = scored_for_comparison(warehouse, specs, models)
     times = run_times(instance, scored["dagster_run_id"].unique().to_list()) if not scored.is_empty() else {}
     return all_comparisons(scored, {name: model.version for name, model in models.items()}, times, point_params(warehouse, specs))
 
@@ -115,7 +91,7 @@ def build_comparison_assets() -> list:
     )
     def comparisons(context: dg.AssetExecutionContext, lab: LabResource) -> dg.MaterializeResult:
         warehouse = lab.warehouse
-        frame = comparison_frame(warehouse, lab.models(), lab.task_specs(), context.instance)
+        frame = comparison_frame(warehouse, lab.models, lab.task_specs, context.instance)
         warehouse.replace_partition("comparisons", schemas.Comparisons, frame, {})
         metadata: dict = {
             **table_metadata(warehouse, "comparisons", schemas.Comparisons),

@@ -28,7 +28,7 @@ def build_definition_assets(task_parts: dg.PartitionsDefinition, model_parts: dg
         check_specs=[schema_check_spec("task_specs", {"task_specs": schemas.TaskSpecs}, task_parts)],
     )
     def task_specs(context: dg.AssetExecutionContext, lab: LabResource) -> dg.MaterializeResult:
-        spec = lab.task_specs()[context.partition_key]
+        spec = lab.task_specs[context.partition_key]
         frame = pl.DataFrame(
             {
                 "task": [spec.name],
@@ -73,7 +73,7 @@ def build_definition_assets(task_parts: dg.PartitionsDefinition, model_parts: dg
         check_specs=[schema_check_spec("model_specs", {"model_specs": schemas.ModelSpecs}, model_parts)],
     )
     def model_specs(context: dg.AssetExecutionContext, lab: LabResource) -> dg.MaterializeResult:
-        model = lab.models()[context.partition_key]
+        model = lab.models[context.partition_key]
         frame = pl.DataFrame(
             {
                 "model": [model.name],

@@ -48,3 +48,12 @@ AFTER_ANY_PARTITION_UPDATES = (
 
 TASK_OF_MODEL_TASK = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="task")
 MODEL_OF_MODEL_TASK = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="model")
+
+
+def item_inputs() -> list[dg.AssetDep]:
+    """What a model × task asset built from the items and the model entry depends on: the task's
+    test_cases and the model's model_specs partition."""
+    return [
+        dg.AssetDep("test_cases", partition_mapping=TASK_OF_MODEL_TASK),
+        dg.AssetDep("model_specs", partition_mapping=MODEL_OF_MODEL_TASK),
+    ]

@@ -3,7 +3,6 @@ over the tier's tasks, from the `points` table (rows of the current task and mod
 The formulas live in rs_dagster.stats.reasonscore; this asset reads, validates and writes."""
 
 import dagster as dg
-import polars as pl
 
 from rs_dagster.defs.checks import schema_check_result, schema_check_spec
 from rs_dagster.defs.metadata import OWNERS, asset_tags, definition_metadata, table_metadata
@@ -14,26 +13,8 @@ from rs_dagster.report.markdown import markdown_table
 from rs_dagster.report.reasonscore import score_bars
 from rs_dagster.stats.reasonscore import FLOOR, RESAMPLES, SEED, reasonscores
 from rs_dagster.storage import schemas
-from rs_dagster.storage.warehouse import Warehouse, validate
 
 _TABLES = {"reasonscore": schemas.ReasonScores, "reasonscore_tasks": schemas.ReasonScoreTasks}
-
-
-def replace_tables(warehouse: Warehouse, tables: dict[str, tuple[type, pl.DataFrame]]) -> None:
-    """Validate every frame, then replace all the tables in one transaction (readers never see a new
-    `reasonscore` beside an old `reasonscore_tasks`)."""
-    checked = {name: validate(name, schema, frame) for name, (schema, frame) in tables.items()}
-    with warehouse.connect() as con:
-        con.execute("BEGIN TRANSACTION")
-        try:
-            for name, frame in checked.items():
-                con.register("incoming", frame)
-                con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM incoming')
-                con.unregister("incoming")
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
 
 
 def build_reasonscore_assets() -> list:
@@ -56,9 +37,8 @@ def build_reasonscore_assets() -> list:
     )
     def reasonscore(lab: LabResource) -> dg.MaterializeResult:
         warehouse = lab.warehouse
-        points = warehouse.query("SELECT * FROM points ORDER BY model, task, point_id") if warehouse.has_table("points") else pl.DataFrame()
-        scores, tasks = reasonscores(points, RESAMPLES, SEED)
-        replace_tables(warehouse, {"reasonscore": (schemas.ReasonScores, scores), "reasonscore_tasks": (schemas.ReasonScoreTasks, tasks)})
+        scores, tasks = reasonscores(warehouse.table("points", order_by="model, task, point_id"), RESAMPLES, SEED)
+        warehouse.replace_tables({"reasonscore": (schemas.ReasonScores, scores), "reasonscore_tasks": (schemas.ReasonScoreTasks, tasks)})
         metadata = {
             **table_metadata(warehouse, "reasonscore", schemas.ReasonScores),
             "task_rows": dg.MetadataValue.int(tasks.height),

@@ -5,7 +5,6 @@ vs accuracy, per task) in the asset's metadata, where Dagster's UI shows them.""
 from typing import Any
 
 import dagster as dg
-import polars as pl
 
 from rs_dagster.defs.partitions import AFTER_ANY_PARTITION_UPDATES
 from rs_dagster.defs.resources import LabResource
@@ -30,7 +29,7 @@ def build_reporting_assets() -> list:
     def report(lab: LabResource) -> dg.MaterializeResult:
         settings, warehouse = lab.settings, lab.warehouse
         exported = export(settings.db_path, settings.report_dir, cache_dir=settings.cache_dir)
-        leaderboard = warehouse.query("SELECT * FROM leaderboard")
+        leaderboard = warehouse.table("leaderboard")
         metadata: dict[str, Any] = {
             "path": dg.MetadataValue.path(str(settings.report_dir / "index.html")),
             "views": len(exported.routes), "models": leaderboard["model"].n_unique(), "rows": leaderboard.height,
@@ -39,10 +38,9 @@ def build_reporting_assets() -> list:
             metadata["views_without_data"] = dg.MetadataValue.md("\n".join(f"- {note}" for note in exported.notes))
         if not leaderboard.is_empty():
             metadata["leaderboard"] = dg.MetadataValue.md(png_markdown(leaderboard_bars(leaderboard), "leaderboard"))
-        if warehouse.has_table("fft_spectra"):
-            spectra = warehouse.query("SELECT * FROM fft_spectra ORDER BY model, task, point_id")
-            points = warehouse.query("SELECT * FROM points ORDER BY model, task, point_id") if warehouse.has_table("points") else pl.DataFrame()
-            figures = task_figures(spectra, points) if not spectra.is_empty() else []
+        spectra = warehouse.table("fft_spectra", order_by="model, task, point_id")
+        if not spectra.is_empty():
+            figures = task_figures(spectra, warehouse.table("points", order_by="model, task, point_id"))
             for figure in figures:
                 if figure.comparison is not None:
                     metadata[f"fft_models/{figure.task}"] = dg.MetadataValue.md(png_markdown(figure.comparison, f"{figure.task}: token spectrum by model"))

@@ -29,6 +29,7 @@ from rs_dagster.stats.hazard import (
     survival_frames,
 )
 from rs_dagster.storage import schemas
+from rs_dagster.storage.reads import trace_samples
 
 _COMPRESSION = {"compression": schemas.Compression, "compression_points": schemas.CompressionPoints}
 _HAZARD = {"hazard": schemas.Hazard, "survival": schemas.Survival}
@@ -37,24 +38,9 @@ TRACE_ASSETS = ["compression", "hazard"]
 
 
 def current_samples(lab: LabResource, keys: dict[str, str]) -> pl.DataFrame:
-    """Every scored sample of the partition's current model and task versions with its completion's
-    texts and finish reason, and the tiers of its grid point."""
-    model, spec = lab.models()[keys["model"]], lab.task_specs()[keys["task"]]
-    if not lab.warehouse.has_table("scored_results"):
-        return pl.DataFrame()
-    return lab.warehouse.query(
-        """
-        SELECT s.model, s.task, s.point_id, s.test_case_id, s.sample_index, s.request_hash, s.outcome,
-               s.completion_tokens, s.reasoning_tokens, c.finish_reason, c.reasoning_text, c.answer_text, t.tiers
-        FROM scored_results s
-        JOIN completions c ON c.model = s.model AND c.task = s.task AND c.test_case_id = s.test_case_id AND c.request_hash = s.request_hash
-        LEFT JOIN (SELECT point_id, any_value(tiers) AS tiers FROM test_cases WHERE task = ? AND spec_version = ? GROUP BY point_id) t
-          ON t.point_id = s.point_id
-        WHERE s.model = ? AND s.task = ? AND s.model_version = ? AND s.spec_version = ?
-        ORDER BY s.point_id, s.test_case_id, s.sample_index
-        """,
-        [keys["task"], spec.version, keys["model"], keys["task"], model.version, spec.version],
-    )
+    """The partition's scored samples of the current model and task versions (see trace_samples)."""
+    model, spec = lab.model_and_spec(keys)
+    return trace_samples(lab.warehouse, keys["model"], keys["task"], model.version, spec.version)
 
 
 def build_trace_assets(model_task_parts: dg.PartitionsDefinition) -> list:

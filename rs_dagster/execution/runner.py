@@ -15,7 +15,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import openai
 
@@ -37,6 +37,9 @@ from rs_dagster.execution.responses import (
 )
 from rs_dagster.execution.shares import RENEW_EVERY_S, EndpointShares, share
 
+if TYPE_CHECKING:
+    from rs_dagster.models.registry import Model
+
 CHAT_ROUTE, COMPLETIONS_ROUTE = "/chat/completions", "/completions"
 _CHAT_ONLY = ("reasoning_effort",)  # chat parameters a raw completion has no use for
 
@@ -51,6 +54,18 @@ class Endpoint:
     backoff_base_s: float = 0.5
     backoff_max_s: float = 60.0  # also caps a Retry-After
     max_text_chars: int = 1_000_000  # longer answer or reasoning text keeps its head and tail, marked
+
+
+def endpoint_of(model: Model) -> Endpoint:
+    """The endpoint a registered model is served by, with its entry's operational limits."""
+    entry = model.entry
+    return Endpoint(
+        base_url=entry.base_url,
+        served_model=entry.served_model,
+        concurrency=entry.concurrency,
+        timeout_s=entry.timeout_s,
+        max_retries=entry.max_retries,
+    )
 
 
 @dataclass(frozen=True)

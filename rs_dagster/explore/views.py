@@ -312,21 +312,25 @@ def traces_section(task: str, compression: pl.DataFrame, hazard: pl.DataFrame, s
 
 
 def task_view(lab: Tables, task: str) -> View:
-    points = lab.points(task)
-    if points.is_empty():
-        raise NotFound(f"no evaluated grid point of task {task!r}; tasks with results: {', '.join(lab.tasks()) or 'none'}")
+    points, spectra = lab.points(task), lab.task_spectra(task)
+    if points.is_empty() and spectra.is_empty():
+        raise NotFound(f"no evaluated grid point and no token-FFT spectrum of task {task!r}; tasks with results: {', '.join(lab.tasks()) or 'none'}")
     blocks = [*_curves(task, lab.projections(task)), *_surfaces(task, lab.surfaces(task)), heading("Grid points")]
+    if points.is_empty():
+        blocks.append(note(f"No evaluated grid point of {task}: only its prompts' token-FFT spectra are stored (`rs fft`); "
+                           f"`rs eval --tasks {task}` measures accuracy."))
     rows = [
         [row["model"], link(params_label(row["params_json"]), href("point", row["model"], task, row["point_id"])), row["n"],
          interval(row["accuracy"], row["ci_low"], row["ci_high"]), fmt(row["flexible_accuracy"]), fmt(row["format_compliance"]),
          fmt(row["truncation_rate"]), fmt(row["mean_completion_tokens"], 0)]
         for row in points.iter_rows(named=True)
     ]
-    blocks.append(table(["Model", "Grid point", "Samples", "Accuracy (strict) [95% CI]", "Flexible accuracy", "Format compliance",
-                         "Truncation rate", "Mean tokens"], rows, "points"))
+    if rows:
+        blocks.append(table(["Model", "Grid point", "Samples", "Accuracy (strict) [95% CI]", "Flexible accuracy", "Format compliance",
+                             "Truncation rate", "Mean tokens"], rows, "points"))
     blocks += [chart(accuracy_by_point(frame, f"{model} / {task}"), f"points-{model}")
-               for (model,), frame in points.group_by("model", maintain_order=True) if frame["accuracy"].is_not_null().any()]
-    blocks += _fft(task, lab.task_spectra(task), points)
+               for (model,), frame in (points.group_by("model", maintain_order=True) if rows else []) if frame["accuracy"].is_not_null().any()]
+    blocks += _fft(task, spectra, points)
     blocks += traces_section(task, lab.compression(task), lab.hazard(task), lab.survival(task))
     return view(f"Task {task}", [link(task, href("task", task))], blocks)
 

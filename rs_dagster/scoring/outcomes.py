@@ -8,8 +8,9 @@ Each sample has two outcomes, like lm-evaluation-harness's strict-match and flex
 and answered samples, so they share one denominator (answered = correct + incorrect + unparsed).
 
 This module is the one definition of the outcomes, the answer phases and the accuracy rule (which
-outcomes are answered, which correct), for Python (polars expressions) and SQL (DuckDB macros), so the
-schemas, the runner, the statistics and the SQL models cannot drift apart.
+outcomes are answered, which correct), for Python (polars expressions) and for SQL (the DuckDB macros
+rs_dagster.storage.sql_models renders from it), so the schemas, the runner, the statistics and the SQL
+models cannot drift apart.
 """
 
 from __future__ import annotations
@@ -17,15 +18,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import polars as pl
 
 from rs_dagster.scoring.parsing import STRICT_RULES
 from rs_dagster.tasks.base import Task
-
-if TYPE_CHECKING:
-    import duckdb
 
 
 class Outcome(StrEnum):
@@ -65,24 +63,6 @@ def accuracy(correct: int, answered: int) -> float | None:
 def accuracy_of(counts: Mapping[str, int]) -> float | None:
     """Accuracy of samples counted by outcome."""
     return accuracy(counts.get(Outcome.CORRECT, 0), sum(counts.get(o, 0) for o in ANSWERED))
-
-
-def _sql_list(values: tuple[Outcome, ...]) -> str:
-    return ", ".join(f"'{o.value}'" for o in values)
-
-
-SQL_MACROS = (
-    f"CREATE OR REPLACE TEMP MACRO is_answered(outcome) AS outcome IN ({_sql_list(ANSWERED)})",
-    f"CREATE OR REPLACE TEMP MACRO is_correct(outcome) AS outcome = '{Outcome.CORRECT.value}'",
-    "CREATE OR REPLACE TEMP MACRO accuracy(correct, answered) AS correct / nullif(answered, 0)",
-)
-"""The accuracy rule for SQL: is_answered(outcome), is_correct(outcome), accuracy(correct, answered)."""
-
-
-def register_sql_macros(con: duckdb.DuckDBPyConnection) -> None:
-    """Define the rule's macros on `con` (temporary: the connection's own, never stored in the file)."""
-    for statement in SQL_MACROS:
-        con.execute(statement)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import pkgutil
 from rs_dagster.errors import UnknownNameError
 from rs_dagster.tasks.base import Task
 
-_SUPPORT_MODULES = {"base", "manifold", "expressions", "generation", "selection"}
+_SUPPORT_MODULES = {"base", "cases", "manifold", "expressions", "generation", "selection"}
 
 
 def _discover() -> dict[str, Task]:

@@ -1,0 +1,81 @@
+"""The warehouse reads that join or filter tables for the domain code: each a named function returning a
+frame, so no caller outside rs_dagster.storage writes SQL (a second backend reimplements these)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import polars as pl
+
+from rs_dagster.stats.paired import SCORED_COLUMNS
+from rs_dagster.storage.warehouse import Warehouse
+from rs_dagster.tasks.manifold import TaskSpec
+
+
+def _marks(values: Iterable[object]) -> str:
+    return ", ".join("?" for _ in values)
+
+
+def completions_to_score(warehouse: Warehouse, model: str, task: str, model_version: str, spec_version: str) -> pl.DataFrame:
+    """Every stored completion of the model × task that answers a prompt of the given model and task
+    versions, with its prompt's messages and its item (point, expected answer, guess chance, metadata)."""
+    return warehouse.query(
+        """
+        SELECT c.*, p.messages_json, t.point_id, t.answer, t.guess_chance, t.metadata_json, t.generator_version, t.spec_version
+        FROM completions c
+        JOIN prompts p ON p.model = c.model AND p.task = c.task AND p.test_case_id = c.test_case_id AND p.prompt_hash = c.prompt_hash
+        JOIN test_cases t ON t.task = c.task AND t.test_case_id = c.test_case_id AND t.spec_version = p.spec_version
+        WHERE c.model = ? AND c.task = ? AND p.model_version = ? AND p.spec_version = ?
+        """,
+        [model, task, model_version, spec_version],
+    )
+
+
+def trace_samples(warehouse: Warehouse, model: str, task: str, model_version: str, spec_version: str) -> pl.DataFrame:
+    """Every scored sample of the model × task at the given versions with its completion's texts and finish
+    reason, and the tiers of its grid point, in point, item and sample order; empty before any scoring."""
+    if not warehouse.has_table("scored_results"):
+        return pl.DataFrame()
+    return warehouse.query(
+        """
+        SELECT s.model, s.task, s.point_id, s.test_case_id, s.sample_index, s.request_hash, s.outcome,
+               s.completion_tokens, s.reasoning_tokens, c.finish_reason, c.reasoning_text, c.answer_text, t.tiers
+        FROM scored_results s
+        JOIN completions c ON c.model = s.model AND c.task = s.task AND c.test_case_id = s.test_case_id AND c.request_hash = s.request_hash
+        LEFT JOIN (SELECT point_id, any_value(tiers) AS tiers FROM test_cases WHERE task = ? AND spec_version = ? GROUP BY point_id) t
+          ON t.point_id = s.point_id
+        WHERE s.model = ? AND s.task = ? AND s.model_version = ? AND s.spec_version = ?
+        ORDER BY s.point_id, s.test_case_id, s.sample_index
+        """,
+        [task, spec_version, model, task, model_version, spec_version],
+    )
+
+
+def scored_for_comparison(warehouse: Warehouse, specs: Mapping[str, TaskSpec], models: Iterable[str]) -> pl.DataFrame:
+    """Scored samples (SCORED_COLUMNS) of the given models, every model version, under each task's current
+    version; typed and empty when there is nothing to read."""
+    spec_versions = {name: spec.version for name, spec in specs.items()}
+    models = sorted(models)
+    if not warehouse.has_table("scored_results") or not spec_versions or not models:
+        return pl.DataFrame(schema={c: pl.Int64 if c == "sample_index" else pl.String for c in SCORED_COLUMNS})
+    frame = warehouse.query(
+        f"SELECT {', '.join(SCORED_COLUMNS)} FROM scored_results WHERE spec_version IN ({_marks(spec_versions)}) AND model IN ({_marks(models)})",
+        [*spec_versions.values(), *models],
+    )
+    return frame.filter(pl.col("spec_version") == pl.col("task").replace_strict(spec_versions, default=None, return_dtype=pl.String))
+
+
+def point_params(warehouse: Warehouse, specs: Mapping[str, TaskSpec]) -> dict[str, str]:
+    """point_id -> params_json of the current task versions."""
+    versions = [spec.version for spec in specs.values()]
+    if not warehouse.has_table("test_cases") or not versions:
+        return {}
+    frame = warehouse.query(f"SELECT DISTINCT point_id, params_json FROM test_cases WHERE spec_version IN ({_marks(versions)})", versions)
+    return dict(frame.iter_rows())
+
+
+def request_hashes(warehouse: Warehouse) -> set[str]:
+    """Request hashes of every stored completion: the response-cache entries a re-run would read."""
+    if not warehouse.has_table("completions"):
+        return set()
+    return set(warehouse.query("SELECT request_hash FROM completions")["request_hash"].to_list())
