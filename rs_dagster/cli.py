@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import sys
+import threading
 import time
 
 import polars as pl
@@ -44,18 +45,20 @@ class RateColumn(ProgressColumn):
 
 
 class RichSink:
-    """Terminal progress bar with rate and ETA for progress reported by asset code."""
+    """Terminal progress bars with rate and ETA for progress reported by asset code: one bar per thread,
+    so runs side by side (orchestrate.evaluate) each advance their own."""
 
     def __init__(self, bar: Progress):
         self.bar = bar
-        self.task_id: TaskID | None = None
+        self._mine = threading.local()
 
     def start(self, label: str, total: int) -> None:
-        self.task_id = self.bar.add_task(label, total=total)
+        self._mine.task_id = self.bar.add_task(label, total=total)
 
     def _task(self) -> TaskID:
-        assert self.task_id is not None, "RichSink.start() comes first"
-        return self.task_id
+        task_id: TaskID | None = getattr(self._mine, "task_id", None)
+        assert task_id is not None, "RichSink.start() comes first"
+        return task_id
 
     def advance(self, n: int = 1) -> None:
         self.bar.advance(self._task(), n)
@@ -94,7 +97,7 @@ def _split(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
-def _run_evaluation(settings: Settings, models: list[str], tasks: list[str] | None, scope) -> None:
+def _run_evaluation(settings: Settings, models: list[str], tasks: list[str] | None, scope, parallel: int | None = None) -> None:
     from rs_dagster.orchestrate import evaluate
 
     bar = Progress(
@@ -104,7 +107,7 @@ def _run_evaluation(settings: Settings, models: list[str], tasks: list[str] | No
     )
     started = time.monotonic()
     with bar, progress_hooks.terminal_sink(RichSink(bar)):
-        runs = evaluate(settings, _instance(settings), models, tasks, scope, on_stage=lambda m: console.log(m))
+        runs = evaluate(settings, _instance(settings), models, tasks, scope, on_stage=lambda m: console.log(m), parallel=parallel)
     console.log(f"{len(runs.run_ids)} Dagster runs in {time.monotonic() - started:.0f}s")
 
 
@@ -116,7 +119,7 @@ def _print_reasonscore(warehouse) -> None:
     if not (warehouse.has_table("reasonscore") and warehouse.has_table("reasonscore_tasks")):
         out.print("No ReasonScore yet: the reasonscore asset has not been materialized (run `rs eval`).")
         return
-    scores, tasks = warehouse.query("SELECT * FROM reasonscore"), warehouse.query("SELECT * FROM reasonscore_tasks")
+    scores, tasks = warehouse.table("reasonscore"), warehouse.table("reasonscore_tasks")
     if scores.is_empty():
         out.print("No ReasonScore: no evaluated grid point belongs to a tier with an answered or truncated sample.")
         return
@@ -141,7 +144,7 @@ def _print_leaderboard(settings: Settings) -> None:
     if not warehouse.has_table("leaderboard"):
         raise RsError(f"no leaderboard in {settings.db_path} yet: run `rs demo` or `rs eval` first")
     _print_reasonscore(warehouse)
-    board = warehouse.query("SELECT * FROM leaderboard")
+    board = warehouse.table("leaderboard")
     table = Table(title=f"Leaderboard ({settings.db_path})")
     columns = ("model", "task", "tier", "points", "samples", "accuracy", "95% CI", "excess", "flexible", "95% CI ", "in form",
                "truncated", "errors", "tokens")
@@ -206,6 +209,7 @@ def eval_(
     template: str | None = typer.Option(None, help="template name for an ad-hoc model"),
     concurrency: int | None = typer.Option(None, help="concurrent requests to the endpoint (saved in .rs/models.local.yaml)"),
     timeout: float | None = typer.Option(None, help="seconds before a request is abandoned and retried (saved likewise)"),
+    parallel: int | None = typer.Option(None, help="Dagster runs side by side (default 1; runs on one endpoint share its concurrency)"),
 ) -> None:
     """Evaluate a registered model, or an ad-hoc one given by URL (registered on the fly)."""
     from rs_dagster.defs.resources import EvalScope
@@ -227,7 +231,7 @@ def eval_(
         tiers=_split(tier), surfaces=_split(surface), projections=_split(projection), points=points,
         precision=str(samples) if samples is not None else precision, repeats=repeats, use_suite=True,
     )
-    _run_evaluation(settings, [model], _split(tasks), scope)
+    _run_evaluation(settings, [model], _split(tasks), scope, parallel)
     _print_leaderboard(settings)
     out.print(f"Report: {settings.report_dir / 'index.html'}")
 
@@ -256,7 +260,7 @@ def fft(
         if projection not in known:
             raise UnknownNameError(f"projection of {task}", projection, known)
     spectra(settings, _instance(settings), model, task, EvalScope(precision=str(samples) if samples else None))
-    frame = Warehouse(settings.db_path).query("SELECT * FROM fft_spectra WHERE model = ? AND task = ? ORDER BY point_id", [model, task])
+    frame = Warehouse(settings.db_path).table("fft_spectra", {"model": model, "task": task}, order_by="point_id")
     if projection:
         frame = frame.filter(pl.col("projections").list.contains(projection))
     table = Table(title=f"Token-FFT: {model} / {task} ({frame['tokenizer'][0]})")
@@ -397,12 +401,10 @@ def tasks_generate(
 
 def _referenced_requests(settings: Settings) -> set[str]:
     """Request hashes of the stored completions: the cache entries a re-run would read."""
+    from rs_dagster.storage.reads import request_hashes
     from rs_dagster.storage.warehouse import Warehouse
 
-    warehouse = Warehouse(settings.db_path)
-    if not warehouse.has_table("completions"):
-        return set()
-    return set(warehouse.query("SELECT request_hash FROM completions")["request_hash"].to_list())
+    return request_hashes(Warehouse(settings.db_path))
 
 
 def _size(n_bytes: float) -> str:
@@ -460,10 +462,11 @@ def compare(
     """Paired comparison on the items both runs answered: per task the shared samples, both accuracies, the
     discordant pairs b and c and the exact McNemar p; then the grid points that differ after
     Benjamini–Hochberg (q <= 0.05)."""
-    from rs_dagster.defs.comparisons import load_scored, point_params, run_times
+    from rs_dagster.defs.comparisons import run_times
     from rs_dagster.errors import UnknownNameError
     from rs_dagster.models.registry import get_model, load_models
     from rs_dagster.stats.paired import ALPHA, compare_models, compare_versions
+    from rs_dagster.storage.reads import point_params, scored_for_comparison
     from rs_dagster.storage.warehouse import Warehouse
     from rs_dagster.tasks.manifold import load_manifolds
 
@@ -481,7 +484,7 @@ def compare(
         named = _split(tasks) or []
         specs = {name: spec for name, spec in specs.items() if name in named}
     warehouse = Warehouse(settings.db_path)
-    scored = load_scored(warehouse, specs, [first.name] + ([second.name] if second else []))
+    scored = scored_for_comparison(warehouse, specs, [first.name] + ([second.name] if second else []))
     params = point_params(warehouse, specs)
     if second is not None:
         frame = compare_models(scored, first.name, first.version, second.name, second.version, params)

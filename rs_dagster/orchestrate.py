@@ -5,21 +5,24 @@ the Dagster UI, with their partitions and lineage, and can be re-executed from t
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Any
 
 import dagster as dg
 from dagster._core.remote_origin import RegisteredCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
+from dagster._core.storage.noop_compute_log_manager import NoOpComputeLogManager
 
 from rs_dagster.definitions import CODE_LOCATION, build_definitions
 from rs_dagster.defs.automation import endpoint_tag
-from rs_dagster.defs.fft import model_tokenizer_spec
 from rs_dagster.defs.partitions import model_task_key
-from rs_dagster.defs.prompting import selected_scope
 from rs_dagster.defs.resources import EvalScope
-from rs_dagster.errors import RsError, UnknownNameError
+from rs_dagster.errors import InputError, RsError, UnknownNameError
+from rs_dagster.fft.prompts import model_tokenizer_spec
 from rs_dagster.models.registry import get_model, load_models
+from rs_dagster.prompting.scope import selected_scope
 from rs_dagster.settings import Settings
 from rs_dagster.tasks.manifold import load_manifolds
 
@@ -38,15 +41,31 @@ def _origin(defs: dg.Definitions, job_name: str) -> RemoteJobOrigin:
 
 
 @contextmanager
-def _runs_created_with(instance: dg.DagsterInstance, origin: RemoteJobOrigin) -> Iterator[None]:
-    """Give the run execute_in_process creates the origin of the UI's job (it has none of its own): the
-    job's page lists the run and the UI's Re-execute launches it again from the code location."""
+def _runs_created_with_origins(instance: dg.DagsterInstance, defs: dg.Definitions, side_by_side: bool = False) -> Iterator[None]:
+    """Give each run execute_in_process creates the origin of the UI's job of the same name (it has none
+    of its own): the job's page lists the run and the UI's Re-execute launches it again from the code
+    location. Installed once around all the runs, which may be created from several threads; so is one
+    set of the instance's python_logs handlers: the instance builds them with logging.config.dictConfig
+    at the start of every run, which deadlocks against a run in another thread that is logging. Runs side
+    by side do not capture stdout/stderr (the compute logs): the capture redirects the process's file
+    descriptors for the length of a run, and two runs' redirections would leave them pointing at a log file;
+    their structured event logs are kept as always."""
     create = instance.create_run_for_job
-    instance.create_run_for_job = partial(create, remote_job_origin=origin)  # type: ignore[method-assign]
+
+    def with_origin(job_def: dg.JobDefinition, **kwargs: Any) -> Any:
+        return create(job_def, remote_job_origin=_origin(defs, job_def.name), **kwargs)
+
+    handlers = instance.get_yaml_python_handlers()
+    instance.create_run_for_job = with_origin  # type: ignore[method-assign,assignment]
+    instance.get_yaml_python_handlers = lambda: handlers  # type: ignore[method-assign]
+    capturing = instance.compute_log_manager
+    if side_by_side:
+        instance._compute_log_manager = NoOpComputeLogManager()
     try:
         yield
     finally:
-        del instance.create_run_for_job
+        del instance.create_run_for_job, instance.get_yaml_python_handlers
+        instance._compute_log_manager = capturing
 
 
 def _run_job(
@@ -63,10 +82,9 @@ def _run_job(
     (only to jobs that use it), so the run is reproduced when re-executed from the UI."""
     job = defs.resolve_job_def(job_name)
     run_config = {**(QUIET_LOGS if quiet else {}), **(scope.run_config() if "scope" in job.required_resource_keys else {})}
-    with _runs_created_with(instance, _origin(defs, job_name)):
-        result = job.execute_in_process(
-            run_config=run_config, instance=instance, partition_key=partition_key, raise_on_error=False, tags={"rs/source": "cli", **(tags or {})}
-        )
+    result = job.execute_in_process(
+        run_config=run_config, instance=instance, partition_key=partition_key, raise_on_error=False, tags={"rs/source": "cli", **(tags or {})}
+    )
     runs.run_ids.append(result.run_id)
     if not result.success:
         raise RsError(_failure_message(result, job_name, partition_key))
@@ -94,10 +112,15 @@ def spectra(
         raise UnknownNameError("task", task_name, list(specs))
     model_tokenizer_spec(model)
     defs, runs, scope = build_definitions(settings), EvalRuns(), scope or EvalScope()
-    _run_job(defs, "refresh_tasks", instance, task_name, runs, quiet, scope)
-    _run_job(defs, "refresh_models", instance, model.name, runs, quiet, scope)
-    _run_job(defs, "token_fft", instance, str(model_task_key(model.name, task_name)), runs, quiet, scope)
+    with _runs_created_with_origins(instance, defs):
+        _run_job(defs, "refresh_tasks", instance, task_name, runs, quiet, scope)
+        _run_job(defs, "refresh_models", instance, model.name, runs, quiet, scope)
+        _run_job(defs, "token_fft", instance, str(model_task_key(model.name, task_name)), runs, quiet, scope)
     return runs
+
+
+class _Skipped(Exception):
+    """A run that was not started because a run it needs failed (that failure is reported instead)."""
 
 
 def evaluate(
@@ -108,9 +131,16 @@ def evaluate(
     scope: EvalScope | None = None,
     quiet: bool = True,
     on_stage: Callable[[str], None] = lambda message: None,
+    parallel: int | None = None,
 ) -> EvalRuns:
     """Materialize definitions, the model × task chain and the report for the given models and tasks
-    (default: each model's suite). Unknown names and impossible scopes fail before anything runs."""
+    (default: each model's suite). Unknown names and impossible scopes fail before anything runs.
+
+    Independent runs go side by side, at most `parallel` at once (default 1: one after another; side by side,
+    Dagster's capture of stdout/stderr per run is off, the structured event logs stay): each task's
+    `refresh_tasks`, each model's `refresh_models`, then each model × task `evaluation` as soon as its
+    task and model are refreshed; `refresh_report` after all of them. A failed run fails only the
+    partitions that need it; every failure is reported, one line each, and the report is not refreshed."""
     specs = load_manifolds(settings.tasks_dir)
     models = load_models(settings)
     chosen = [get_model(models, name) for name in model_names]
@@ -123,21 +153,43 @@ def evaluate(
         if task not in specs:
             raise UnknownNameError("task", task, list(specs))
         selected_scope(specs[task], models[model], scope)
+    if parallel is not None and parallel < 1:
+        raise InputError(f"--parallel must be at least 1, not {parallel}")
     defs = build_definitions(settings)
     runs = EvalRuns()
-    for task in sorted({t for _, t in pairs}):
-        on_stage(f"task {task}: specs and test cases")
-        _run_job(defs, "refresh_tasks", instance, task, runs, quiet, scope)
-    for entry in chosen:
-        _run_job(defs, "refresh_models", instance, entry.name, runs, quiet, scope)
     by_name = {m.name: m for m in chosen}
-    for model, task in pairs:
+    run = partial(_run_job, defs, instance=instance, runs=runs, quiet=quiet, scope=scope)
+
+    def refresh_task(task: str) -> None:
+        on_stage(f"task {task}: specs and test cases")
+        run("refresh_tasks", partition_key=task)
+
+    def evaluate_pair(model: str, task: str, needs: Sequence[Future[None]]) -> None:
+        if any(need.exception() for need in needs):
+            raise _Skipped
         with_fft = by_name[model].entry.tokenizer is not None
         on_stage(f"{model} × {task}: prompts → completions → scores → points, compression, hazard{' + token-FFT' if with_fft else ''}")
         key = str(model_task_key(model, task))
-        _run_job(defs, "evaluation", instance, key, runs, quiet, scope, endpoint_tag(by_name[model]))
+        run("evaluation", partition_key=key, tags=endpoint_tag(by_name[model]))
         if with_fft:
-            _run_job(defs, "token_fft", instance, key, runs, quiet, scope)
-    on_stage("surfaces, projections, leaderboard and report")
-    _run_job(defs, "refresh_report", instance, None, runs, quiet, scope)
+            run("token_fft", partition_key=key)
+
+    workers = parallel or 1
+    with _runs_created_with_origins(instance, defs, workers > 1), ThreadPoolExecutor(workers, thread_name_prefix="rs-run") as pool:
+        # Submitted in this order, so a pair's worker only ever waits for refresh runs already started.
+        task_runs = {task: pool.submit(refresh_task, task) for task in sorted({t for _, t in pairs})}
+        model_runs = {m.name: pool.submit(run, "refresh_models", partition_key=m.name) for m in chosen}
+        pair_runs = [pool.submit(evaluate_pair, model, task, (task_runs[task], model_runs[model])) for model, task in pairs]
+        failures = [
+            error for future in [*task_runs.values(), *model_runs.values(), *pair_runs]
+            if (error := future.exception()) and not isinstance(error, _Skipped)
+        ]
+        for error in failures:
+            if not isinstance(error, RsError):
+                raise error
+        if failures:
+            raise RsError("\n".join(str(error) for error in failures) if len(failures) == 1 else
+                          f"{len(failures)} runs failed:\n  " + "\n  ".join(str(error) for error in failures))
+        on_stage("surfaces, projections, leaderboard and report")
+        run("refresh_report", partition_key=None)
     return runs

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ import polars as pl
 from rs_dagster.errors import SchemaError, StorageError
 
 LOCK_WAIT_S = 120.0
+CONFLICT_RETRIES = 20
 
 
 def _is_lock_error(exc: Exception) -> bool:
@@ -65,19 +68,74 @@ def scalar(cursor: duckdb.DuckDBPyConnection) -> Any:
     return row[0]
 
 
+def _unchanged(con: duckdb.DuckDBPyConnection, columns: list[str], delete_sql: str, delete_params: list[Any]) -> bool:
+    """Whether the rows `delete_sql` would delete are exactly `incoming` (as a multiset). Then the write
+    is skipped: DuckDB does not give back the blocks of deleted rows, so rewriting unchanged rows (test
+    cases, prompts and scores of a repeated scope) would grow the file on every evaluation."""
+    listed = ", ".join(f'"{c}"' for c in columns)
+    doomed = f"SELECT {listed} {delete_sql.removeprefix('DELETE ')}"
+    mine = f"SELECT {listed} FROM incoming"
+    differing = f"SELECT count(*) FROM (({mine} EXCEPT ALL {doomed}) UNION ALL ({doomed} EXCEPT ALL {mine}))"
+    return not scalar(con.execute(differing, [*delete_params, *delete_params]))
+
+
+@dataclass
+class _OpenFile:
+    con: duckdb.DuckDBPyConnection
+    read_only: bool = False
+    users: int = 0
+
+
+_OPEN_FILES = threading.Condition()
+_open: dict[str, _OpenFile] = {}  # the DuckDB files this process has open, by resolved path
+_writers_waiting: dict[str, int] = {}
+
+
 class Warehouse:
     def __init__(self, path: Path):
         self.path = Path(path)
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection for one read or write. Threads of one process (runs side by side) share the open
+        file: each gets a cursor of it, and it is closed when the last one is done. A write waits for
+        the process's read-only opening of the file to close (readers arriving meanwhile wait with it)."""
+        key = str(self.path.resolve())
+        with _OPEN_FILES:
+            opened = _open.get(key)
+            if not read_only and opened and opened.read_only:
+                _writers_waiting[key] = _writers_waiting.get(key, 0) + 1
+                try:
+                    _OPEN_FILES.wait_for(lambda: key not in _open)
+                finally:
+                    _writers_waiting[key] -= 1
+            elif opened and opened.read_only and _writers_waiting.get(key):
+                _OPEN_FILES.wait_for(lambda: key not in _open or not _open[key].read_only)
+            opened = _open.get(key)
+            if opened is None:
+                read_only = read_only and self.path.exists()
+                opened = _open[key] = _OpenFile(self._open(read_only), read_only)
+            opened.users += 1
+        cursor = opened.con.cursor()
+        try:
+            yield cursor
+        finally:
+            cursor.close()
+            with _OPEN_FILES:
+                opened.users -= 1
+                if not opened.users:
+                    del _open[key]
+                    opened.con.close()
+                    _OPEN_FILES.notify_all()
+
+    def _open(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+        """Open the file, waiting with backoff while another process holds its lock."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + LOCK_WAIT_S
         delay = 0.02
         while True:
             try:
-                con = duckdb.connect(str(self.path), read_only=read_only and self.path.exists())
-                break
+                return duckdb.connect(str(self.path), read_only=read_only)
             except duckdb.IOException as exc:
                 if not _is_lock_error(exc):
                     raise StorageError(f"{self.path}: cannot open the DuckDB file (RS_DB): {exc}") from None
@@ -85,10 +143,6 @@ class Warehouse:
                     raise
                 time.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 1.0)
-        try:
-            yield con
-        finally:
-            con.close()
 
     def query(self, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
         with self.connect(read_only=True) as con:
@@ -128,13 +182,28 @@ class Warehouse:
         self._write(table, frame, f'DELETE FROM "{table}" t WHERE {where}', list(keys.values()))
 
     def _write(self, table: str, frame: pl.DataFrame, delete_sql: str, delete_params: list[Any]) -> None:
-        """In one transaction: create the table if new (adding columns a newer schema has), delete, insert."""
+        """In one transaction: create the table if new (adding columns a newer schema has), delete, insert.
+        Runs side by side in one process write to the same tables: a transaction that conflicts with
+        another one's (both creating the table or adding a column) is rolled back and tried again."""
+        for attempt in range(CONFLICT_RETRIES + 1):
+            try:
+                return self._write_once(table, frame, delete_sql, delete_params)
+            except duckdb.TransactionException:
+                if attempt == CONFLICT_RETRIES:
+                    raise
+                time.sleep(0.01 * (attempt + 1) * (0.5 + random.random()))
+
+    def _write_once(self, table: str, frame: pl.DataFrame, delete_sql: str, delete_params: list[Any]) -> None:
         with self.connect() as con:
             con.register("incoming", frame)
             con.execute("BEGIN TRANSACTION")
             try:
                 con.execute(f'CREATE TABLE IF NOT EXISTS "{table}" AS SELECT * FROM incoming LIMIT 0')
                 existing = {row[0] for row in con.execute(f'DESCRIBE "{table}"').fetchall()}
+                incoming = [column for column, *_ in con.execute("DESCRIBE incoming").fetchall()]
+                if existing == set(incoming) and _unchanged(con, incoming, delete_sql, delete_params):
+                    con.execute("COMMIT")
+                    return
                 for column, column_type, *_ in con.execute("DESCRIBE incoming").fetchall():
                     if column not in existing:
                         con.execute(f'ALTER TABLE "{table}" ADD COLUMN "{column}" {column_type}')
@@ -147,11 +216,20 @@ class Warehouse:
             finally:
                 con.unregister("incoming")
 
-    def read_partition(self, table: str, keys: Mapping[str, str]) -> pl.DataFrame:
-        where = " AND ".join(f'"{c}" = ?' for c in keys) or "TRUE"
+    def table(self, table: str, keys: Mapping[str, str] | None = None, order_by: str | None = None) -> pl.DataFrame:
+        """The rows of `table` matching `keys` (every row without keys), in `order_by` (column names, as
+        SQL's ORDER BY reads them) if given; an empty frame when the table does not exist yet."""
         if not self.has_table(table):
             return pl.DataFrame()
-        return self.query(f'SELECT * FROM "{table}" WHERE {where}', list(keys.values()))
+        keys = keys or {}
+        where = " AND ".join(f'"{c}" = ?' for c in keys) or "TRUE"
+        order = f" ORDER BY {order_by}" if order_by else ""
+        return self.query(f'SELECT * FROM "{table}" WHERE {where}{order}', list(keys.values()))
+
+    def columns(self, table: str) -> list[tuple[str, str]]:
+        """(name, DuckDB type) of each column of `table`, in table order."""
+        with self.connect(read_only=True) as con:
+            return [(column, column_type) for column, column_type, *_ in con.execute(f'DESCRIBE "{table}"').fetchall()]
 
     def count_rows(self, table: str, keys: Mapping[str, str] | None = None) -> int:
         """Rows of `table` matching `keys` (every row without keys); 0 when the table does not exist."""
@@ -162,7 +240,18 @@ class Warehouse:
         with self.connect(read_only=True) as con:
             return int(scalar(con.execute(f'SELECT count(*) FROM "{table}" WHERE {where}', list(keys.values()))))
 
-    def replace_table(self, table: str, sql: str) -> int:
+    def replace_tables(self, tables: Mapping[str, tuple[type[pa.DataFrameModel], pl.DataFrame]]) -> None:
+        """Validate every frame against its schema, then replace all the tables whole in one transaction:
+        readers never see one new table beside an old one it was computed with (reasonscore and its tasks)."""
+        checked = {name: validate(name, schema, frame) for name, (schema, frame) in tables.items()}
         with self.connect() as con:
-            con.execute(f'CREATE OR REPLACE TABLE "{table}" AS {sql}')
-            return scalar(con.execute(f'SELECT count(*) FROM "{table}"'))
+            con.execute("BEGIN TRANSACTION")
+            try:
+                for name, frame in checked.items():
+                    con.register("incoming", frame)
+                    con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM incoming')
+                    con.unregister("incoming")
+                con.execute("COMMIT")
+            except Exception:
+                con.execute("ROLLBACK")
+                raise

@@ -1,0 +1,205 @@
+"""The user's path end to end: `rs eval` as a process, as a user runs it, against a bare AsyncOpenAI
+client process sending as many requests at the same concurrency to the same loopback server.
+
+Goals (issue 13): 2,002 arithmetic completions (every tier, 91 items per point) through `rs eval` at
+>= 80% of the bare client's throughput at concurrency 64, with 0 ms and 100 ms server latency; the same
+evaluation fully cached (0 requests) in under 2 s; 13 tasks x 3 models, easy tier, 4 items per point,
+in under 15 s; the DuckDB file in proportion to what it stores (bytes per completion and per test case)
+and flat when the same scope is evaluated again. The server (ScriptedServer) runs in its own process;
+each cold `rs eval` gets a fresh lab (state folder, cache, DuckDB file, Dagster instance) under RS_HOME,
+inputs from the repository's assets/. The commands alternate (rs, bare, rs, bare ...) so each ratio
+compares runs made under the same machine load; medians are printed.
+
+    python bench/orchestration.py [--concurrency 64] [--repeat 3] [--rewrites 10] [--skip-breadth] [--skip-throughput]
+    python bench/orchestration.py bare URL COUNT CONCURRENCY     # the bare client alone (one process)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import multiprocessing
+import os
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+
+from rs_dagster.settings import PACKAGE_ROOT, Settings
+from rs_dagster.testing.scripted_server import Reply, ScriptedServer
+
+GOAL_RATIO, GOAL_CACHED_S, GOAL_BREADTH_S = 0.8, 2.0, 15.0
+ALL_TIERS = ["--tasks", "arithmetic", "--tier", "easy,medium,hard", "--samples", "91"]  # 22 points x 91 = 2,002
+ALL_TASKS = sorted(p.stem for p in (PACKAGE_ROOT / "assets" / "tasks").glob("*.yaml"))
+SMALL = ["--tasks", ",".join(ALL_TASKS), "--tier", "easy", "--samples", "4"]
+RS = [sys.executable, "-c", "from rs_dagster.cli import main; main()"]
+
+
+def answer(delay_s: float, body: dict) -> Reply:
+    return Reply(content="Adding them up.\n\nANSWER: 42", delay_s=delay_s)
+
+
+def serve(delay_s: float, urls: multiprocessing.Queue) -> None:
+    with ScriptedServer(functools.partial(answer, delay_s)) as server:
+        urls.put(server.base_url)
+        time.sleep(24 * 3600)
+
+
+class Server:
+    """ScriptedServer in a process of its own, so it shares no interpreter lock with the clients."""
+
+    def __init__(self, delay_s: float):
+        context = multiprocessing.get_context("spawn")
+        urls = context.Queue()
+        self.process = context.Process(target=serve, args=(delay_s, urls), daemon=True)
+        self.process.start()
+        self.url: str = urls.get(timeout=60)
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.process.kill()
+
+
+def bare(url: str, count: int, concurrency: int) -> None:
+    """`count` chat completions with the openai client alone, `concurrency` in flight."""
+    import openai
+
+    async def main() -> None:
+        client = openai.AsyncOpenAI(base_url=url, api_key="bench-key", timeout=60, max_retries=0)
+        semaphore = asyncio.Semaphore(concurrency)
+
+        async def one(i: int) -> None:
+            async with semaphore:
+                messages = [{"role": "user", "content": f"Evaluate 3 + {i} * (4 - 2). End with ANSWER: <integer>."}]
+                await client.chat.completions.create(model="scripted", messages=messages, temperature=0.0, max_tokens=16)
+
+        await asyncio.gather(*(one(i) for i in range(count)))
+        await client.close()
+
+    asyncio.run(main())
+
+
+def timed(command: list[str], env: dict[str, str] | None = None) -> float:
+    started = time.perf_counter()
+    done = subprocess.run(command, env={**os.environ, **(env or {})}, cwd=PACKAGE_ROOT, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    return time.perf_counter() - started
+
+
+class Lab:
+    """A fresh state folder (RS_HOME) under the lab's own state folder (on some machines /tmp is slow)."""
+
+    def __init__(self, root: Path):
+        self.home = Path(tempfile.mkdtemp(dir=root))
+        self.env = {"RS_HOME": str(self.home), "DAGSTER_HOME": str(self.home / "dagster"), "RS_INPUTS": str(PACKAGE_ROOT / "assets")}
+
+    def eval(self, model: str, url: str, scope: list[str], concurrency: int) -> float:
+        return timed([*RS, "eval", "--model", model, "--base-url", url, "--served-model", "scripted", "--concurrency", str(concurrency), *scope], self.env)
+
+    @property
+    def db(self) -> Path:
+        return self.home / "rs.duckdb"
+
+    def rows(self, table: str) -> int:
+        with duckdb.connect(str(self.db), read_only=True) as con:
+            row = con.execute(f'SELECT count(*) FROM "{table}"').fetchone()
+            return int(row[0]) if row else 0
+
+    def size(self) -> int:
+        return self.db.stat().st_size
+
+    def runs(self) -> int:
+        with sqlite3.connect(self.home / "dagster" / "history" / "runs.db") as con:
+            return int(con.execute("SELECT count(*) FROM runs").fetchone()[0])
+
+    def storage_line(self) -> str:
+        completions, cases = self.rows("completions"), self.rows("test_cases")
+        size = self.size()
+        return (f"DuckDB {size / 1e6:.1f} MB: {completions} completions, {cases} test cases; "
+                f"{size / max(completions, 1) / 1e3:.1f} kB per completion, {size / max(cases, 1) / 1e3:.1f} kB per test case")
+
+    def remove(self) -> None:
+        shutil.rmtree(self.home, ignore_errors=True)
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def throughput(root: Path, delay_s: float, concurrency: int, repeat: int) -> tuple[float, float]:
+    """(median rs/bare throughput ratio, median cached seconds) at one server latency."""
+    cold, cached, plain, ratios = [], [], [], []
+    with Server(delay_s) as server:
+        timed([sys.executable, __file__, "bare", server.url, str(concurrency), str(concurrency)])  # warm-up
+        for attempt in range(repeat):
+            lab = Lab(root)
+            cold.append(lab.eval("bench", server.url, ALL_TIERS, concurrency))
+            cached.append(lab.eval("bench", server.url, ALL_TIERS, concurrency))
+            plain.append(timed([sys.executable, __file__, "bare", server.url, "2002", str(concurrency)]))
+            ratios.append(plain[-1] / cold[-1])
+            if attempt == repeat - 1:
+                print(f"  {lab.storage_line()}")
+            lab.remove()
+    print(
+        f"{delay_s * 1000:>6g} ms  rs eval cold {median(cold):6.2f} s ({2002 / median(cold):5.0f}/s)  "
+        f"bare {median(plain):6.2f} s ({2002 / median(plain):5.0f}/s)  rs/bare throughput {median(ratios):4.0%} "
+        f"[{min(ratios):.0%}-{max(ratios):.0%}]  cached re-run {median(cached):5.2f} s"
+    )
+    return median(ratios), median(cached)
+
+
+def breadth(root: Path, concurrency: int, rewrites: int) -> float:
+    """13 tasks x 3 models (3 `rs eval` calls) at the small scope; then the file size over re-runs."""
+    with Server(0.0) as server:
+        lab = Lab(root)
+        one = lab.eval("bench-a", server.url, SMALL, concurrency)
+        first_size, first_line = lab.size(), lab.storage_line()
+        rest = [lab.eval(f"bench-{name}", server.url, SMALL, concurrency) for name in ("b", "c")]
+        print(f"13 tasks x 1 model: {one:6.2f} s ({lab.rows('completions') // 3} requests)   {first_line}")
+        print(f"13 tasks x 3 models (3 calls): {one + sum(rest):6.2f} s   {lab.storage_line()}  (x1 model: {first_size / 1e6:.1f} MB)")
+        sizes = []
+        for _ in range(rewrites):
+            lab.eval("bench-a", server.url, SMALL, concurrency)
+            sizes.append(lab.size())
+        print(f"the same scope re-run {rewrites} times: file {sizes[0] / 1e6:.1f} MB -> {sizes[-1] / 1e6:.1f} MB "
+              f"({(sizes[-1] - sizes[0]) / sizes[0]:+.1%} from the first re-run; {lab.runs()} Dagster runs in the instance)")
+        lab.remove()
+    return one + sum(rest)
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "bare":
+        bare(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--skip-breadth", action="store_true")
+    parser.add_argument("--rewrites", type=int, default=10, help="re-runs of the first model's small scope (file size)")
+    args = parser.parse_args()
+    root = Settings.from_env().home / "bench-orchestration"
+    root.mkdir(parents=True, exist_ok=True)
+    print(f"concurrency {args.concurrency}; medians of {args.repeat}; load: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    verdicts = []
+    if not args.skip_throughput:
+        results = [throughput(root, delay_s, args.concurrency, args.repeat) for delay_s in (0.0, 0.1)]
+        verdicts.append(f"rs >= {GOAL_RATIO:.0%} of bare: {'met' if min(r for r, _ in results) >= GOAL_RATIO else 'MISSED'}")
+        verdicts.append(f"cached < {GOAL_CACHED_S:g} s: {'met' if max(c for _, c in results) < GOAL_CACHED_S else 'MISSED'}")
+    if not args.skip_breadth:
+        verdicts.append(f"13 x 3 < {GOAL_BREADTH_S:g} s: {'met' if breadth(root, args.concurrency, args.rewrites) < GOAL_BREADTH_S else 'MISSED'}")
+    print("goals: " + "; ".join(verdicts))
+
+
+if __name__ == "__main__":
+    main()

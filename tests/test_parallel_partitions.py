@@ -1,0 +1,53 @@
+"""Partitions evaluated side by side (orchestrate.evaluate's thread pool of in-process runs) give the
+tables of a serial evaluation, row for row, and their runs overlap in time on one Dagster instance."""
+
+import itertools
+
+import dagster as dg
+import polars as pl
+from helpers import Oracle, make_lab, scripted_model
+
+from rs_dagster.defs.resources import EvalScope
+from rs_dagster.orchestrate import evaluate
+from rs_dagster.storage.warehouse import Warehouse
+from rs_dagster.testing.scripted_server import ScriptedServer
+
+MODELS, TASKS = ["alpha", "beta"], ["arithmetic", "boolean"]
+SCOPE = EvalScope(tiers=["easy"], precision="6", repeats=2)
+VOLATILE = {"dagster_run_id", "latency_s", "run_id"}
+"""Columns that differ between two evaluations of the same scope (who ran it, how long it took)."""
+
+
+def _tables(warehouse: Warehouse) -> dict[str, pl.DataFrame]:
+    names = warehouse.query("SELECT table_name FROM information_schema.tables ORDER BY ALL")["table_name"].to_list()
+    tables = {}
+    for name in names:
+        frame = warehouse.query(f'SELECT * FROM "{name}"')
+        frame = frame.drop([c for c in frame.columns if c in VOLATILE or c.endswith("_at")])
+        tables[name] = frame.sort(frame.columns, nulls_last=True) if frame.columns else frame
+    return tables
+
+
+def _evaluate(tmp_path, name: str, servers: tuple[ScriptedServer, ScriptedServer], parallel: int) -> tuple[dict[str, pl.DataFrame], list[dg.RunRecord]]:
+    with dg.instance_for_test() as instance:
+        settings = make_lab(tmp_path / name, {model: scripted_model(server.base_url) for model, server in zip(MODELS, servers)})
+        runs = evaluate(settings, instance, MODELS, TASKS, SCOPE, parallel=parallel)
+        records = list(instance.get_run_records(dg.RunsFilter(run_ids=runs.run_ids)))
+        assert all(record.dagster_run.status == dg.DagsterRunStatus.SUCCESS for record in records)
+        return _tables(Warehouse(settings.db_path)), records
+
+
+def test_side_by_side_runs_overlap_and_write_the_tables_of_a_serial_run(tmp_path):
+    oracle = Oracle(make_lab(tmp_path / "probe", {}), items_per_point=6)
+    with ScriptedServer(oracle) as first, ScriptedServer(oracle) as second:
+        serial, _ = _evaluate(tmp_path, "serial", (first, second), parallel=1)
+        side_by_side, records = _evaluate(tmp_path, "parallel", (first, second), parallel=4)
+    assert serial.keys() == side_by_side.keys()
+    for table, rows in serial.items():
+        assert rows.equals(side_by_side[table]), (table, rows.join(side_by_side[table], on=rows.columns, how="anti", nulls_equal=True).to_dicts())
+    assert serial["completions"].height == len(MODELS) * len(TASKS) * 2 * 6 * 2
+    evaluations = [r for r in records if r.dagster_run.job_name == "evaluation"]
+    assert sorted(r.dagster_run.tags["rs/source"] for r in evaluations) == ["cli"] * 4
+    spans = sorted((r.start_time, r.end_time) for r in evaluations)
+    assert all(start is not None and end is not None for start, end in spans)
+    assert any(later[0] < earlier[1] for earlier, later in itertools.pairwise(spans)), f"no two evaluation runs overlapped: {spans}"

@@ -1,0 +1,48 @@
+"""The DuckDB file holds what is stored, not the history of its rewrites: evaluating the same scope again
+leaves its size flat, and a partition rewritten again and again keeps it in proportion."""
+
+import os
+
+import pandera.polars as pa
+import polars as pl
+from helpers import Oracle, make_lab, scripted_model
+
+from rs_dagster.defs.resources import EvalScope
+from rs_dagster.orchestrate import evaluate
+from rs_dagster.storage.warehouse import Warehouse
+from rs_dagster.testing.scripted_server import ScriptedServer
+
+
+class Rows(pa.DataFrameModel):
+    part: str
+    id: int
+    text: str
+
+
+def _rows(part: str, version: int) -> pl.DataFrame:
+    return pl.DataFrame({"part": part, "id": range(5000), "text": [f"{version}:{i}:" + "x" * 200 for i in range(5000)]})
+
+
+def test_the_same_scope_ten_times_leaves_the_file_size_flat(tmp_path, instance):
+    oracle = Oracle(make_lab(tmp_path / "probe", {}), items_per_point=4)
+    with ScriptedServer(oracle) as server:
+        settings = make_lab(tmp_path / "lab", {"scripted": scripted_model(server.base_url)})
+        sizes = []
+        for _ in range(10):
+            evaluate(settings, instance, ["scripted"], ["arithmetic", "boolean"], EvalScope(tiers=["easy"], precision="4"))
+            sizes.append(os.path.getsize(settings.db_path))
+    assert server.completion_requests == 2 * 2 * 4
+    assert max(sizes[1:]) <= sizes[1] * 1.02, f"the file grew over the re-runs: {sizes}"
+
+
+def test_a_partition_rewritten_keeps_the_file_in_proportion(tmp_path):
+    warehouse = Warehouse(tmp_path / "rs.duckdb")
+    for part in "abcd":
+        warehouse.replace_partition("rows", Rows, _rows(part, 0), {"part": part})
+    stored = os.path.getsize(warehouse.path)
+    for version in range(1, 11):
+        warehouse.replace_partition("rows", Rows, _rows("a", version), {"part": "a"})
+        warehouse.upsert_rows("rows", Rows, _rows("b", 0), {"part": "b"}, "id")  # unchanged rows: nothing rewritten
+    assert warehouse.count_rows("rows") == 4 * 5000
+    assert warehouse.query("SELECT DISTINCT split_part(text, ':', 1) AS v FROM rows WHERE part = 'a'")["v"].to_list() == ["10"]
+    assert os.path.getsize(warehouse.path) <= 1.6 * stored, (stored, os.path.getsize(warehouse.path))
