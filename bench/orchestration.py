@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import functools
 import multiprocessing
 import os
 import shutil
@@ -31,25 +30,15 @@ import time
 from pathlib import Path
 
 import duckdb
+from throughput import serve  # the same loopback server as bench/throughput.py (bench/ is on sys.path)
 
 from rs_dagster.settings import PACKAGE_ROOT, Settings
-from rs_dagster.testing.scripted_server import Reply, ScriptedServer
 
 GOAL_RATIO, GOAL_CACHED_S, GOAL_BREADTH_S = 0.8, 2.0, 15.0
 ALL_TIERS = ["--tasks", "arithmetic", "--tier", "easy,medium,hard", "--samples", "91"]  # 22 points x 91 = 2,002
 ALL_TASKS = sorted(p.stem for p in (PACKAGE_ROOT / "assets" / "tasks").glob("*.yaml"))
 SMALL = ["--tasks", ",".join(ALL_TASKS), "--tier", "easy", "--samples", "4"]
 RS = [sys.executable, "-c", "from rs_dagster.cli import main; main()"]
-
-
-def answer(delay_s: float, body: dict) -> Reply:
-    return Reply(content="Adding them up.\n\nANSWER: 42", delay_s=delay_s)
-
-
-def serve(delay_s: float, urls: multiprocessing.Queue) -> None:
-    with ScriptedServer(functools.partial(answer, delay_s)) as server:
-        urls.put(server.base_url)
-        time.sleep(24 * 3600)
 
 
 class Server:
