@@ -97,7 +97,20 @@ def _split(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
-def _run_evaluation(settings: Settings, models: list[str], tasks: list[str] | None, scope, parallel: int | None = None) -> None:
+def _run_evaluation(settings: Settings, models: list[str], tasks: list[str] | None, scope, parallel: int | None = None, force: bool = True) -> None:
+    """Run the evaluation, unless (without `force`) the instance's runs show it would change nothing."""
+    if not force:
+        from rs_dagster.defs.freshness import unchanged_evaluation
+        from rs_dagster.models.registry import load_models
+        from rs_dagster.prompting.scope import evaluation_pairs
+        from rs_dagster.tasks.manifold import load_manifolds
+
+        pairs = evaluation_pairs(load_manifolds(settings.tasks_dir), load_models(settings), models, tasks, scope)
+        current = unchanged_evaluation(settings, _instance(settings), pairs, scope.run_config())
+        if current is not None:
+            console.log(f"Nothing changed since the last evaluation of these {len(pairs)} model × task pairs at this scope "
+                        f"(runs {', '.join(run[:8] for run in current)}): results and report are current; --force runs it again")
+            return
     from rs_dagster.orchestrate import evaluate
 
     bar = Progress(
@@ -140,12 +153,12 @@ def _print_reasonscore(warehouse) -> None:
 def _print_leaderboard(settings: Settings) -> None:
     from rs_dagster.storage.warehouse import Warehouse
 
-    warehouse = Warehouse(settings.db_path)
+    warehouse = Warehouse.from_settings(settings)
     if not warehouse.has_table("leaderboard"):
-        raise RsError(f"no leaderboard in {settings.db_path} yet: run `rs demo` or `rs eval` first")
+        raise RsError(f"no leaderboard in {warehouse.location} yet: run `rs demo` or `rs eval` first")
     _print_reasonscore(warehouse)
     board = warehouse.table("leaderboard")
-    table = Table(title=f"Leaderboard ({settings.db_path})")
+    table = Table(title=f"Leaderboard ({warehouse.location})")
     columns = ("model", "task", "tier", "points", "samples", "accuracy", "95% CI", "excess", "flexible", "95% CI ", "in form",
                "truncated", "errors", "tokens")
     for column in columns:
@@ -187,13 +200,13 @@ def demo(samples: int = typer.Option(8, help="items per grid point")) -> None:
     _print_leaderboard(settings)
     out.print(f"\nDemo finished in {time.monotonic() - started:.0f}s.")
     out.print(f"Report: {settings.report_dir / 'index.html'}")
-    out.print(f"Data:   {settings.db_path} (DuckDB)")
+    out.print(f"Data:   {settings.warehouse_location}")
     out.print(f"Open the Dagster UI on the same runs:  DAGSTER_HOME={settings.dagster_home} dagster dev -w workspace.yaml")
 
 
 @app.command("eval")
 def eval_(
-    model: str = typer.Option(..., help="registered model name (or a new name with --base-url)"),
+    model: str = typer.Option(..., help="registered model name(s), comma-separated (or one new name with --base-url)"),
     base_url: str | None = typer.Option(None, help="register/update an ad-hoc OpenAI-compatible endpoint"),
     served_model: str | None = typer.Option(None, help="model id at the endpoint (default: --model)"),
     api_key_env: str | None = typer.Option(None, help="environment variable holding the API key"),
@@ -210,17 +223,24 @@ def eval_(
     concurrency: int | None = typer.Option(None, help="concurrent requests to the endpoint (saved in .rs/models.local.yaml)"),
     timeout: float | None = typer.Option(None, help="seconds before a request is abandoned and retried (saved likewise)"),
     parallel: int | None = typer.Option(None, help="Dagster runs side by side (default 1; runs on one endpoint share its concurrency)"),
+    force: bool = typer.Option(False, "--force", help="run even when the last evaluation at this scope is current"),
 ) -> None:
-    """Evaluate a registered model, or an ad-hoc one given by URL (registered on the fly)."""
+    """Evaluate registered models, or an ad-hoc one given by URL (registered on the fly). Several models
+    are evaluated in one command: their runs share the definitions' refreshes, the report and --parallel."""
     from rs_dagster.defs.resources import EvalScope
     from rs_dagster.models.registry import load_models, register_local_model
 
     settings = _settings()
+    models = _split(model)
+    if not models:
+        raise InputError("--model: give a model name (the models of models.yaml, or a new one with --base-url)")
     known = model in load_models(settings)
     changes = {"base_url": base_url, "served_model": served_model or (model if base_url and not known else None),
                "api_key_env": api_key_env, "sampler": sampler, "template": template, "concurrency": concurrency, "timeout_s": timeout}
     changes = {k: v for k, v in changes.items() if v is not None}
     if changes:
+        if len(models) > 1:
+            raise InputError(f"--model {model!r}: options that register or change a model ({', '.join(changes)}) take one model, not {len(models)}")
         if not base_url and not known:
             raise InputError(f"--model {model!r} is not registered; give --base-url (and --served-model) to register it")
         register_local_model(settings, model, changes)
@@ -231,7 +251,7 @@ def eval_(
         tiers=_split(tier), surfaces=_split(surface), projections=_split(projection), points=points,
         precision=str(samples) if samples is not None else precision, repeats=repeats, use_suite=True,
     )
-    _run_evaluation(settings, [model], _split(tasks), scope, parallel)
+    _run_evaluation(settings, models, _split(tasks), scope, parallel, force=force)
     _print_leaderboard(settings)
     out.print(f"Report: {settings.report_dir / 'index.html'}")
 
@@ -260,7 +280,7 @@ def fft(
         if projection not in known:
             raise UnknownNameError(f"projection of {task}", projection, known)
     spectra(settings, _instance(settings), model, task, EvalScope(precision=str(samples) if samples else None))
-    frame = Warehouse(settings.db_path).table("fft_spectra", {"model": model, "task": task}, order_by="point_id")
+    frame = Warehouse.from_settings(settings).table("fft_spectra", {"model": model, "task": task}, order_by="point_id")
     if projection:
         frame = frame.filter(pl.col("projections").list.contains(projection))
     table = Table(title=f"Token-FFT: {model} / {task} ({frame['tokenizer'][0]})")
@@ -291,14 +311,15 @@ def explore(
 ) -> None:
     """Browse the lab's results in a local web app (read-only; safe while an evaluation runs) until Ctrl-C."""
     from rs_dagster.explore.app import serve
+    from rs_dagster.storage.warehouse import Warehouse
 
     settings = _settings()
 
     def ready(url: str) -> None:
-        out.print(f"Explorer: {url}  (reading {settings.db_path}; Ctrl-C to stop)")
+        out.print(f"Explorer: {url}  (reading {settings.warehouse_location}; Ctrl-C to stop)")
 
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how it stops
-        serve(settings.db_path, host, port, dagster_url, on_ready=ready)
+        serve(Warehouse.from_settings(settings), host, port, dagster_url, on_ready=ready)
 
 
 @app.command("serve-model")
@@ -404,7 +425,7 @@ def _referenced_requests(settings: Settings) -> set[str]:
     from rs_dagster.storage.reads import request_hashes
     from rs_dagster.storage.warehouse import Warehouse
 
-    return request_hashes(Warehouse(settings.db_path))
+    return request_hashes(Warehouse.from_settings(settings))
 
 
 def _size(n_bytes: float) -> str:
@@ -483,7 +504,7 @@ def compare(
     if tasks:
         named = _split(tasks) or []
         specs = {name: spec for name, spec in specs.items() if name in named}
-    warehouse = Warehouse(settings.db_path)
+    warehouse = Warehouse.from_settings(settings)
     scored = scored_for_comparison(warehouse, specs, [first.name] + ([second.name] if second else []))
     params = point_params(warehouse, specs)
     if second is not None:

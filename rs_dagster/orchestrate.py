@@ -12,19 +12,23 @@ from functools import partial
 from typing import Any
 
 import dagster as dg
+from dagster._core.definitions.data_version import CODE_VERSION_TAG
 from dagster._core.remote_origin import RegisteredCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
 from dagster._core.storage.noop_compute_log_manager import NoOpComputeLogManager
 
 from rs_dagster.definitions import CODE_LOCATION, build_definitions
 from rs_dagster.defs.automation import endpoint_tag
+from rs_dagster.defs.definition import DEFINITION_SHA, definition_sha, model_spec_frame, task_spec_frame
+from rs_dagster.defs.freshness import CODE_TAG, code_fingerprint, evaluation_tags
 from rs_dagster.defs.partitions import model_task_key
 from rs_dagster.defs.resources import EvalScope
 from rs_dagster.errors import InputError, RsError, UnknownNameError
 from rs_dagster.fft.prompts import model_tokenizer_spec
-from rs_dagster.models.registry import get_model, load_models
-from rs_dagster.prompting.scope import selected_scope
+from rs_dagster.models.registry import Model, get_model, load_models
+from rs_dagster.prompting.scope import evaluation_pairs
 from rs_dagster.settings import Settings
-from rs_dagster.tasks.manifold import load_manifolds
+from rs_dagster.storage.warehouse import Warehouse
+from rs_dagster.tasks.manifold import TaskSpec, load_manifolds
 
 # The CLI reports a failed step itself, in one line; the full events stay in the instance (Dagster UI).
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
@@ -51,9 +55,11 @@ def _runs_created_with_origins(instance: dg.DagsterInstance, defs: dg.Definition
     descriptors for the length of a run, and two runs' redirections would leave them pointing at a log file;
     their structured event logs are kept as always."""
     create = instance.create_run_for_job
+    origins: dict[str, RemoteJobOrigin] = {}  # building one reads the whole repository definition
 
     def with_origin(job_def: dg.JobDefinition, **kwargs: Any) -> Any:
-        return create(job_def, remote_job_origin=_origin(defs, job_def.name), **kwargs)
+        origin = origins.get(job_def.name) or origins.setdefault(job_def.name, _origin(defs, job_def.name))
+        return create(job_def, remote_job_origin=origin, **kwargs)
 
     handlers = instance.get_yaml_python_handlers()
     instance.create_run_for_job = with_origin  # type: ignore[method-assign,assignment]
@@ -66,6 +72,16 @@ def _runs_created_with_origins(instance: dg.DagsterInstance, defs: dg.Definition
     finally:
         del instance.create_run_for_job, instance.get_yaml_python_handlers
         instance._compute_log_manager = capturing
+
+
+@contextmanager
+def _released(settings: Settings) -> Iterator[None]:
+    """The warehouse closed as soon as the runs are done (not a moment later): checkpointed, and free
+    for other processes, when the evaluation returns."""
+    try:
+        yield
+    finally:
+        Warehouse.from_settings(settings).release()
 
 
 def _run_job(
@@ -102,6 +118,40 @@ def _failure_message(result: dg.ExecuteInProcessResult, job_name: str, partition
     return f"job {job_name} failed for partition {partition_key} (run {result.run_id})"
 
 
+def _materialized_as(instance: dg.DagsterInstance, defs: dg.Definitions, asset: str, partition: str, **metadata: str) -> bool:
+    """Whether the latest materialization of `asset`'s partition recorded `metadata`, under the asset's
+    current code version, in a run that succeeded: then refreshing it again would write the same rows."""
+    key = dg.AssetKey(asset)
+    records = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition]), limit=1).records
+    materialization = records[0].asset_materialization if records else None
+    if materialization is None:
+        return False
+    if (materialization.tags or {}).get(CODE_VERSION_TAG) != defs.resolve_assets_def(key).code_versions_by_key.get(key):
+        return False
+    if any(getattr(materialization.metadata.get(name), "value", None) != value for name, value in metadata.items()):
+        return False
+    run = instance.get_run_by_id(records[0].run_id)
+    return run is not None and run.status == dg.DagsterRunStatus.SUCCESS
+
+
+def _refresh_task(run: Callable[..., None], instance: dg.DagsterInstance, defs: dg.Definitions, spec: TaskSpec,
+                  on_stage: Callable[[str], None]) -> None:
+    """Run `refresh_tasks` for the task unless its definition and test cases are as the last one left them."""
+    if _materialized_as(instance, defs, "task_specs", spec.name, **{DEFINITION_SHA: definition_sha(task_spec_frame(spec, ""))}) and (
+        _materialized_as(instance, defs, "test_cases", spec.name, spec_version=spec.version)
+    ):
+        on_stage(f"task {spec.name}: unchanged since its last refresh")
+        return
+    on_stage(f"task {spec.name}: specs and test cases")
+    run("refresh_tasks", partition_key=spec.name)
+
+
+def _refresh_model(run: Callable[..., None], instance: dg.DagsterInstance, defs: dg.Definitions, model: Model) -> None:
+    """Run `refresh_models` for the model unless its entry is as the last one left it."""
+    if not _materialized_as(instance, defs, "model_specs", model.name, **{DEFINITION_SHA: definition_sha(model_spec_frame(model))}):
+        run("refresh_models", partition_key=model.name)
+
+
 def spectra(
     settings: Settings, instance: dg.DagsterInstance, model_name: str, task_name: str, scope: EvalScope | None = None, quiet: bool = True
 ) -> EvalRuns:
@@ -112,10 +162,12 @@ def spectra(
         raise UnknownNameError("task", task_name, list(specs))
     model_tokenizer_spec(model)
     defs, runs, scope = build_definitions(settings), EvalRuns(), scope or EvalScope()
-    with _runs_created_with_origins(instance, defs):
-        _run_job(defs, "refresh_tasks", instance, task_name, runs, quiet, scope)
-        _run_job(defs, "refresh_models", instance, model.name, runs, quiet, scope)
-        _run_job(defs, "token_fft", instance, str(model_task_key(model.name, task_name)), runs, quiet, scope)
+    run = partial(_run_job, defs, instance=instance, runs=runs, quiet=quiet, scope=scope)
+    code = {CODE_TAG: code_fingerprint(settings.sql_dir)}
+    with _runs_created_with_origins(instance, defs), _released(settings):
+        _refresh_task(run, instance, defs, specs[task_name], lambda message: None)
+        _refresh_model(run, instance, defs, model)
+        run("token_fft", partition_key=str(model_task_key(model.name, task_name)), tags=code)
     return runs
 
 
@@ -138,31 +190,22 @@ def evaluate(
 
     Independent runs go side by side, at most `parallel` at once (default 1: one after another; side by side,
     Dagster's capture of stdout/stderr per run is off, the structured event logs stay): each task's
-    `refresh_tasks`, each model's `refresh_models`, then each model × task `evaluation` as soon as its
+    `refresh_tasks`, each model's `refresh_models` (skipped where the last one left the same rows and
+    succeeded), then each model × task `evaluation` as soon as its
     task and model are refreshed; `refresh_report` after all of them. A failed run fails only the
     partitions that need it; every failure is reported, one line each, and the report is not refreshed."""
     specs = load_manifolds(settings.tasks_dir)
-    models = load_models(settings)
-    chosen = [get_model(models, name) for name in model_names]
-    for task in task_names or []:
-        if task not in specs:
-            raise UnknownNameError("task", task, list(specs))
     scope = scope or EvalScope()
-    pairs = [(m.name, t) for m in chosen for t in (task_names or m.entry.suite.tasks or list(specs))]
-    for model, task in pairs:
-        if task not in specs:
-            raise UnknownNameError("task", task, list(specs))
-        selected_scope(specs[task], models[model], scope)
+    chosen_pairs = evaluation_pairs(specs, load_models(settings), model_names, task_names, scope)
+    pairs = [(model.name, spec.name) for model, spec in chosen_pairs]
+    chosen = list({model.name: model for model, _ in chosen_pairs}.values())
     if parallel is not None and parallel < 1:
         raise InputError(f"--parallel must be at least 1, not {parallel}")
     defs = build_definitions(settings)
     runs = EvalRuns()
     by_name = {m.name: m for m in chosen}
     run = partial(_run_job, defs, instance=instance, runs=runs, quiet=quiet, scope=scope)
-
-    def refresh_task(task: str) -> None:
-        on_stage(f"task {task}: specs and test cases")
-        run("refresh_tasks", partition_key=task)
+    code = {CODE_TAG: code_fingerprint(settings.sql_dir)}
 
     def evaluate_pair(model: str, task: str, needs: Sequence[Future[None]]) -> None:
         if any(need.exception() for need in needs):
@@ -170,15 +213,19 @@ def evaluate(
         with_fft = by_name[model].entry.tokenizer is not None
         on_stage(f"{model} × {task}: prompts → completions → scores → points, compression, hazard{' + token-FFT' if with_fft else ''}")
         key = str(model_task_key(model, task))
-        run("evaluation", partition_key=key, tags=endpoint_tag(by_name[model]))
+        run("evaluation", partition_key=key, tags={**endpoint_tag(by_name[model]), **evaluation_tags(settings, by_name[model], specs[task])})
         if with_fft:
-            run("token_fft", partition_key=key)
+            run("token_fft", partition_key=key, tags=code)
 
     workers = parallel or 1
-    with _runs_created_with_origins(instance, defs, workers > 1), ThreadPoolExecutor(workers, thread_name_prefix="rs-run") as pool:
+    with (
+        _runs_created_with_origins(instance, defs, workers > 1),
+        _released(settings),
+        ThreadPoolExecutor(workers, thread_name_prefix="rs-run") as pool,
+    ):
         # Submitted in this order, so a pair's worker only ever waits for refresh runs already started.
-        task_runs = {task: pool.submit(refresh_task, task) for task in sorted({t for _, t in pairs})}
-        model_runs = {m.name: pool.submit(run, "refresh_models", partition_key=m.name) for m in chosen}
+        task_runs = {task: pool.submit(_refresh_task, run, instance, defs, specs[task], on_stage) for task in sorted({t for _, t in pairs})}
+        model_runs = {m.name: pool.submit(_refresh_model, run, instance, defs, m) for m in chosen}
         pair_runs = [pool.submit(evaluate_pair, model, task, (task_runs[task], model_runs[model])) for model, task in pairs]
         failures = [
             error for future in [*task_runs.values(), *model_runs.values(), *pair_runs]
@@ -191,5 +238,5 @@ def evaluate(
             raise RsError("\n".join(str(error) for error in failures) if len(failures) == 1 else
                           f"{len(failures)} runs failed:\n  " + "\n  ".join(str(error) for error in failures))
         on_stage("surfaces, projections, leaderboard and report")
-        run("refresh_report", partition_key=None)
+        run("refresh_report", partition_key=None, tags=code)
     return runs

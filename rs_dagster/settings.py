@@ -3,9 +3,12 @@ tests agree on one DuckDB file, one Dagster instance and one set of user-edited 
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from rs_dagster.storage.shared import WAREHOUSE_DATA_ENV, WAREHOUSE_ENV, SharedWarehouse, parse_warehouse
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 
@@ -13,6 +16,7 @@ PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 # The persistent Dagster instance: run retries on (runs opt in with the dagster/max_retries tag), and
 # at most one queued run per endpoint at a time (the runs' rs/endpoint tag): within a run the
 # endpoint's adaptive limit keeps it saturated; two runs on one endpoint would over-subscribe it.
+# The event log is Dagster's SQLite one with its connections kept open (rs_dagster.defs.event_log).
 DAGSTER_YAML = """telemetry:
   enabled: false
 run_retries:
@@ -24,6 +28,11 @@ concurrency:
         value:
           applyLimitPerUniqueValue: true
         limit: 1
+event_log_storage:
+  module: rs_dagster.defs.event_log
+  class: PooledSqliteEventLogStorage
+  config:
+    base_dir: {event_log_dir}
 """
 
 
@@ -33,6 +42,7 @@ class Settings:
     inputs: Path  # user-edited inputs: tasks/, templates/, samplers/, models.yaml
     db_path: Path
     dagster_home: Path
+    warehouse: SharedWarehouse | None = None  # RS_WAREHOUSE: a warehouse many hosts share; None: the DuckDB file db_path
 
     @property
     def cache_dir(self) -> Path:
@@ -64,6 +74,11 @@ class Settings:
         return self.home / "models.local.yaml"
 
     @property
+    def warehouse_location(self) -> str:
+        """Where the results are, as shown to the user (a DSN's password masked)."""
+        return str(self.warehouse) if self.warehouse else f"{self.db_path} (DuckDB)"
+
+    @property
     def sql_dir(self) -> Path:
         return Path(os.environ.get("RS_SQL", PACKAGE_ROOT / "dbt_like_sql")).resolve()
 
@@ -74,11 +89,12 @@ class Settings:
         inputs = Path(os.environ.get("RS_INPUTS", default_inputs)).resolve()
         db_path = Path(os.environ.get("RS_DB", home / "rs.duckdb")).resolve()
         dagster_home = Path(os.environ.get("DAGSTER_HOME", home / "dagster")).resolve()
-        return cls(home=home, inputs=inputs, db_path=db_path, dagster_home=dagster_home)
+        warehouse = parse_warehouse(os.environ.get(WAREHOUSE_ENV), os.environ.get(WAREHOUSE_DATA_ENV))
+        return cls(home=home, inputs=inputs, db_path=db_path, dagster_home=dagster_home, warehouse=warehouse)
 
     def ensure_dirs(self) -> None:
         for path in (self.home, self.cache_dir, self.report_dir, self.dagster_home, self.db_path.parent):
             path.mkdir(parents=True, exist_ok=True)
         instance_config = self.dagster_home / "dagster.yaml"
         if not instance_config.exists():
-            instance_config.write_text(DAGSTER_YAML)
+            instance_config.write_text(DAGSTER_YAML.format(event_log_dir=json.dumps(str(self.dagster_home / "history" / "runs"))))

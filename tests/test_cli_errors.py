@@ -52,6 +52,14 @@ def test_an_unknown_option_is_one_line_and_debug_shows_the_trace(tmp_path):
     assert debug.returncode != 0 and "NoSuchOption" in debug.stderr and "Traceback" in debug.stderr
 
 
+def test_several_models_are_evaluated_together_but_registered_one_at_a_time(tmp_path):
+    env = {"RS_HOME": str(tmp_path / ".rs")}
+    _one_clear_error(_rs(["eval", "--model", "a,b", "--base-url", "http://127.0.0.1:9/v1"], env), "--model 'a,b'", "take one model, not 2")
+    _one_clear_error(_rs(["eval", "--model", " , "], env), "--model: give a model name")
+    _one_clear_error(_rs(["eval", "--model", "smollm2-135m,nobody", "--tasks", "boolean"], env), "nobody")
+    assert not (tmp_path / ".rs" / "models.local.yaml").exists()
+
+
 def test_an_unreachable_endpoint_is_one_line_and_keeps_what_was_stored(evaluated):
     lab, _, tables = evaluated
     before = tables()

@@ -7,9 +7,11 @@ from helpers import Oracle, make_lab, scripted_model
 
 from rs_dagster.definitions import build_definitions
 from rs_dagster.defs.automation import EVALUATION_ASSETS
+from rs_dagster.defs.freshness import unchanged_evaluation
 from rs_dagster.defs.resources import EvalScope
 from rs_dagster.models.registry import load_models
 from rs_dagster.orchestrate import evaluate
+from rs_dagster.prompting.scope import evaluation_pairs
 from rs_dagster.storage.warehouse import Warehouse
 from rs_dagster.tasks.manifold import load_manifolds
 from rs_dagster.testing.scripted_server import Reply, ScriptedServer
@@ -135,3 +137,64 @@ def test_automation_refreshes_only_what_was_evaluated_at_its_scope_then_the_repo
 
         report = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=evaluation.cursor)
         assert {a for a in REPORT_ASSETS if report.get_num_requested(dg.AssetKey(a))} == set(REPORT_ASSETS)
+
+
+def test_rs_eval_refreshes_only_definitions_that_changed_since_their_last_refresh(tmp_path, instance):
+    """A task or model whose last refresh wrote the rows a refresh would write now (and succeeded) is not
+    refreshed again by the next evaluation: fewer runs, the same tables."""
+    scope = EvalScope(tiers=["easy"], precision="4")
+    with ScriptedServer(Oracle(make_lab(tmp_path / "probe", {}), items_per_point=4)) as server, ScriptedServer(lambda body: Reply("ANSWER: 1")) as other:
+        settings = make_lab(tmp_path / "lab", {"alpha": scripted_model(server.base_url)})
+
+        def jobs() -> list[str]:
+            runs = evaluate(settings, instance, ["alpha"], ["arithmetic", "boolean"], scope)
+            return sorted(instance.get_run_by_id(run_id).job_name for run_id in runs.run_ids)  # type: ignore[union-attr]
+
+        assert jobs() == ["evaluation", "evaluation", "refresh_models", "refresh_report", "refresh_tasks", "refresh_tasks"]
+        stored = Warehouse(settings.db_path).table("test_cases")
+        assert jobs() == ["evaluation", "evaluation", "refresh_report"]
+        assert Warehouse(settings.db_path).table("test_cases").equals(stored)
+
+        path = settings.tasks_dir / "boolean.yaml"
+        doc = yaml.safe_load(path.read_text())
+        doc["fixed"]["negation_rate"] = 0.4
+        path.write_text(yaml.safe_dump(doc))
+        assert jobs() == ["evaluation", "evaluation", "refresh_report", "refresh_tasks"]
+
+        (settings.inputs / "models.yaml").write_text(yaml.safe_dump({"models": {"alpha": scripted_model(other.base_url)}}))
+        assert jobs() == ["evaluation", "evaluation", "refresh_models", "refresh_report"]
+        assert Warehouse(settings.db_path).table("model_specs")["base_url"].to_list() == [other.base_url]
+
+
+def test_rs_eval_recognizes_an_evaluation_that_would_change_nothing(tmp_path, instance):
+    """Current: the same pairs at the same scope, by the same code and versions, no error stored, the
+    report refreshed after. Any difference means the evaluation runs."""
+    scope = EvalScope(tiers=["easy"], precision="4")
+    oracle = Oracle(make_lab(tmp_path / "probe", {}), items_per_point=4)
+    refused = iter(range(10_000))
+
+    def flaky(body):  # every 5th request refused for good (400 is not retried): an error row
+        return Reply(status=400, content="bad request") if next(refused) % 5 == 0 else oracle(body)
+
+    with ScriptedServer(oracle) as server, ScriptedServer(flaky) as failing:
+        settings = make_lab(tmp_path / "lab", {"alpha": scripted_model(server.base_url), "beta": scripted_model(failing.base_url)})
+
+        def current(models=("alpha",), at=scope):
+            pairs = evaluation_pairs(load_manifolds(settings.tasks_dir), load_models(settings), list(models), ["arithmetic", "boolean"], at)
+            return unchanged_evaluation(settings, instance, pairs, at.run_config())
+
+        assert current() is None  # never evaluated
+        runs = evaluate(settings, instance, ["alpha"], ["arithmetic", "boolean"], scope)
+        assert current() is not None and len(current()) == 3 and set(current()) <= set(runs.run_ids)
+        assert current(at=EvalScope(tiers=["easy"], precision="8")) is None  # another scope
+
+        evaluate(settings, instance, ["beta"], ["arithmetic", "boolean"], scope)
+        assert Warehouse(settings.db_path).query("SELECT count(*) AS n FROM completions WHERE model = 'beta' AND error IS NOT NULL")["n"][0] > 0
+        assert current(("beta",)) is None  # its errors are asked again
+        assert current() is not None  # alpha's results, and the report refreshed after beta, are current
+
+        path = settings.tasks_dir / "boolean.yaml"
+        doc = yaml.safe_load(path.read_text())
+        doc["fixed"]["negation_rate"] = 0.4
+        path.write_text(yaml.safe_dump(doc))
+        assert current() is None  # a task edited since

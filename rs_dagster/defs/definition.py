@@ -9,7 +9,54 @@ import polars as pl
 from rs_dagster.defs.checks import schema_check_result, schema_check_spec
 from rs_dagster.defs.metadata import OWNERS, asset_tags, definition_metadata, table_metadata
 from rs_dagster.defs.resources import LabResource
+from rs_dagster.models.registry import Model
 from rs_dagster.storage import schemas
+from rs_dagster.tasks.base import sha256_hex
+from rs_dagster.tasks.manifold import TaskSpec
+
+DEFINITION_SHA = "definition_sha"
+"""Materialization metadata of task_specs and model_specs: the hash of the row written, so `rs eval` can
+see that a definition is unchanged since its last materialization and skip refreshing it."""
+
+
+def task_spec_frame(spec: TaskSpec, run_id: str) -> pl.DataFrame:
+    """The task_specs row of a task."""
+    return pl.DataFrame(
+        {
+            "task": [spec.name],
+            "spec_version": [spec.version],
+            "generator": [spec.task.name],
+            "generator_version": [spec.task.version],
+            "manifold_yaml": [spec.path.read_text()],
+            "surfaces_json": [json.dumps([{"name": s.name, "x": s.x, "y": s.y} for s in spec.doc.surfaces])],
+            "projections_json": [json.dumps([{"name": p.name, "axis": p.axis} for p in spec.doc.projections])],
+            "n_points": [len(spec.points())],
+            "dagster_run_id": [run_id],
+        }
+    )
+
+
+def model_spec_frame(model: Model) -> pl.DataFrame:
+    """The model_specs row of a model: what it is asked and how; never an API key, only its variable's name."""
+    return pl.DataFrame(
+        {
+            "model": [model.name],
+            "model_version": [model.version],
+            "base_url": [model.entry.base_url],
+            "served_model": [model.entry.served_model],
+            "api_key_env": [model.entry.api_key_env],
+            "sampler": [model.entry.sampler],
+            "sampler_json": [model.sampler.model_dump_json()],
+            "template": [model.entry.template],
+            "template_version": [model.template_version],
+        },
+        schema_overrides={"api_key_env": pl.String},
+    )
+
+
+def definition_sha(frame: pl.DataFrame) -> str:
+    """The row's content apart from the run that wrote it."""
+    return sha256_hex(frame.drop("dagster_run_id", strict=False).write_json())
 
 
 def build_definition_assets(task_parts: dg.PartitionsDefinition, model_parts: dg.PartitionsDefinition) -> list:
@@ -29,19 +76,7 @@ def build_definition_assets(task_parts: dg.PartitionsDefinition, model_parts: dg
     )
     def task_specs(context: dg.AssetExecutionContext, lab: LabResource) -> dg.MaterializeResult:
         spec = lab.task_specs[context.partition_key]
-        frame = pl.DataFrame(
-            {
-                "task": [spec.name],
-                "spec_version": [spec.version],
-                "generator": [spec.task.name],
-                "generator_version": [spec.task.version],
-                "manifold_yaml": [spec.path.read_text()],
-                "surfaces_json": [json.dumps([{"name": s.name, "x": s.x, "y": s.y} for s in spec.doc.surfaces])],
-                "projections_json": [json.dumps([{"name": p.name, "axis": p.axis} for p in spec.doc.projections])],
-                "n_points": [len(spec.points())],
-                "dagster_run_id": [context.run.run_id],
-            }
-        )
+        frame = task_spec_frame(spec, context.run.run_id)
         keys = {"task": spec.name}
         lab.warehouse.replace_partition("task_specs", schemas.TaskSpecs, frame, keys)
         return dg.MaterializeResult(
@@ -49,6 +84,7 @@ def build_definition_assets(task_parts: dg.PartitionsDefinition, model_parts: dg
             metadata={
                 **table_metadata(lab.warehouse, "task_specs", schemas.TaskSpecs, keys),
                 "spec_version": spec.version,
+                DEFINITION_SHA: definition_sha(frame),
                 "generator": f"{spec.task.name} v{spec.task.version}",
                 "points": len(spec.points()),
                 "source": dg.MetadataValue.path(str(spec.path)),
@@ -74,20 +110,7 @@ def build_definition_assets(task_parts: dg.PartitionsDefinition, model_parts: dg
     )
     def model_specs(context: dg.AssetExecutionContext, lab: LabResource) -> dg.MaterializeResult:
         model = lab.models[context.partition_key]
-        frame = pl.DataFrame(
-            {
-                "model": [model.name],
-                "model_version": [model.version],
-                "base_url": [model.entry.base_url],
-                "served_model": [model.entry.served_model],
-                "api_key_env": [model.entry.api_key_env],
-                "sampler": [model.entry.sampler],
-                "sampler_json": [model.sampler.model_dump_json()],
-                "template": [model.entry.template],
-                "template_version": [model.template_version],
-            },
-            schema_overrides={"api_key_env": pl.String},
-        )
+        frame = model_spec_frame(model)
         keys = {"model": model.name}
         lab.warehouse.replace_partition("model_specs", schemas.ModelSpecs, frame, keys)
         return dg.MaterializeResult(
@@ -95,6 +118,7 @@ def build_definition_assets(task_parts: dg.PartitionsDefinition, model_parts: dg
             metadata={
                 **table_metadata(lab.warehouse, "model_specs", schemas.ModelSpecs, keys),
                 "model_version": model.version,
+                DEFINITION_SHA: definition_sha(frame),
                 "endpoint": model.entry.base_url,
                 "served_model": model.entry.served_model,
                 "sampler": model.entry.sampler,

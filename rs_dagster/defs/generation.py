@@ -13,7 +13,7 @@ from rs_dagster.defs.partitions import ON_UPSTREAM_VERSION_CHANGE
 from rs_dagster.defs.resources import LabResource
 from rs_dagster.report.markdown import markdown_table
 from rs_dagster.storage import schemas
-from rs_dagster.tasks.cases import TEST_CASE_IDENTITY, test_case_frame
+from rs_dagster.tasks.cases import TEST_CASE_IDENTITY, named_test_cases
 
 
 def build_generation_assets(task_parts: dg.PartitionsDefinition) -> list:
@@ -46,14 +46,16 @@ def build_generation_assets(task_parts: dg.PartitionsDefinition) -> list:
     )
     def test_cases(context: dg.AssetExecutionContext, lab: LabResource):
         spec = lab.task_specs[context.partition_key]
-        frame = test_case_frame(spec)
-        lab.warehouse.upsert_rows("test_cases", schemas.TestCases, frame, {"task": spec.name}, TEST_CASE_IDENTITY)
+        frame, stored = named_test_cases(lab.warehouse, spec)
+        if not stored:
+            lab.warehouse.upsert_rows("test_cases", schemas.TestCases, frame, {"task": spec.name}, TEST_CASE_IDENTITY)
         duplicates = frame.group_by("point_id", "question").len().filter(pl.col("len") > 1).height
         keys = {"task": spec.name}
         yield dg.MaterializeResult(
             metadata={
                 **table_metadata(lab.warehouse, "test_cases", schemas.TestCases, keys),
                 "rows": frame.height,
+                "generated": not stored,
                 "points": frame["point_id"].n_unique(),
                 "items_per_point": spec.max_items_per_point,
                 "spec_version": spec.version,

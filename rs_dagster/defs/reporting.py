@@ -28,7 +28,7 @@ def build_reporting_assets() -> list:
     )
     def report(lab: LabResource) -> dg.MaterializeResult:
         settings, warehouse = lab.settings, lab.warehouse
-        exported = export(settings.db_path, settings.report_dir, cache_dir=settings.cache_dir)
+        exported = export(warehouse, settings.report_dir, cache_dir=settings.cache_dir)
         leaderboard = warehouse.table("leaderboard")
         metadata: dict[str, Any] = {
             "path": dg.MetadataValue.path(str(settings.report_dir / "index.html")),

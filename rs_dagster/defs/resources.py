@@ -1,16 +1,19 @@
 """Dagster resources, configured from the environment (see rs_dagster.settings)."""
 
+import os
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 
 import dagster as dg
 
+from rs_dagster.errors import InputError
 from rs_dagster.execution.cache import ResponseCache
 from rs_dagster.execution.shares import EndpointShares
 from rs_dagster.models.registry import Model, load_models
 from rs_dagster.prompting.scope import Scope
 from rs_dagster.settings import Settings
+from rs_dagster.storage.shared import WAREHOUSE_ENV, dsn_secrets, parse_warehouse
 from rs_dagster.storage.warehouse import Warehouse
 from rs_dagster.tasks.manifold import TaskSpec, load_manifolds
 
@@ -22,18 +25,23 @@ class LabResource(dg.ConfigurableResource):
     inputs: str
     db_path: str
     dagster_home: str
+    warehouse_spec: str = ""  # RS_WAREHOUSE, as dg.EnvVar: the UI shows the variable's name, never a password
+    warehouse_data: str = ""  # RS_WAREHOUSE_DATA
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "LabResource":
-        return cls(home=str(settings.home), inputs=str(settings.inputs), db_path=str(settings.db_path), dagster_home=str(settings.dagster_home))
+        return cls(home=str(settings.home), inputs=str(settings.inputs), db_path=str(settings.db_path), dagster_home=str(settings.dagster_home),
+                   warehouse_spec=_warehouse_spec(settings), warehouse_data=(settings.warehouse.data_path or "") if settings.warehouse else "")
 
     @property
     def settings(self) -> Settings:
-        return Settings(home=Path(self.home), inputs=Path(self.inputs), db_path=Path(self.db_path), dagster_home=Path(self.dagster_home))
+        spec = (self.warehouse_spec.get_value() or "") if isinstance(self.warehouse_spec, dg.EnvVar) else self.warehouse_spec
+        return Settings(home=Path(self.home), inputs=Path(self.inputs), db_path=Path(self.db_path), dagster_home=Path(self.dagster_home),
+                        warehouse=parse_warehouse(spec, self.warehouse_data))
 
     @property
     def warehouse(self) -> Warehouse:
-        return Warehouse(self.settings.db_path)
+        return Warehouse.from_settings(self.settings)
 
     @property
     def cache(self) -> ResponseCache:
@@ -56,6 +64,24 @@ class LabResource(dg.ConfigurableResource):
     def model_and_spec(self, keys: Mapping[str, str]) -> tuple[Model, TaskSpec]:
         """The model and the task of a model × task partition (its `keys_of`)."""
         return self.models[keys["model"]], self.task_specs[keys["task"]]
+
+
+def _warehouse_spec(settings: Settings) -> str:
+    """The resource's warehouse_spec: a reference to RS_WAREHOUSE when that is where the shared warehouse came
+    from (so the DSN stays out of the Dagster UI and its run records), else the DSN itself, if it holds no password."""
+    shared = settings.warehouse
+    if shared is None:
+        return ""
+    try:
+        from_env = parse_warehouse(os.environ.get(WAREHOUSE_ENV), None)
+    except InputError:
+        from_env = None
+    if from_env is not None and from_env.catalog == shared.catalog:
+        return dg.EnvVar(WAREHOUSE_ENV)
+    if dsn_secrets(shared.catalog):
+        raise InputError(f"a shared warehouse whose DSN holds a password is read from {WAREHOUSE_ENV} only (or leave the password "
+                         "to libpq: PGPASSWORD, ~/.pgpass)")
+    return shared.spec
 
 
 class EvalScope(dg.ConfigurableResource, Scope):

@@ -26,6 +26,7 @@ from starlette.staticfiles import StaticFiles
 from rs_dagster.errors import InputError
 from rs_dagster.explore import views
 from rs_dagster.explore.queries import LabData
+from rs_dagster.storage.warehouse import Warehouse
 
 STATIC = Path(__file__).parent / "static"
 DAGSTER_URL = "http://127.0.0.1:3000"
@@ -49,14 +50,16 @@ def vega_bundle(cache_dir: Path) -> str:
     return bundle
 
 
-def default_cache(db_path: Path) -> Path:
-    """The lab's cache folder when the DuckDB file sits in the lab's state folder (`rs`'s default)."""
-    return Path(db_path).parent / "cache"
+def default_cache(source: Path | Warehouse) -> Path:
+    """The lab's cache folder: beside the DuckDB file when it sits in the lab's state folder (`rs`'s default),
+    in this host's state folder for a shared warehouse."""
+    return (source.local_dir if isinstance(source, Warehouse) else Path(source).parent) / "cache"
 
 
-def create_app(db_path: Path, dagster_url: str = DAGSTER_URL, cache_dir: Path | None = None) -> Starlette:
-    lab = LabData(db_path)
-    cache = cache_dir or default_cache(db_path)
+def create_app(source: Path | Warehouse, dagster_url: str = DAGSTER_URL, cache_dir: Path | None = None) -> Starlette:
+    """The explorer on `source`: the lab's warehouse (Warehouse.from_settings) or a DuckDB file's path."""
+    lab = LabData(source)
+    cache = cache_dir or default_cache(source)
 
     def respond(build: Callable[[LabData], views.View]) -> Response:
         try:
@@ -111,11 +114,11 @@ def server(app: Starlette) -> uvicorn.Server:
 
 
 @contextmanager
-def running(db_path: Path, dagster_url: str = DAGSTER_URL, host: str = "127.0.0.1", cache_dir: Path | None = None) -> Iterator[str]:
+def running(source: Path | Warehouse, dagster_url: str = DAGSTER_URL, host: str = "127.0.0.1", cache_dir: Path | None = None) -> Iterator[str]:
     """The explorer served from a background thread on a free port, for tests, screenshots and benchmarks;
     yields its URL."""
     sock = bind(host, 0)
-    served = server(create_app(db_path, dagster_url, cache_dir))
+    served = server(create_app(source, dagster_url, cache_dir))
     thread = threading.Thread(target=served.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     while not served.started:
@@ -130,7 +133,7 @@ def running(db_path: Path, dagster_url: str = DAGSTER_URL, host: str = "127.0.0.
         sock.close()
 
 
-def serve(db_path: Path, host: str, port: int, dagster_url: str, on_ready: Callable[[str], None]) -> None:
+def serve(source: Path | Warehouse, host: str, port: int, dagster_url: str, on_ready: Callable[[str], None]) -> None:
     """Serve until Ctrl-C; `on_ready` gets the URL once the port is bound, before serving starts."""
     try:
         sock = bind(host, port)
@@ -138,4 +141,4 @@ def serve(db_path: Path, host: str, port: int, dagster_url: str, on_ready: Calla
         raise InputError(f"cannot listen on {host}:{port}: {exc.strerror or exc} (pick another with --port, or --port 0 for a free one)") from None
     on_ready(url_of(sock))
     with sock:
-        server(create_app(db_path, dagster_url)).run(sockets=[sock])
+        server(create_app(source, dagster_url)).run(sockets=[sock])

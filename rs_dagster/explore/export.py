@@ -13,6 +13,7 @@ from pathlib import Path
 from rs_dagster.explore import views
 from rs_dagster.explore.app import DAGSTER_URL, STATIC, default_cache, vega_bundle
 from rs_dagster.explore.queries import LabData
+from rs_dagster.storage.warehouse import Warehouse
 
 SAMPLES_PER_POINT = 100
 """Samples of each point the export holds (the first ones, in item order); `rs explore` shows them all."""
@@ -27,22 +28,26 @@ class Export:
     notes: list[str] = field(default_factory=list)
 
 
-def _views(lab: LabData, dagster_url: str, samples_per_point: int) -> dict[str, views.View]:
-    """Every route of the explorer the lab has data for, with its view; a point's samples up to the cap.
-    All are built from one Snapshot: each table read once, not a query per view."""
+def _views(lab: LabData, dagster_url: str, samples_per_point: int) -> dict[str, tuple[str, views.View]]:
+    """Every route of the explorer the lab has data for, with the route whose file holds it (a sample is
+    written with its point: thousands of one-sample files took longer to write than all the views to
+    build) and its view; a point's samples up to the cap. All are built from one Snapshot: each table
+    read once, not a query per view."""
     data = lab.snapshot(samples_per_point)
-    built: dict[str, views.View] = {"/": views.leaderboard_view(data)}
+    built: dict[str, tuple[str, views.View]] = {"/": ("/", views.leaderboard_view(data))}
     for task in data.tasks():
-        built[views.route("task", task)] = views.task_view(data, task)
+        built[views.route("task", task)] = (views.route("task", task), views.task_view(data, task))
         for model, point_id in data.points(task).select("model", "point_id").rows():
-            built[views.route("point", model, task, point_id)] = views.point_view(data, model, task, point_id, page_size=samples_per_point)
+            point = views.route("point", model, task, point_id)
+            built[point] = (point, views.point_view(data, model, task, point_id, page_size=samples_per_point))
     for sample in data.details.iter_rows(named=True):
         key = views.route("sample", sample["model"], sample["task"], sample["test_case_id"], sample["sample_index"])
-        built[key] = views.sample_view_of(sample, dagster_url)
+        built[key] = (views.route("point", sample["model"], sample["task"], sample["point_id"]), views.sample_view_of(sample, dagster_url))
     models = data.models()
     for i, model_a in enumerate(models):
         for model_b in models[i + 1:]:
-            built[views.route("compare", model_a, model_b)] = views.compare_view(data, model_a, model_b)
+            compare = views.route("compare", model_a, model_b)
+            built[compare] = (compare, views.compare_view(data, model_a, model_b))
     return built
 
 
@@ -59,24 +64,26 @@ def _notes(blocks: list[views.Block]) -> list[str]:
 
 
 def export(
-    db_path: Path, folder: Path, dagster_url: str = DAGSTER_URL, samples_per_point: int = SAMPLES_PER_POINT, cache_dir: Path | None = None
+    source: Path | Warehouse, folder: Path, dagster_url: str = DAGSTER_URL, samples_per_point: int = SAMPLES_PER_POINT, cache_dir: Path | None = None
 ) -> Export:
     """Write the exported explorer into `folder` (its data/ is replaced; other files there stay); the Vega
     bundle comes from `cache_dir` (default: the lab's cache folder beside its DuckDB file)."""
-    built = _views(LabData(db_path), dagster_url, samples_per_point)
+    built = _views(LabData(source), dagster_url, samples_per_point)
     folder.mkdir(parents=True, exist_ok=True)
     data = folder / "data"
     shutil.rmtree(data, ignore_errors=True)
     data.mkdir()
-    files = {}
+    files: dict[str, str] = {}
+    scripts: dict[str, list[str]] = {}
     result = Export(folder)
-    for number, (route, view) in enumerate(built.items()):
-        name = f"data/v{number}.js"
+    for route, (holder, view) in built.items():
+        name = files[route] = files.get(holder) or f"data/v{len(scripts)}.js"
         payload = json.dumps(view, separators=(",", ":"), default=str)
-        (folder / name).write_text(f"window.RS_DATA[{json.dumps(route)}]={payload};\n")
-        files[route] = name
+        scripts.setdefault(name, []).append(f"window.RS_DATA[{json.dumps(route)}]={payload};\n")
         result.routes.append(route)
         result.notes.extend(f"{view['title']}: {text}" for text in _notes(view["blocks"]))
+    for name, lines in scripts.items():
+        (folder / name).write_text("".join(lines))
     manifest = {
         "files": files,
         "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -85,7 +92,7 @@ def export(
     (data / "index.js").write_text(f"window.RS_DATA={{}};window.RS_EXPORT={json.dumps(manifest)};\n")
     for static in ("app.js", "style.css"):
         shutil.copy(STATIC / static, folder / static)
-    (folder / "vega.js").write_text(vega_bundle(cache_dir or default_cache(db_path)))
+    (folder / "vega.js").write_text(vega_bundle(cache_dir or default_cache(source)))
     page = (STATIC / "index.html").read_text().replace("<!--rs-export-->", '<script src="data/index.js"></script>')
     (folder / "index.html").write_text(page)
     return result

@@ -3,7 +3,6 @@ and grouped (Snapshot, the export); the queries themselves are rs_dagster.storag
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Protocol
 
 import polars as pl
@@ -15,7 +14,7 @@ class Tables(Protocol):
     """What the views read: LabData answers each call with a query (the server, one view at a time), a
     Snapshot from tables read once (the export, every view)."""
 
-    db_path: Path
+    location: str  # where the tables are, as shown to the user
 
     def leaderboard(self) -> pl.DataFrame: ...
     def reasonscore(self) -> pl.DataFrame: ...
@@ -55,7 +54,7 @@ class Snapshot:
     `samples_per_point` samples, with their details (`details`, the rows of the exported sample views)."""
 
     def __init__(self, lab: LabData, samples_per_point: int):
-        self.db_path = lab.db_path
+        self.location = lab.location
         self._leaderboard, self._reasonscore, self._reasonscore_tasks = lab.leaderboard(), lab.reasonscore(), lab.reasonscore_tasks()
         points = lab.points()
         self._models = sorted(points["model"].unique().to_list()) if not points.is_empty() else []

@@ -153,7 +153,7 @@ def leaderboard_view(lab: Tables) -> View:
     Wilson 95% interval, flexible accuracy, format compliance and truncation."""
     board = lab.leaderboard()
     if board.is_empty():
-        return view("Leaderboard", [], [note(NO_DATA.format(db=lab.db_path, table="leaderboard"))])
+        return view("Leaderboard", [], [note(NO_DATA.format(db=lab.location, table="leaderboard"))])
     blocks: list[Block] = []
     blocks.extend(_reasonscore(lab))
     blocks.append(heading("Accuracy per task and tier"))

@@ -12,8 +12,8 @@ from typing import Literal, cast
 import polars as pl
 from pydantic import BaseModel, ValidationError
 
-from rs_dagster.errors import InputError
-from rs_dagster.models.registry import Model, Suite
+from rs_dagster.errors import InputError, UnknownNameError
+from rs_dagster.models.registry import Model, Suite, get_model
 from rs_dagster.stats.adaptive import PrecisionLevel
 from rs_dagster.storage.warehouse import Warehouse
 from rs_dagster.tasks.base import canonical_json, sha256_hex
@@ -118,3 +118,22 @@ def new_scope_records(keys: dict[str, str], selected: Selected, stored: pl.DataF
     )
     known = set() if stored.is_empty() else set(stored["scope_id"])
     return records.filter(~pl.col("scope_id").is_in(known))
+
+
+def evaluation_pairs(
+    specs: dict[str, TaskSpec], models: dict[str, Model], model_names: Sequence[str], task_names: Sequence[str] | None, scope: Scope
+) -> list[tuple[Model, TaskSpec]]:
+    """Each model × task an evaluation covers (default tasks: each model's suite, else every task), in
+    order; unknown names and scopes a task cannot satisfy fail here, before anything runs."""
+    chosen = [get_model(models, name) for name in model_names]
+    for task in task_names or []:
+        if task not in specs:
+            raise UnknownNameError("task", task, list(specs))
+    pairs = []
+    for model in chosen:
+        for task in task_names or model.entry.suite.tasks or list(specs):
+            if task not in specs:
+                raise UnknownNameError("task", task, list(specs))
+            selected_scope(specs[task], model, scope)
+            pairs.append((model, specs[task]))
+    return pairs

@@ -30,7 +30,6 @@ from collections.abc import Mapping, Sequence
 
 import polars as pl
 from polars._typing import PolarsDataType
-from scipy.stats import binomtest
 
 from rs_dagster.scoring.outcomes import is_answered, is_correct
 
@@ -69,6 +68,8 @@ def mcnemar_exact(b: int, c: int) -> float:
         raise ValueError(f"discordant counts must be non-negative, got b={b}, c={c}")
     if b + c == 0:
         return 1.0
+    from scipy.stats import binomtest  # imported here: scipy.stats costs ~1 s of every `rs` start-up
+
     return float(min(1.0, binomtest(b, b + c, 0.5, alternative="two-sided").pvalue))
 
 

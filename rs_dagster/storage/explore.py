@@ -46,9 +46,10 @@ class ExplorerReads:
     Each read opens its own read-only connection, unless the reads run inside `session()`, which holds one
     for a single view (opening a connection costs more than most of the explorer's queries)."""
 
-    def __init__(self, db_path: Path, connection: duckdb.DuckDBPyConnection | None = None):
-        self.db_path = Path(db_path)
-        self.warehouse = Warehouse(self.db_path)
+    def __init__(self, source: Path | Warehouse, connection: duckdb.DuckDBPyConnection | None = None):
+        """`source`: the warehouse (Warehouse.from_settings), or the path of a DuckDB file."""
+        self.warehouse = source if isinstance(source, Warehouse) else Warehouse(Path(source))
+        self.location = self.warehouse.location
         self.connection = connection
         self._tables: set[str] | None = None
 
@@ -56,19 +57,19 @@ class ExplorerReads:
     def session(self) -> Iterator[Self]:
         """The same data read through one connection, held until the block ends: use it for one view, never
         across requests, so an evaluation's writes wait for one view at most."""
-        if not self.db_path.exists():  # nothing to read; a read-only connect would create the file
+        if not self.warehouse.exists():  # nothing to read; a read-only connect would create the file
             yield self
             return
         with self.warehouse.connect(read_only=True) as connection:
-            yield type(self)(self.db_path, connection)
+            yield type(self)(self.warehouse, connection)
 
     def tables(self) -> set[str]:
         """Names of the tables present; none when the DuckDB file does not exist (it is never created here)."""
         if self._tables is not None:
             return self._tables
-        if not self.db_path.exists():
+        if not self.warehouse.exists():
             return set()
-        names = set(self._read("SELECT table_name FROM information_schema.tables")["table_name"].to_list())
+        names = set(self._read("SELECT table_name FROM information_schema.tables WHERE table_catalog = current_database()")["table_name"].to_list())
         if self.connection is not None:
             self._tables = names
         return names

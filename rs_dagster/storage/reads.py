@@ -79,3 +79,12 @@ def request_hashes(warehouse: Warehouse) -> set[str]:
     if not warehouse.has_table("completions"):
         return set()
     return set(warehouse.query("SELECT request_hash FROM completions")["request_hash"].to_list())
+
+
+def error_completions(warehouse: Warehouse, pairs: list[tuple[str, str]]) -> int:
+    """Stored completions of the (model, task) pairs that ended in an error (asked again by the next run)."""
+    if not pairs or not warehouse.has_table("completions"):
+        return 0
+    matches = " OR ".join("(model = ? AND task = ?)" for _ in pairs)
+    counted = warehouse.query(f"SELECT count(*) AS n FROM completions WHERE error IS NOT NULL AND ({matches})", [v for pair in pairs for v in pair])
+    return int(counted["n"][0])

@@ -19,7 +19,7 @@ import yaml
 from rs_dagster.scoring.outcomes import ANSWERED, Outcome
 from rs_dagster.stats.intervals import Z95, excess_over_chance, truncation_ratio, wilson_interval
 from rs_dagster.storage import schemas
-from rs_dagster.storage.warehouse import Warehouse, arrow_frame, scalar, validate
+from rs_dagster.storage.warehouse import Warehouse, arrow_frame, rollback, scalar, validate
 
 _REF = re.compile(r"\{\{\s*ref\(\s*['\"](\w+)['\"]\s*\)\s*\}\}")
 
@@ -90,12 +90,22 @@ def _define(con, name: str, function, parameters: list[str], returns: str, null_
 
 def register_functions(con: duckdb.DuckDBPyConnection) -> None:
     """The statistics and the accuracy rule SQL models share with Python: one implementation of each."""
+    register_udfs(con)
+    create_macros(con)
+
+
+def register_udfs(con: duckdb.DuckDBPyConnection) -> None:
+    """The Python functions; registered once on a connection, its cursors see them."""
     _define(con, "wilson_low", lambda k, n: wilson_interval(int(k), int(n), Z95)[0] if n else None, ["DOUBLE", "DOUBLE"], "DOUBLE")
     _define(con, "excess_over_chance", lambda a, g: excess_over_chance(a, g) if a is not None else None, ["DOUBLE", "DOUBLE"], "DOUBLE")
     _define(con, "wilson_high", lambda k, n: wilson_interval(int(k), int(n), Z95)[1] if n else None, ["DOUBLE", "DOUBLE"], "DOUBLE")
     _define(con, "truncation_ratio", lambda t, a: truncation_ratio(int(t), int(a)) if t is not None and a is not None else None,
             ["DOUBLE", "DOUBLE"], "DOUBLE", null_handling="special")  # NULL when a pool has neither
     _define(con, "manifold_position", manifold_position, ["VARCHAR"] * 5, "INTEGER")
+
+
+def create_macros(con: duckdb.DuckDBPyConnection) -> None:
+    """The SQL macros; temporary, so each cursor of a connection needs its own."""
     for statement in SQL_MACROS:
         con.execute(statement)
 
@@ -104,8 +114,13 @@ def run_sql_model(con: duckdb.DuckDBPyConnection, path: Path) -> int:
     """Replace table NAME (path's stem) by the model's result in one transaction, validated against its
     schema in SQL_SCHEMAS when it has one; returns the row count. On a schema failure the old table stays
     and rs_dagster.errors.SchemaError names each failed `NAME.column: rule`."""
-    name = path.stem
     register_functions(con)
+    return _replace_by_model(con, path)
+
+
+def _replace_by_model(con: duckdb.DuckDBPyConnection, path: Path) -> int:
+    """run_sql_model on a connection whose functions are registered."""
+    name = path.stem
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(f'CREATE OR REPLACE TABLE "{name}" AS {compile_sql(path.read_text())}')
@@ -114,7 +129,7 @@ def run_sql_model(con: duckdb.DuckDBPyConnection, path: Path) -> int:
         rows = scalar(con.execute(f'SELECT count(*) FROM "{name}"'))
         con.execute("COMMIT")
     except Exception:
-        con.execute("ROLLBACK")
+        rollback(con)
         raise
     return rows
 
@@ -130,7 +145,11 @@ class ModelRun:
 
 def run_model(warehouse: Warehouse, path: Path, head: int = 20) -> ModelRun:
     """run_sql_model on the warehouse, with what the asset shows of the new table."""
-    with warehouse.connect() as con:
-        rows = run_sql_model(con, path)
+    def replace() -> int:
+        with warehouse.connect(prepare=register_udfs) as con:
+            create_macros(con)
+            return _replace_by_model(con, path)
+
+    rows = warehouse.retry_conflicts(replace)  # a shared warehouse: another host may replace it at the same moment
     name = path.stem
     return ModelRun(rows, warehouse.columns(name), warehouse.query(f'SELECT * FROM "{name}" LIMIT {int(head)}'))

@@ -7,33 +7,56 @@ backoff. A partition's rows are replaced in one transaction: readers see the old
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import json
 import random
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import duckdb
-import pandera.errors
-import pandera.polars as pa
 import polars as pl
 
 from rs_dagster.errors import SchemaError, StorageError
+
+if TYPE_CHECKING:
+    import pandera.polars as pa
+
+    from rs_dagster.settings import Settings
+
+T = TypeVar("T")
 
 LOCK_WAIT_S = 120.0
 CONFLICT_RETRIES = 20
 
 
 def _is_lock_error(exc: Exception) -> bool:
-    return "lock" in str(exc).lower()
+    """Another process holds the file ("Could not set lock on file …: Conflicting lock is held"); not any
+    message that merely contains "lock" ("… in block at location 0" of a corrupt file is not worth waiting for)."""
+    message = str(exc).lower()
+    return "could not set lock" in message or "conflicting lock" in message
+
+
+def _cannot_open(path: Path, exc: Exception) -> str:
+    """Why the DuckDB file does not open; for a file written by a newer DuckDB, how to convert it (it is
+    left as it is: the results in it are never lost)."""
+    if "newer version of DuckDB" in str(exc) or "created with an newer version" in str(exc):
+        script = Path(__file__).with_name("downgrade.py")
+        return (f"{path}: written by a newer DuckDB than this one ({duckdb.__version__}); nothing was changed. Convert it once, "
+                f"with the DuckDB that wrote it (the lab pinned duckdb 2.0.0 before; the original is kept as a backup): "
+                f"python3 -m venv /tmp/duckdb2 && /tmp/duckdb2/bin/pip install duckdb==2.0.0 && /tmp/duckdb2/bin/python {script} {path}")
+    return f"{path}: cannot open the DuckDB file (RS_DB): {exc}"
 
 
 def describe_schema_error(table: str, exc: Exception) -> str:
     """One line per failed column/rule, e.g. `points.accuracy: in_range(0, 1) failed for [1.5]`."""
+    import pandera.errors  # here, not at the top: pandera costs ~0.7 s of a start-up that only reads
+
     if isinstance(exc, pandera.errors.SchemaErrors):
         report = exc.message if isinstance(exc.message, dict) else json.loads(str(exc))
         lines = [
@@ -47,6 +70,8 @@ def describe_schema_error(table: str, exc: Exception) -> str:
 
 
 def validate(table: str, schema: type[pa.DataFrameModel], frame: pl.DataFrame) -> pl.DataFrame:
+    import pandera.errors
+
     try:
         return schema.validate(frame, lazy=True)
     except (pandera.errors.SchemaErrors, pandera.errors.SchemaError) as exc:
@@ -68,6 +93,16 @@ def scalar(cursor: duckdb.DuckDBPyConnection) -> Any:
     return row[0]
 
 
+def rollback(con: duckdb.DuckDBPyConnection) -> None:
+    """Roll back the open transaction, if any: a COMMIT that failed (a conflict) has already ended it, and
+    ROLLBACK's "no transaction is active" must not hide why it failed."""
+    try:
+        con.execute("ROLLBACK")
+    except duckdb.TransactionException as exc:
+        if "no transaction is active" not in str(exc):
+            raise
+
+
 def _unchanged(con: duckdb.DuckDBPyConnection, columns: list[str], delete_sql: str, delete_params: list[Any]) -> bool:
     """Whether the rows `delete_sql` would delete are exactly `incoming` (as a multiset). Then the write
     is skipped: DuckDB does not give back the blocks of deleted rows, so rewriting unchanged rows (test
@@ -79,11 +114,19 @@ def _unchanged(con: duckdb.DuckDBPyConnection, columns: list[str], delete_sql: s
     return not scalar(con.execute(differing, [*delete_params, *delete_params]))
 
 
+LINGER_S = 0.5
+"""How long a writable connection stays open after its last use: a run reads and writes the file dozens
+of times a second, and opening it costs about 20 ms each time; other processes wait at most this long."""
+
+
 @dataclass
 class _OpenFile:
     con: duckdb.DuckDBPyConnection
     read_only: bool = False
     users: int = 0
+    identity: tuple[int, int] = (0, 0)  # (device, inode) of the file opened: a file replaced meanwhile is reopened
+    idle_since: float = 0.0
+    prepared: set[Callable[[duckdb.DuckDBPyConnection], None]] = field(default_factory=set)
 
 
 _OPEN_FILES = threading.Condition()
@@ -91,17 +134,97 @@ _open: dict[str, _OpenFile] = {}  # the DuckDB files this process has open, by r
 _writers_waiting: dict[str, int] = {}
 
 
+def _identity(path: Path) -> tuple[int, int]:
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return (0, 0)
+    return (stat.st_dev, stat.st_ino)
+
+
+def _close(key: str, opened: _OpenFile) -> None:
+    """Close an unused open file (the caller holds _OPEN_FILES)."""
+    del _open[key]
+    opened.con.close()
+    _OPEN_FILES.notify_all()
+
+
+def _checkpoint(con: duckdb.DuckDBPyConnection) -> None:
+    """Move a write from the write-ahead log into the file, as closing the connection did: only then are
+    the blocks of the rows it replaced free for the next write (without it, a partition rewritten while
+    the connection stays open grows the file by its whole size every time). Skipped while another thread's
+    transaction runs; a later write's checkpoint covers this one."""
+    with contextlib.suppress(duckdb.TransactionException):
+        con.execute("CHECKPOINT")
+
+
+def _close_if_idle(key: str, opened: _OpenFile) -> None:
+    with _OPEN_FILES:
+        if _open.get(key) is opened and not opened.users and time.monotonic() - opened.idle_since >= LINGER_S * 0.99:
+            _close(key, opened)
+
+
+@atexit.register
+def _close_all() -> None:
+    with _OPEN_FILES:
+        for key, opened in list(_open.items()):
+            if not opened.users:
+                _close(key, opened)
+
+
 class Warehouse:
     def __init__(self, path: Path):
         self.path = Path(path)
 
+    @staticmethod
+    def from_settings(settings: Settings) -> Warehouse:
+        """The lab's warehouse: the shared DuckLake when RS_WAREHOUSE selects one, else the DuckDB file RS_DB."""
+        if settings.warehouse is not None:
+            from rs_dagster.storage.ducklake import DuckLakeWarehouse
+
+            return DuckLakeWarehouse(settings.warehouse, settings.home)
+        return Warehouse(settings.db_path)
+
+    @property
+    def location(self) -> str:
+        """Where the tables are, as shown to the user (never a password)."""
+        return str(self.path)
+
+    @property
+    def local_dir(self) -> Path:
+        """This host's state folder beside the warehouse (the explorer's cache lives in its cache/)."""
+        return self.path.parent
+
+    def exists(self) -> bool:
+        """Whether there may be tables to read (a read never creates the DuckDB file)."""
+        return self.path.exists()
+
+    def retry_conflicts(self, work: Callable[[], T]) -> T:
+        """`work()` (one whole transaction), run again while it conflicts with another's (runs side by side
+        in one process both creating a table or adding a column)."""
+        for attempt in range(CONFLICT_RETRIES + 1):
+            try:
+                return work()
+            except duckdb.TransactionException:
+                if attempt == CONFLICT_RETRIES:
+                    raise
+                time.sleep(0.01 * (attempt + 1) * (0.5 + random.random()))
+        raise AssertionError("unreachable")
+
     @contextmanager
-    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    def connect(
+        self, read_only: bool = False, prepare: Callable[[duckdb.DuckDBPyConnection], None] | None = None
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
         """A connection for one read or write. Threads of one process (runs side by side) share the open
-        file: each gets a cursor of it, and it is closed when the last one is done. A write waits for
-        the process's read-only opening of the file to close (readers arriving meanwhile wait with it)."""
+        file: each gets a cursor of it. A read-only opening is closed when its last user is done, a
+        writable one LINGER_S later (so a run's many reads and writes open the file once). A write waits
+        for the process's read-only opening of the file to close (readers arriving meanwhile wait with it).
+        `prepare` (registering functions, say) runs once on each opening of the file that it is asked for."""
         key = str(self.path.resolve())
         with _OPEN_FILES:
+            opened = _open.get(key)
+            if opened and not opened.users and opened.identity != _identity(self.path):
+                _close(key, opened)  # the file was deleted or replaced since it was opened
             opened = _open.get(key)
             if not read_only and opened and opened.read_only:
                 _writers_waiting[key] = _writers_waiting.get(key, 0) + 1
@@ -114,19 +237,39 @@ class Warehouse:
             opened = _open.get(key)
             if opened is None:
                 read_only = read_only and self.path.exists()
-                opened = _open[key] = _OpenFile(self._open(read_only), read_only)
+                connection = self._open(read_only)
+                opened = _open[key] = _OpenFile(connection, read_only, identity=_identity(self.path))
+            if prepare and prepare not in opened.prepared:
+                prepare(opened.con)
+                opened.prepared.add(prepare)
             opened.users += 1
         cursor = opened.con.cursor()
         try:
             yield cursor
         finally:
+            if not read_only:
+                _checkpoint(cursor)
             cursor.close()
             with _OPEN_FILES:
                 opened.users -= 1
                 if not opened.users:
-                    del _open[key]
-                    opened.con.close()
-                    _OPEN_FILES.notify_all()
+                    if opened.read_only:
+                        _close(key, opened)
+                    else:
+                        opened.idle_since = time.monotonic()
+                        timer = threading.Timer(LINGER_S, _close_if_idle, (key, opened))
+                        timer.daemon = True
+                        timer.start()
+
+    def release(self) -> None:
+        """Close this process's opening of the file now if nothing uses it (instead of LINGER_S later):
+        at the end of a command, so its last writes are checkpointed into the file and other processes
+        need not wait."""
+        with _OPEN_FILES:
+            key = str(self.path.resolve())
+            opened = _open.get(key)
+            if opened and not opened.users:
+                _close(key, opened)
 
     def _open(self, read_only: bool) -> duckdb.DuckDBPyConnection:
         """Open the file, waiting with backoff while another process holds its lock."""
@@ -138,7 +281,7 @@ class Warehouse:
                 return duckdb.connect(str(self.path), read_only=read_only)
             except duckdb.IOException as exc:
                 if not _is_lock_error(exc):
-                    raise StorageError(f"{self.path}: cannot open the DuckDB file (RS_DB): {exc}") from None
+                    raise StorageError(_cannot_open(self.path, exc)) from None
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(delay * (0.5 + random.random()))
@@ -149,7 +292,7 @@ class Warehouse:
             return arrow_frame(con.sql(sql, params=params) if params else con.sql(sql))
 
     def has_table(self, table: str) -> bool:
-        if not self.path.exists():
+        if not self.exists():
             return False
         with self.connect(read_only=True) as con:
             return bool(scalar(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table])))
@@ -185,13 +328,7 @@ class Warehouse:
         """In one transaction: create the table if new (adding columns a newer schema has), delete, insert.
         Runs side by side in one process write to the same tables: a transaction that conflicts with
         another one's (both creating the table or adding a column) is rolled back and tried again."""
-        for attempt in range(CONFLICT_RETRIES + 1):
-            try:
-                return self._write_once(table, frame, delete_sql, delete_params)
-            except duckdb.TransactionException:
-                if attempt == CONFLICT_RETRIES:
-                    raise
-                time.sleep(0.01 * (attempt + 1) * (0.5 + random.random()))
+        self.retry_conflicts(lambda: self._write_once(table, frame, delete_sql, delete_params))
 
     def _write_once(self, table: str, frame: pl.DataFrame, delete_sql: str, delete_params: list[Any]) -> None:
         with self.connect() as con:
@@ -211,7 +348,7 @@ class Warehouse:
                 con.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM incoming')
                 con.execute("COMMIT")
             except Exception:
-                con.execute("ROLLBACK")
+                rollback(con)
                 raise
             finally:
                 con.unregister("incoming")
@@ -244,6 +381,9 @@ class Warehouse:
         """Validate every frame against its schema, then replace all the tables whole in one transaction:
         readers never see one new table beside an old one it was computed with (reasonscore and its tasks)."""
         checked = {name: validate(name, schema, frame) for name, (schema, frame) in tables.items()}
+        self.retry_conflicts(lambda: self._replace_tables_once(checked))
+
+    def _replace_tables_once(self, checked: Mapping[str, pl.DataFrame]) -> None:
         with self.connect() as con:
             con.execute("BEGIN TRANSACTION")
             try:
@@ -253,5 +393,5 @@ class Warehouse:
                     con.unregister("incoming")
                 con.execute("COMMIT")
             except Exception:
-                con.execute("ROLLBACK")
+                rollback(con)
                 raise
