@@ -6,6 +6,8 @@ thread pool so a slow read never stalls other requests."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -32,21 +34,37 @@ STATIC = Path(__file__).parent / "static"
 DAGSTER_URL = "http://127.0.0.1:3000"
 
 
+def _user_cache() -> Path:
+    """This user's cache folder for what any lab may share (XDG_CACHE_HOME, else ~/.cache)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rs-dagster"
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+    partial.write_text(text)
+    partial.replace(path)  # a concurrent start reads the whole bundle or writes its own
+
+
 @lru_cache(maxsize=4)
 def vega_bundle(cache_dir: Path) -> str:
     """vega, vega-lite (the version Altair writes) and vega-embed as one script, built locally by
     vl-convert: the page loads no JavaScript from a CDN, so it works offline and behind firewalls.
-    Building takes seconds, so the bundle is kept in `cache_dir` under the versions it holds."""
+    Building takes seconds, so the bundle is kept in `cache_dir` under the versions it holds, and in
+    the user's cache folder, from which a new lab copies it instead of building it again."""
     vl_version = alt.SCHEMA_VERSION.rsplit(".", 1)[0]
-    cached = cache_dir / f"vega-{vl_convert.get_vega_version()}-lite-{vl_version}-embed-{vl_convert.get_vega_embed_version()}.js"
+    name = f"vega-{vl_convert.get_vega_version()}-lite-{vl_version}-embed-{vl_convert.get_vega_embed_version()}.js"
+    cached, shared = cache_dir / name, _user_cache() / name
     if cached.is_file():
         return cached.read_text()
-    snippet = "window.vegaEmbed = vegaEmbed; window.vega = vega; window.vegaLite = vegaLite;"
-    bundle = vl_convert.javascript_bundle(snippet, vl_version=vl_version)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    partial = cached.with_suffix(f".{threading.get_ident()}.tmp")
-    partial.write_text(bundle)
-    partial.replace(cached)  # atomic: a concurrent start reads the whole bundle or builds its own
+    if shared.is_file():
+        bundle = shared.read_text()
+    else:
+        snippet = "window.vegaEmbed = vegaEmbed; window.vega = vega; window.vegaLite = vegaLite;"
+        bundle = vl_convert.javascript_bundle(snippet, vl_version=vl_version)
+        with contextlib.suppress(OSError):  # a read-only home only costs the next lab a build
+            _write_atomically(shared, bundle)
+    _write_atomically(cached, bundle)
     return bundle
 
 
