@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import dagster as dg
 
 import rs_dagster.defs  # noqa: F401  (warning filters)
@@ -26,9 +28,34 @@ from rs_dagster.tasks.manifold import load_manifolds
 
 CODE_LOCATION = __name__
 """The code location's name in the UI: workspace.yaml loads this module, and the location is named after it."""
+EXECUTORS = ("default", "celery")
+"""Values of RS_EXECUTOR: `default` (Dagster's multiprocess executor: a run's steps in processes of its
+run worker, on one machine) or `celery` (each step a task on a Celery queue, run by `dagster-celery
+worker` processes on any machine; broker RS_CELERY_BROKER, result backend RS_CELERY_BACKEND, default
+the broker). See deploy/README.md."""
 
 
-def build_definitions(settings: Settings, scope: EvalScope | None = None) -> dg.Definitions:
+def executor_from_env() -> dg.ExecutorDefinition | None:
+    """The executor of the jobs launched through the instance (UI, schedule, sensors, daemon), chosen by
+    RS_EXECUTOR; None: Dagster's default. In-process runs (`rs eval`, execute_in_process) ignore it.
+    The broker and backend URLs stay environment references in the run config, resolved in each run's
+    process, so a password in them is never stored with a run."""
+    kind = os.environ.get("RS_EXECUTOR", "default").strip().lower() or "default"
+    if kind not in EXECUTORS:
+        raise ValueError(f"RS_EXECUTOR={kind!r}: expected one of {', '.join(EXECUTORS)}")
+    if kind == "default":
+        return None
+    if not os.environ.get("RS_CELERY_BROKER"):
+        raise ValueError("RS_EXECUTOR=celery needs RS_CELERY_BROKER, the broker's URL (e.g. redis://host:6379/0)")
+    from dagster_celery import celery_executor  # an optional dependency: only a celery deployment installs it
+
+    backend = "RS_CELERY_BACKEND" if os.environ.get("RS_CELERY_BACKEND") else "RS_CELERY_BROKER"
+    return celery_executor.configured(
+        {"broker": {"env": "RS_CELERY_BROKER"}, "backend": {"env": backend}}, name="celery"
+    )
+
+
+def build_definitions(settings: Settings, scope: EvalScope | None = None, executor: dg.ExecutorDefinition | None = None) -> dg.Definitions:
     tasks = sorted(load_manifolds(settings.tasks_dir))
     models = sorted(load_models(settings))
     model_task = model_task_partitions(models, tasks)
@@ -53,7 +80,8 @@ def build_definitions(settings: Settings, scope: EvalScope | None = None) -> dg.
         schedules=schedules,
         sensors=sensors,
         resources={"lab": LabResource.from_settings(settings), "scope": scope or EvalScope()},
+        executor=executor,
     )
 
 
-defs = build_definitions(Settings.from_env())
+defs = build_definitions(Settings.from_env(), executor=executor_from_env())

@@ -5,7 +5,6 @@ table assets, and the asset checks with descriptions and per-partition execution
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from helpers import RS, Oracle, lab_env, make_lab, scripted_model
 from rs_dagster.scoring.quality import LIMITS
 from rs_dagster.settings import PACKAGE_ROOT
 from rs_dagster.testing.scripted_server import Reply, ScriptedServer
+from rs_dagster.testing.servers import free_port
 
 TABLE_ASSETS = [
     "task_specs", "model_specs", "test_cases", "prompts", "completions", "scored_results", "points", "compression", "hazard",
@@ -30,10 +30,6 @@ SCOPE = ["--tasks", "boolean", "--tier", "easy", "--samples", "4"]
 BIN = Path(sys.executable).parent  # dagster-webserver and dagster-daemon of this environment
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class GraphQL:
@@ -92,7 +88,7 @@ def ui(tmp_path_factory):
         for model in ("scripted", "lenient"):
             done = subprocess.run([*RS, "eval", "--model", model, *SCOPE], env=env, capture_output=True, text=True, timeout=900, cwd=PACKAGE_ROOT)
             assert done.returncode == 0, done.stderr[-3000:]
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [BIN / "dagster-webserver", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
         env=env, cwd=PACKAGE_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

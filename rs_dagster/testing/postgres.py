@@ -16,7 +16,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -24,6 +23,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
+
+from rs_dagster.testing.servers import free_port, log_tail, stop
 
 START_TIMEOUT_S = 60.0
 
@@ -40,12 +41,6 @@ def postgres_bin_dir() -> Path | None:
 def postgres_available() -> bool:
     """Whether a PostgreSQL server can be started here (tests skip otherwise)."""
     return postgres_bin_dir() is not None
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _run_as() -> pwd.struct_passwd | None:
@@ -87,7 +82,7 @@ def postgres_server(user: str = "rs", start_timeout_s: float = START_TIMEOUT_S) 
             check=True, capture_output=True, cwd=root, env=env, **as_user,
         )
         for _attempt in range(5):  # another process may take the free port between choosing and binding
-            port = _free_port()
+            port = free_port()
             log = open(root / "server.log", "ab")  # noqa: SIM115 - closed below, after the server is gone
             try:
                 server = subprocess.Popen(
@@ -102,14 +97,14 @@ def postgres_server(user: str = "rs", start_timeout_s: float = START_TIMEOUT_S) 
                 log.close()
             if _wait_ready(bin_dir, server, port, user, start_timeout_s, env):
                 break
-            _stop(server)
+            stop(server, signal.SIGINT, timeout_s=30)  # fast shutdown: roll back, disconnect
             server = None
         if server is None:
-            raise RuntimeError(f"PostgreSQL did not start; its log:\n{_tail(root / 'server.log')}")
+            raise RuntimeError(f"PostgreSQL did not start; its log:\n{log_tail(root / 'server.log')}")
         yield f"postgresql://{user}@127.0.0.1:{port}/postgres"
     finally:
         if server is not None:
-            _stop(server)
+            stop(server, signal.SIGINT, timeout_s=30)  # fast shutdown: roll back, disconnect
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -126,24 +121,6 @@ def _wait_ready(bin_dir: Path, server: subprocess.Popen, port: int, user: str, t
             return True
         time.sleep(0.1)
     return False
-
-
-def _stop(server: subprocess.Popen) -> None:
-    """Fast shutdown (SIGINT: roll back open transactions, disconnect clients), then kill if it hangs."""
-    if server.poll() is None:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
 
 
 def with_database(dsn: str, database: str) -> str:
