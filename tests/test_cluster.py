@@ -3,7 +3,9 @@ holds the Dagster instance (deploy/dagster.yaml: queued runs, one per endpoint, 
 Celery broker, and `dagster-webserver`, `dagster-daemon` and three `dagster-celery worker` processes (one
 pool process each) run the steps; RS_EXECUTOR=celery selects the executor. Each model has its own
 scripted server with latency, so the runs of different models (different `rs/endpoint` tags) proceed side
-by side while one model's runs wait their turn.
+by side while one model's runs wait their turn. Every process writes the shared DuckLake warehouse
+(RS_WAREHOUSE: catalog in a database of the same PostgreSQL, Parquet files in a folder), and the tables
+are compared with a single-process `rs eval` on the embedded DuckDB file.
 
 The nightly schedule is evaluated by its code location (GraphQL `scheduleDryRun`, what the UI's "Test
 schedule" does) and its run requests are launched with their tags and run config (`launchRun`, as the
@@ -33,6 +35,7 @@ from helpers import GOLDEN, Oracle, make_lab, scripted_model
 from rs_dagster.definitions import build_definitions, executor_from_env
 from rs_dagster.defs.resources import EvalScope
 from rs_dagster.orchestrate import QUIET_LOGS, evaluate
+from rs_dagster.storage.shared import WAREHOUSE_DATA_ENV, WAREHOUSE_ENV, parse_warehouse
 from rs_dagster.storage.warehouse import Warehouse
 from rs_dagster.testing.cluster import Cluster, local_cluster
 from rs_dagster.testing.postgres import postgres_available
@@ -98,9 +101,11 @@ def lab(tmp_path_factory):
             "suite": {"tasks": [VICTIM_TASK], "tiers": ["easy"], "precision": VICTIM_SAMPLES},
         }
         settings = make_lab(root / "lab", models, TASKS)
-        with local_cluster(settings, workers=WORKERS, logs=root / "logs") as cluster, pytest.MonkeyPatch.context() as patch:
-            for key in ("RS_DAGSTER_PG_URL", "RS_EXECUTOR", "RS_CELERY_BROKER", "RS_CELERY_BACKEND", "DAGSTER_HOME"):
+        with local_cluster(settings, workers=WORKERS, logs=root / "logs", lake=root / "lake") as cluster, pytest.MonkeyPatch.context() as patch:
+            for key in ("RS_DAGSTER_PG_URL", "RS_EXECUTOR", "RS_CELERY_BROKER", "RS_CELERY_BACKEND", "DAGSTER_HOME", WAREHOUSE_ENV, WAREHOUSE_DATA_ENV):
                 patch.setenv(key, cluster.env[key])
+            # The cluster's warehouse is the shared DuckLake: these in-process runs and the checks read it too.
+            settings = dataclasses.replace(settings, warehouse=parse_warehouse(cluster.env[WAREHOUSE_ENV], cluster.env[WAREHOUSE_DATA_ENV]))
             with dg.DagsterInstance.from_config(str(settings.dagster_home)) as instance:
                 defs = build_definitions(settings, executor=executor_from_env())
                 assert defs.resolve_job_def("evaluation").executor_def.name == "celery"
@@ -108,7 +113,7 @@ def lab(tmp_path_factory):
                     for key in keys:  # in-process on the Postgres instance: the executor is ignored, as by `rs eval`
                         assert defs.resolve_job_def(job).execute_in_process(run_config=QUIET_LOGS, instance=instance, partition_key=key).success
                 requests = cluster.schedule_run_requests("nightly_evaluation")
-                yield Lab(cluster, instance, servers, Warehouse(settings.db_path), requests, root / "reference", started)
+                yield Lab(cluster, instance, servers, Warehouse.from_settings(settings), requests, root / "reference", started)
 
 
 def _step_spans(instance: dg.DagsterInstance, run_ids: list[str]) -> tuple[list[tuple[int, float, float, str]], set[int], set[str]]:

@@ -34,6 +34,7 @@ from typing import Any
 import yaml
 
 from rs_dagster.settings import PACKAGE_ROOT, Settings
+from rs_dagster.storage.shared import LAKE_SCHEME, WAREHOUSE_DATA_ENV, WAREHOUSE_ENV
 from rs_dagster.testing.postgres import create_database, postgres_server
 from rs_dagster.testing.redis import redis_server
 from rs_dagster.testing.servers import free_port
@@ -245,13 +246,16 @@ def instance_config(settings: Settings) -> None:
 
 
 @contextmanager
-def local_cluster(settings: Settings, workers: int, logs: Path, concurrency: int = 1) -> Iterator[Cluster]:
+def local_cluster(settings: Settings, workers: int, logs: Path, concurrency: int = 1, lake: Path | None = None) -> Iterator[Cluster]:
     """PostgreSQL, Redis, the webserver, the daemon and `workers` Celery workers for the lab `settings`.
-    The daemon and the workers start while the webserver loads the definitions; each is waited for."""
+    The daemon and the workers start while the webserver loads the definitions; each is waited for.
+    With `lake` (a folder), every process writes the shared DuckLake warehouse (catalog: a database of the
+    same PostgreSQL server, data files in `lake`) instead of the DuckDB file."""
     logs.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
         # SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3; dagster-postgres installs psycopg2.
-        dsn = create_database(stack.enter_context(postgres_server()), "dagster").replace("postgresql://", "postgresql+psycopg2://", 1)
+        server = stack.enter_context(postgres_server())
+        dsn = create_database(server, "dagster").replace("postgresql://", "postgresql+psycopg2://", 1)
         broker = stack.enter_context(redis_server())
         instance_config(settings)
         env = {
@@ -261,6 +265,8 @@ def local_cluster(settings: Settings, workers: int, logs: Path, concurrency: int
             "RS_EXECUTOR": "celery", "RS_CELERY_BROKER": broker, "RS_CELERY_BACKEND": broker,
             "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "PYTHONUNBUFFERED": "1",
         }
+        if lake is not None:
+            env |= {WAREHOUSE_ENV: f"{LAKE_SCHEME}{create_database(server, 'lake')}", WAREHOUSE_DATA_ENV: str(lake)}
         port = free_port()
         cluster = Cluster(settings, env, logs, f"http://127.0.0.1:{port}", broker)
         stack.callback(cluster.stop)
