@@ -12,6 +12,8 @@ from rs_dagster.orchestrate import evaluate
 from rs_dagster.storage.warehouse import Warehouse
 from rs_dagster.testing.scripted_server import ScriptedServer
 
+BLOCK = 262_144  # DuckDB's block size
+
 
 class Rows(pa.DataFrameModel):
     part: str
@@ -32,7 +34,11 @@ def test_the_same_scope_ten_times_leaves_the_file_size_flat(tmp_path, instance):
             evaluate(settings, instance, ["scripted"], ["arithmetic", "boolean"], EvalScope(tiers=["easy"], precision="4"))
             sizes.append(os.path.getsize(settings.db_path))
     assert server.completion_requests == 2 * 2 * 4
-    assert max(sizes[1:]) <= sizes[1] * 1.02, f"the file grew over the re-runs: {sizes}"
+    # DuckDB allocates the file in 256 KiB blocks, and a re-run may take or give back a few of them
+    # (duckdb 1.5: the size wobbles by 1-3 blocks around a level); what must not happen is a trend.
+    rerun = sizes[1:]
+    assert max(rerun) - min(rerun) <= 4 * BLOCK, f"the file size swung over the re-runs: {sizes}"
+    assert sum(rerun[-3:]) / 3 <= sum(rerun[:3]) / 3 + BLOCK, f"the file grew over the re-runs: {sizes}"
 
 
 def test_a_partition_rewritten_keeps_the_file_in_proportion(tmp_path):
