@@ -127,7 +127,7 @@ def _run_evaluation(settings: Settings, models: list[str], tasks: list[str] | No
 def _print_reasonscore(warehouse) -> None:
     """Per tier, the models ranked by ReasonScore (v2, with its bootstrap 95% interval), v1, tokens, score
     per token, and each task's cell `.58 - .62 [-.05]` (accuracy's Wilson 95% interval, truncation ratio)."""
-    from rs_dagster.report.reasonscore import ranked_rows, tiers_of
+    from rs_dagster.report.reasonscore_table import ranked_rows, tiers_of
 
     if not (warehouse.has_table("reasonscore") and warehouse.has_table("reasonscore_tasks")):
         out.print("No ReasonScore yet: the reasonscore asset has not been materialized (run `rs eval`).")

@@ -19,7 +19,8 @@ from rs_dagster.explore.queries import LabData, Tables
 from rs_dagster.fft.charts import model_comparison, projection_charts, task_figures
 from rs_dagster.report.charts import accuracy_by_point, difficulty_curve, leaderboard_bars, surface_heatmap
 from rs_dagster.report.comparisons import change_chart
-from rs_dagster.report.reasonscore import radar, ranked_rows, score_bars, task_bars, tiers_of
+from rs_dagster.report.reasonscore import radar, score_bars, task_bars
+from rs_dagster.report.reasonscore_table import ranked_rows, tiers_of
 from rs_dagster.report.traces import compression_chart, compression_summary, hazard_chart, survival_chart
 from rs_dagster.stats.compression import LOOP_FACTOR, LOOP_FLOOR, LOOP_MIN_BYTES
 from rs_dagster.stats.hazard import BUCKET_TOKENS
