@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from rs_dagster.testing.servers import free_port, log_tail, stop
+from rs_dagster.testing.servers import on_free_port
 
 START_TIMEOUT_S = 60.0
 
@@ -75,17 +75,15 @@ def postgres_server(user: str = "rs", start_timeout_s: float = START_TIMEOUT_S) 
     if account is not None:
         os.chown(root, account.pw_uid, account.pw_gid)
     data = root / "data"
-    server: subprocess.Popen | None = None
     try:
         subprocess.run(
             _command(bin_dir, "initdb", "-D", str(data), "-U", user, "--auth=trust", "-E", "UTF8", "--no-sync", "--no-instructions"),
             check=True, capture_output=True, cwd=root, env=env, **as_user,
         )
-        for _attempt in range(5):  # another process may take the free port between choosing and binding
-            port = free_port()
-            log = open(root / "server.log", "ab")  # noqa: SIM115 - closed below, after the server is gone
-            try:
-                server = subprocess.Popen(
+
+        def start(port: int) -> subprocess.Popen:
+            with open(root / "server.log", "ab") as log:
+                return subprocess.Popen(
                     _command(
                         bin_dir, "postgres", "-D", str(data), "-p", str(port), "-k", str(root),
                         "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
@@ -93,18 +91,14 @@ def postgres_server(user: str = "rs", start_timeout_s: float = START_TIMEOUT_S) 
                     ),
                     stdout=log, stderr=subprocess.STDOUT, cwd=root, env=env, start_new_session=True, **as_user,
                 )
-            finally:
-                log.close()
-            if _wait_ready(bin_dir, server, port, user, start_timeout_s, env):
-                break
-            stop(server, signal.SIGINT, timeout_s=30)  # fast shutdown: roll back, disconnect
-            server = None
-        if server is None:
-            raise RuntimeError(f"PostgreSQL did not start; its log:\n{log_tail(root / 'server.log')}")
-        yield f"postgresql://{user}@127.0.0.1:{port}/postgres"
+
+        def ready(server: subprocess.Popen, port: int) -> bool:
+            return _wait_ready(bin_dir, server, port, user, start_timeout_s, env)
+
+        # SIGINT: PostgreSQL's fast shutdown (roll back open transactions, disconnect clients).
+        with on_free_port(start, ready, "PostgreSQL", root / "server.log", signal.SIGINT, timeout_s=30) as port:
+            yield f"postgresql://{user}@127.0.0.1:{port}/postgres"
     finally:
-        if server is not None:
-            stop(server, signal.SIGINT, timeout_s=30)  # fast shutdown: roll back, disconnect
         shutil.rmtree(root, ignore_errors=True)
 
 

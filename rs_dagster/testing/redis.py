@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from rs_dagster.testing.servers import free_port, log_tail, stop
+from rs_dagster.testing.servers import on_free_port
 
 START_TIMEOUT_S = 30.0
 
@@ -48,28 +48,24 @@ def redis_server(start_timeout_s: float = START_TIMEOUT_S) -> Iterator[str]:
         raise RuntimeError("redis-server is not installed (Debian: apt-get install -y redis-server)")
     root = Path(tempfile.mkdtemp(prefix="rs-redis-"))
     log = root / "redis.log"
-    server: subprocess.Popen | None = None
+
+    def start(port: int) -> subprocess.Popen:
+        return subprocess.Popen(
+            [
+                program, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(root), "--logfile", str(log),
+                "--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "yes",
+            ],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )
+
+    def ready(server: subprocess.Popen, port: int) -> bool:
+        deadline = time.monotonic() + start_timeout_s
+        while time.monotonic() < deadline and server.poll() is None and not _pong(port):
+            time.sleep(0.05)
+        return server.poll() is None and _pong(port)
+
     try:
-        for _attempt in range(5):  # another process may take the free port between choosing and binding
-            port = free_port()
-            server = subprocess.Popen(
-                [
-                    program, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(root), "--logfile", str(log),
-                    "--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "yes",
-                ],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-            )
-            deadline = time.monotonic() + start_timeout_s
-            while time.monotonic() < deadline and server.poll() is None and not _pong(port):
-                time.sleep(0.05)
-            if server.poll() is None and _pong(port):
-                break
-            stop(server)
-            server = None
-        if server is None:
-            raise RuntimeError(f"redis-server did not start; its log:\n{log_tail(log)}")
-        yield f"redis://127.0.0.1:{port}/0"
+        with on_free_port(start, ready, "redis-server", log) as port:
+            yield f"redis://127.0.0.1:{port}/0"
     finally:
-        if server is not None:
-            stop(server)
         shutil.rmtree(root, ignore_errors=True)
