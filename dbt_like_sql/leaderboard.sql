@@ -3,12 +3,9 @@
 -- answers in the requested form, excess accuracy over chance, truncation (rate over all samples; ratio over
 -- answered + truncated, errors left out) and tokens; tier_points says how
 -- many of the tier's points the row pools (a tier evaluated in part is pooled over the points measured).
-WITH current_tiers AS (
-    SELECT DISTINCT t.task, t.point_id, unnest(t.tiers) AS tier
-    FROM {{ ref('test_cases') }} t JOIN {{ ref('task_specs') }} s ON s.task = t.task AND s.spec_version = t.spec_version
-),
-tier_sizes AS (
-    SELECT task, tier, count(*) AS tier_points FROM current_tiers GROUP BY task, tier
+WITH tier_sizes AS (
+    SELECT task, name AS tier, points AS tier_points
+    FROM (SELECT task, unnest(from_json(tiers_json, '[{"name": "VARCHAR", "points": "INTEGER"}]'), recursive := true) FROM {{ ref('task_specs') }})
 ),
 per_tier AS (
     SELECT model, task, unnest(tiers) AS tier, n, answered, correct, incorrect, flexible_correct, truncated, errors,

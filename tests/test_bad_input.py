@@ -78,7 +78,7 @@ def test_unreachable_endpoint_records_nothing_and_keeps_what_was_stored(tmp_path
 def test_invalid_frame_never_lands_and_the_error_names_column_and_rule(tmp_path):
     warehouse = Warehouse(tmp_path / "w.duckdb")
     good = pl.DataFrame({"task": ["t"], "spec_version": ["0123456789abcdef"], "generator": ["g"], "generator_version": ["1"],
-                         "manifold_yaml": ["x"], "surfaces_json": ["[]"], "projections_json": ["[]"], "n_points": [3], "dagster_run_id": ["r"]})
+                         "manifold_yaml": ["x"], "surfaces_json": ["[]"], "projections_json": ["[]"], "tiers_json": ["[]"], "n_points": [3], "dagster_run_id": ["r"]})
     warehouse.replace_partition("task_specs", schemas.TaskSpecs, good, {"task": "t"})
     bad = good.with_columns(pl.lit(0).alias("n_points"), pl.lit("short").alias("spec_version"))
     with pytest.raises(SchemaError) as error:

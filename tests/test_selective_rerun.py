@@ -1,6 +1,8 @@
 """Editing one task manifold (or one model entry) re-runs only that task's (or model's) downstream
 partitions: data versions on task_specs/model_specs drive the automation conditions."""
 
+import json
+
 import dagster as dg
 import yaml
 from helpers import Oracle, make_lab, scripted_model
@@ -14,6 +16,7 @@ from rs_dagster.orchestrate import evaluate
 from rs_dagster.prompting.scope import evaluation_pairs
 from rs_dagster.storage.warehouse import Warehouse
 from rs_dagster.tasks.manifold import load_manifolds
+from rs_dagster.tasks.selection import PointSelection, select_points
 from rs_dagster.testing.scripted_server import Reply, ScriptedServer
 
 
@@ -164,6 +167,37 @@ def test_rs_eval_refreshes_only_definitions_that_changed_since_their_last_refres
         (settings.inputs / "models.yaml").write_text(yaml.safe_dump({"models": {"alpha": scripted_model(other.base_url)}}))
         assert jobs() == ["evaluation", "evaluation", "refresh_models", "refresh_report"]
         assert Warehouse(settings.db_path).table("model_specs")["base_url"].to_list() == [other.base_url]
+
+
+def test_rs_eval_generates_only_the_items_its_scope_needs_and_the_ui_every_named_point(tmp_path, instance):
+    """A first evaluation of a small scope generates its points' items, not the whole manifold at its largest
+    level (the scopes travel in the refresh run's config, so the UI re-executes the same generation); a wider
+    evaluation generates what it adds; the leaderboard still measures each tier against all of its points."""
+    with ScriptedServer(lambda body: Reply("ANSWER: 1")) as server:
+        settings = make_lab(tmp_path / "lab", {"alpha": scripted_model(server.base_url)})
+        spec = load_manifolds(settings.tasks_dir)["boolean"]
+        easy, medium = ({p.point_id for p in select_points(spec, PointSelection(tiers=(tier,)))} for tier in ("easy", "medium"))
+        warehouse = Warehouse(settings.db_path)
+
+        def items_per_point() -> dict[str, int]:
+            return dict(warehouse.query("SELECT point_id, count(*) FROM test_cases GROUP BY point_id").iter_rows())
+
+        runs = evaluate(settings, instance, ["alpha"], ["boolean"], EvalScope(tiers=["easy"], precision="4"))
+        assert items_per_point() == dict.fromkeys(easy, 4)
+        refresh = next(r for r in map(instance.get_run_by_id, runs.run_ids) if r is not None and r.job_name == "refresh_tasks")
+        scopes = refresh.run_config["ops"]["test_cases"]["config"]["scopes"]
+        assert [json.loads(s)["tiers"] for s in scopes] == [["easy"]] and json.loads(scopes[0])["precision"] == 4
+        board = warehouse.query("SELECT tier, points, tier_points FROM leaderboard")
+        assert board.rows() == [("easy", len(easy), spec.tier_sizes()["easy"])]
+
+        evaluate(settings, instance, ["alpha"], ["boolean"], EvalScope(tiers=["easy", "medium"], precision="8"))
+        assert items_per_point() == dict.fromkeys(easy | medium, 8)
+        board = warehouse.query("SELECT tier, points, tier_points FROM leaderboard ORDER BY tier")
+        assert board.rows() == [("easy", len(easy), spec.tier_sizes()["easy"]), ("medium", len(medium), spec.tier_sizes()["medium"])]
+
+        defs = build_definitions(settings)
+        assert dg.materialize(list(defs.assets), selection=["test_cases"], partition_key="boolean", instance=instance, resources=defs.resources).success
+        assert items_per_point() == dict.fromkeys((p.point_id for p in spec.points()), spec.max_items_per_point)
 
 
 def test_rs_eval_recognizes_an_evaluation_that_would_change_nothing(tmp_path, instance):

@@ -30,6 +30,7 @@ def task_spec_frame(spec: TaskSpec, run_id: str) -> pl.DataFrame:
             "manifold_yaml": [spec.path.read_text()],
             "surfaces_json": [json.dumps([{"name": s.name, "x": s.x, "y": s.y} for s in spec.doc.surfaces])],
             "projections_json": [json.dumps([{"name": p.name, "axis": p.axis} for p in spec.doc.projections])],
+            "tiers_json": [json.dumps([{"name": tier, "points": count} for tier, count in spec.tier_sizes().items()])],
             "n_points": [len(spec.points())],
             "dagster_run_id": [run_id],
         }
@@ -65,7 +66,7 @@ def build_definition_assets(task_parts: dg.PartitionsDefinition, model_parts: dg
         group_name="definition",
         kinds={"yaml", "duckdb"},
         description="One row per task (partition: the task): its manifold file assets/tasks/NAME.yaml as read, the "
-        "generator and its version, surfaces, projections and the number of grid points. The data version is "
+        "generator and its version, surfaces, projections, the number of grid points and each tier's. The data version is "
         "hash(manifold + generator version): editing the YAML re-runs only that task's downstream partitions. "
         "Re-run by the `refresh_tasks` job, the `edited_inputs` sensor and every `rs eval`.",
         code_version="1",

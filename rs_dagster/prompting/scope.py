@@ -93,7 +93,19 @@ def scope_record(suite: Suite) -> str:
 def selected_scope(spec: TaskSpec, model: Model, scope: Scope, stored: Sequence[str] = ()) -> Selected:
     """The scope a run evaluates: the one it was given (or the model's suite), or, for a run given no
     scope of its own (automation, a re-materialization in the UI), every scope in `stored`."""
-    scopes = [Suite(**json.loads(s)) for s in stored] if scope.replays and stored else [scope.resolve(model.entry.suite)]
+    return union_of_scopes(spec, recorded_scopes(stored) if scope.replays and stored else [scope.resolve(model.entry.suite)])
+
+
+def recorded_scopes(records: Sequence[str], where: str = "evaluated_scopes.scope_json") -> list[Suite]:
+    """Suites from their scope_record texts; a text that is not one is an InputError naming `where`."""
+    try:
+        return [Suite(**json.loads(record)) for record in records]
+    except (ValueError, TypeError) as exc:  # json.JSONDecodeError and pydantic's ValidationError are ValueErrors
+        raise InputError(f"{where}: expected scope records such as {scope_record(Suite())!r}: {exc}") from None
+
+
+def union_of_scopes(spec: TaskSpec, scopes: list[Suite]) -> Selected:
+    """The points of every scope of `spec`'s task, each at the strictest precision level a scope gives it."""
     levels: dict[str, PrecisionLevel] = {}
     points: dict[str, Point] = {}
     for suite in scopes:

@@ -25,6 +25,7 @@ class TaskSpecs(_Table):
     manifold_yaml: str
     surfaces_json: str  # [{"name", "x", "y"}]: axes of each 2-D surface, for the SQL models
     projections_json: str  # [{"name", "axis"}]
+    tiers_json: str  # [{"name", "points"}]: each tier's grid point count (a tier evaluated in part is pooled over fewer)
     n_points: int = pa.Field(ge=1)
     dagster_run_id: str
 

@@ -1,6 +1,7 @@
 """The test_cases rows of a task: the generated items of its grid points, and the current version's first
-items of a selection of points, generated and stored first where fewer are stored (points outside every
-named part are generated only when an evaluation of the full grid first needs them)."""
+items of a selection of points, generated and stored first where fewer are stored (a task version's items
+never change, its seeds, generator version and memberships being in the version, so stored items are read
+back, never regenerated: regenerating them cost more than any other step of a cached evaluation)."""
 
 from __future__ import annotations
 
@@ -44,20 +45,6 @@ def test_case_frame(spec: TaskSpec, points: list[Point] | None = None, count: in
                 }
             )
     return pl.DataFrame(rows, schema_overrides={"tiers": pl.List(pl.String), "surfaces": pl.List(pl.String), "projections": pl.List(pl.String)})
-
-
-def named_test_cases(warehouse: Warehouse, spec: TaskSpec) -> tuple[pl.DataFrame, bool]:
-    """The test_cases rows of every named point of the task's current version, the largest level's count
-    each, and whether they are all stored already: then they are read back (a task version's items never
-    change: its seeds, generator version and memberships are in the version), otherwise generated.
-    Regenerating and comparing them on every evaluation cost more than any other step of a cached one."""
-    points = {point.point_id for point in spec.points()}
-    stored = warehouse.table("test_cases", {"task": spec.name, "spec_version": spec.version}, order_by="point_id, item_index")
-    if not stored.is_empty():
-        stored = stored.filter(pl.col("point_id").is_in(points) & (pl.col("item_index") < spec.max_items_per_point))
-        if stored.height == len(points) * spec.max_items_per_point:
-            return stored, True
-    return test_case_frame(spec), False
 
 
 def current_cases(warehouse: Warehouse, spec: TaskSpec, points: list[Point], counts: int | Mapping[str, int]) -> pl.DataFrame:

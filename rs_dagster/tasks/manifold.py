@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -135,8 +136,9 @@ class TaskSpec:
     doc: ManifoldDoc
     task: Task
 
-    @property
+    @cached_property
     def version(self) -> str:
+        """Computed once per loaded manifold (a frozen TaskSpec never changes); every asset asks for it."""
         return sha256_hex(canonical_json([self.doc.model_dump(mode="json"), self.task.name, self.task.version]))[:16]
 
     def precision_levels(self) -> dict[str, PrecisionLevel]:
@@ -174,6 +176,15 @@ class TaskSpec:
 
     def points(self) -> list[Point]:
         """Every grid point named by a tier, surface or projection, with its memberships."""
+        return list(self._named_points)
+
+    def tier_sizes(self) -> dict[str, int]:
+        """How many grid points each tier has (what a tier evaluated in part is measured against)."""
+        return {tier: sum(tier in point.tiers for point in self._named_points) for tier in TIERS}
+
+    @cached_property
+    def _named_points(self) -> tuple[Point, ...]:
+        """points(), built once per loaded manifold: building validates every point's parameters."""
         members: dict[str, dict[str, Any]] = {}
 
         def add(params: dict[str, Any], kind: str, name: str) -> None:
@@ -195,10 +206,10 @@ class TaskSpec:
             axes = {projection.axis: projection.values or self._axis(projection.axis, f"projections.{projection.name}.axis")}
             for params in self._product({**axes, **_single(projection.fixed)}, f"projections.{projection.name}"):
                 add(params, "projections", projection.name)
-        return [
+        return tuple(
             Point(point_id(self.name, e["params"]), e["params"], tuple(e["tiers"]), tuple(e["surfaces"]), tuple(e["projections"]))
             for e in members.values()
-        ]
+        )
 
     def _axis(self, axis: str, where: str) -> list[Any]:
         if axis not in self.doc.grid:
