@@ -154,10 +154,11 @@ def _print_leaderboard(settings: Settings) -> None:
     from rs_dagster.storage.warehouse import Warehouse
 
     warehouse = Warehouse.from_settings(settings)
-    if not warehouse.has_table("leaderboard"):
-        raise RsError(f"no leaderboard in {warehouse.location} yet: run `rs demo` or `rs eval` first")
-    _print_reasonscore(warehouse)
-    board = warehouse.table("leaderboard")
+    with warehouse.reading():
+        if not warehouse.has_table("leaderboard"):
+            raise RsError(f"no leaderboard in {warehouse.location} yet: run `rs demo` or `rs eval` first")
+        _print_reasonscore(warehouse)
+        board = warehouse.table("leaderboard")
     table = Table(title=f"Leaderboard ({warehouse.location})")
     columns = ("model", "task", "tier", "points", "samples", "accuracy", "95% CI", "excess", "flexible", "95% CI ", "in form",
                "truncated", "errors", "tokens")

@@ -97,6 +97,17 @@ def test_a_table_reads_by_keys_in_order_and_a_missing_one_reads_empty(tmp_path):
     assert warehouse.columns("toy") == [("model", "VARCHAR"), ("task", "VARCHAR"), ("n", "BIGINT")]
 
 
+def test_key_filters_are_literals_that_quote_any_value(tmp_path):
+    """Reads by key inline their values (binding parameters imports pandas); a quote is data, never SQL."""
+    warehouse = Warehouse(tmp_path / "rs.duckdb")
+    frame = pl.DataFrame({"model": ["it's", "x' OR '1'='1", "plain"], "task": ["t", "t", "t"], "n": [1, 2, 3]})
+    warehouse.replace_tables({"toy": (Toy, frame)})
+    assert warehouse.table("toy", {"model": "it's"})["n"].to_list() == [1]
+    assert warehouse.table("toy", {"model": "x' OR '1'='1"})["n"].to_list() == [2]
+    assert warehouse.count_rows("toy", {"model": "nobody' OR '1'='1"}) == 0
+    assert warehouse.has_table("toy") and not warehouse.has_table("toy' OR '1'='1")
+
+
 def test_replace_tables_writes_all_or_nothing(tmp_path):
     warehouse = Warehouse(tmp_path / "rs.duckdb")
     good = pl.DataFrame({"model": ["a"], "task": ["t"], "n": [1]})

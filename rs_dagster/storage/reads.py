@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 import polars as pl
 
 from rs_dagster.stats.paired import SCORED_COLUMNS
-from rs_dagster.storage.warehouse import Warehouse
+from rs_dagster.storage.warehouse import Warehouse, key_filter
 from rs_dagster.tasks.manifold import TaskSpec
 
 
@@ -83,8 +83,9 @@ def request_hashes(warehouse: Warehouse) -> set[str]:
 
 def error_completions(warehouse: Warehouse, pairs: list[tuple[str, str]]) -> int:
     """Stored completions of the (model, task) pairs that ended in an error (asked again by the next run)."""
-    if not pairs or not warehouse.has_table("completions"):
-        return 0
-    matches = " OR ".join("(model = ? AND task = ?)" for _ in pairs)
-    counted = warehouse.query(f"SELECT count(*) AS n FROM completions WHERE error IS NOT NULL AND ({matches})", [v for pair in pairs for v in pair])
+    with warehouse.reading():
+        if not pairs or not warehouse.has_table("completions"):
+            return 0
+        matches = " OR ".join(f"({key_filter({'model': model, 'task': task})})" for model, task in pairs)
+        counted = warehouse.query(f"SELECT count(*) AS n FROM completions WHERE error IS NOT NULL AND ({matches})")
     return int(counted["n"][0])
