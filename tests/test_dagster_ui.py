@@ -5,6 +5,7 @@ table assets, and the asset checks with descriptions and per-partition execution
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -28,6 +29,7 @@ TABLE_ASSETS = [
 ]
 SCOPE = ["--tasks", "boolean", "--tier", "easy", "--samples", "4"]
 BIN = Path(sys.executable).parent  # dagster-webserver and dagster-daemon of this environment
+CHROMIUM = shutil.which("chromium")
 
 
 
@@ -244,3 +246,25 @@ def test_the_ui_re_executes_a_cli_run_with_its_partition_and_scope(ui):
         daemon.terminate()
         daemon.wait(timeout=60)
     assert status == "SUCCESS"  # every answer from the response cache: the model's server is gone by now
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (scripts/setup.sh installs it)")
+def test_the_ui_draws_a_partitions_chart_from_its_materialization_metadata(ui):
+    """The charts in materialization metadata (SVG in markdown) are drawn by the Dagster UI in a real browser."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            errors: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            page.goto(f"{ui.url}/assets/hazard?partition=scripted%7Cboolean&view=events", wait_until="networkidle", timeout=120_000)
+            page.get_by_text("[Show Markdown]").first.click()
+            chart = page.locator("img[alt='survival and hazard over tokens']")
+            chart.wait_for(timeout=60_000)
+            page.wait_for_function("image => image.complete && image.naturalWidth > 300 && image.naturalHeight > 300", arg=chart.element_handle())
+            assert chart.get_attribute("src").startswith("data:image/svg+xml;base64,")
+            assert errors == []
+        finally:
+            browser.close()

@@ -315,7 +315,7 @@ def test_reasonscore_over_real_http(tmp_path, instance):
     assert score["v1_per_token"] == pytest.approx(score["v1"] / 156.25) and score["v2_per_token"] == pytest.approx(score["v2"] / 156.25)
 
     metadata = instance.get_latest_materialization_event(dg.AssetKey("reasonscore")).asset_materialization.metadata
-    assert metadata["dagster/row_count"].value == 1 and "data:image/png;base64" in metadata["chart"].value
+    assert metadata["dagster/row_count"].value == 1 and "data:image/svg+xml;base64" in metadata["chart"].value
     page = "".join(p.read_text() for p in (settings.report_dir / "data").glob("*.js"))
     assert '"text":"ReasonScore"' in page and "No radar for easy: it has 2 scored tasks" in page
 

@@ -30,7 +30,6 @@ from rs_dagster.storage.warehouse import Warehouse
 from rs_dagster.tasks.base import canonical_json, point_id
 
 SQL_DIR = PACKAGE_ROOT / "dbt_like_sql"
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 TASK = "toy"
 MODELS = ("alpha", "beta")
 # The grid lists `size` out of numeric order and `style` out of alphabetical order: the SQL must sort

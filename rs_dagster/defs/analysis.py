@@ -7,7 +7,7 @@ from rs_dagster.defs.checks import schema_check_result, schema_check_spec
 from rs_dagster.defs.metadata import OWNERS, asset_tags, definition_metadata, table_metadata
 from rs_dagster.defs.partitions import keys_of
 from rs_dagster.defs.resources import LabResource
-from rs_dagster.report.charts import accuracy_by_point, png_markdown
+from rs_dagster.report.charts import accuracy_by_point, chart_markdown
 from rs_dagster.stats.points import aggregate_points
 from rs_dagster.storage import schemas
 
@@ -52,7 +52,7 @@ def build_analysis_assets(model_task_parts: dg.PartitionsDefinition) -> list:
                 "flexible_accuracy": share("flexible_correct"),
                 "truncated": int(frame["truncated"].sum()),
                 "errors": int(frame["errors"].sum()),
-                "chart": dg.MetadataValue.md(png_markdown(accuracy_by_point(frame, f"{keys['model']} / {keys['task']}"))),
+                "chart": dg.MetadataValue.md(chart_markdown(accuracy_by_point(frame, f"{keys['model']} / {keys['task']}"))),
             },
             check_results=[schema_check_result(lab.warehouse, {"points": schemas.Points}, keys)],
         )

@@ -12,7 +12,7 @@ from rs_dagster.defs.metadata import OWNERS, asset_tags, definition_metadata, ta
 from rs_dagster.defs.partitions import AFTER_ANY_PARTITION_UPDATES
 from rs_dagster.defs.resources import LabResource
 from rs_dagster.models.registry import Model
-from rs_dagster.report.charts import png_markdown
+from rs_dagster.report.charts import chart_markdown
 from rs_dagster.report.comparisons import change_chart, labelled
 from rs_dagster.report.markdown import markdown_table
 from rs_dagster.stats.paired import ALPHA, all_comparisons, regressions
@@ -103,7 +103,7 @@ def build_comparison_assets() -> list:
                 "comparison", "task", "pairs", "accuracy_a", "accuracy_b", "b", "c", "p_value", "q_value"
             )
             metadata["tasks"] = dg.MetadataValue.md(markdown_table(tasks, max_rows=40))
-            metadata["chart"] = dg.MetadataValue.md(png_markdown(change_chart(frame), "paired comparisons"))
+            metadata["chart"] = dg.MetadataValue.md(chart_markdown(change_chart(frame), "paired comparisons"))
         checks = [schema_check_result(warehouse, {"comparisons": schemas.Comparisons}, {}), gate_result(frame)]
         return dg.MaterializeResult(metadata=metadata, check_results=checks)
 

@@ -12,7 +12,7 @@ from rs_dagster.defs.resources import EvalScope, LabResource
 from rs_dagster.fft.charts import projection_charts
 from rs_dagster.fft.prompts import spectra_frame
 from rs_dagster.prompting.prompts import prompt_frame
-from rs_dagster.report.charts import png_markdown
+from rs_dagster.report.charts import chart_markdown
 from rs_dagster.storage import schemas
 from rs_dagster.tasks.cases import current_cases
 
@@ -52,7 +52,7 @@ def build_fft_assets(model_task_parts: dg.PartitionsDefinition) -> list:
         }
         for projection, axis, chart in projection_charts(frame):  # one line per value of the projection's axis
             key = f"projection/{projection}" if projection else "chart"
-            metadata[key] = dg.MetadataValue.md(png_markdown(chart, f"{projection or 'spectra'} by {axis}"))
+            metadata[key] = dg.MetadataValue.md(chart_markdown(chart, f"{projection or 'spectra'} by {axis}"))
         return dg.MaterializeResult(metadata=metadata, check_results=[schema_check_result(lab.warehouse, {"fft_spectra": schemas.FftSpectra}, keys)])
 
     return [fft_spectra]

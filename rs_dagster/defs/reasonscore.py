@@ -8,7 +8,7 @@ from rs_dagster.defs.checks import schema_check_result, schema_check_spec
 from rs_dagster.defs.metadata import OWNERS, asset_tags, definition_metadata, table_metadata
 from rs_dagster.defs.partitions import AFTER_ANY_PARTITION_UPDATES
 from rs_dagster.defs.resources import LabResource
-from rs_dagster.report.charts import png_markdown
+from rs_dagster.report.charts import chart_markdown
 from rs_dagster.report.markdown import markdown_table
 from rs_dagster.report.reasonscore import score_bars
 from rs_dagster.stats.reasonscore import FLOOR, RESAMPLES, SEED, reasonscores
@@ -46,7 +46,7 @@ def build_reasonscore_assets() -> list:
             "preview": dg.MetadataValue.md(markdown_table(scores.select("model", "tier", "tasks", "v2", "v2_low", "v2_high", "v1", "tokens", "v1_per_token"))),
         }
         if not scores.is_empty():
-            metadata["chart"] = dg.MetadataValue.md(png_markdown(score_bars(scores), "ReasonScore"))
+            metadata["chart"] = dg.MetadataValue.md(chart_markdown(score_bars(scores), "ReasonScore"))
         return dg.MaterializeResult(metadata=metadata, check_results=[schema_check_result(warehouse, _TABLES, {})])
 
     return [reasonscore]

@@ -1,5 +1,5 @@
 """Reporting stage: the report folder, the explorer's views exported (interactive, opening offline from
-index.html); PNG previews of the leaderboard and the token-FFT comparisons (model vs model, band energy
+index.html); SVG previews of the leaderboard and the token-FFT comparisons (model vs model, band energy
 vs accuracy, per task) in the asset's metadata, where Dagster's UI shows them."""
 
 from typing import Any
@@ -10,7 +10,7 @@ from rs_dagster.defs.partitions import AFTER_ANY_PARTITION_UPDATES
 from rs_dagster.defs.resources import LabResource
 from rs_dagster.explore.export import export
 from rs_dagster.fft.charts import task_figures
-from rs_dagster.report.charts import leaderboard_bars, png_markdown
+from rs_dagster.report.charts import chart_markdown, leaderboard_bars
 
 
 def build_reporting_assets() -> list:
@@ -37,15 +37,15 @@ def build_reporting_assets() -> list:
         if exported.notes:
             metadata["views_without_data"] = dg.MetadataValue.md("\n".join(f"- {note}" for note in exported.notes))
         if not leaderboard.is_empty():
-            metadata["leaderboard"] = dg.MetadataValue.md(png_markdown(leaderboard_bars(leaderboard), "leaderboard"))
+            metadata["leaderboard"] = dg.MetadataValue.md(chart_markdown(leaderboard_bars(leaderboard), "leaderboard"))
         spectra = warehouse.table("fft_spectra", order_by="model, task, point_id")
         if not spectra.is_empty():
             figures = task_figures(spectra, warehouse.table("points", order_by="model, task, point_id"))
             for figure in figures:
                 if figure.comparison is not None:
-                    metadata[f"fft_models/{figure.task}"] = dg.MetadataValue.md(png_markdown(figure.comparison, f"{figure.task}: token spectrum by model"))
+                    metadata[f"fft_models/{figure.task}"] = dg.MetadataValue.md(chart_markdown(figure.comparison, f"{figure.task}: token spectrum by model"))
                 if figure.bands is not None:
-                    metadata[f"fft_bands/{figure.task}"] = dg.MetadataValue.md(png_markdown(figure.bands, f"{figure.task}: band energy vs accuracy"))
+                    metadata[f"fft_bands/{figure.task}"] = dg.MetadataValue.md(chart_markdown(figure.bands, f"{figure.task}: band energy vs accuracy"))
             if missing := [note for figure in figures for note in figure.missing]:
                 metadata["fft_not_drawn"] = dg.MetadataValue.md("\n".join(f"- {note}" for note in missing))
         return dg.MaterializeResult(metadata=metadata)

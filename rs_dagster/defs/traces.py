@@ -15,7 +15,7 @@ from rs_dagster.defs.checks import schema_check_result, schema_check_spec
 from rs_dagster.defs.metadata import OWNERS, asset_tags, definition_metadata, table_metadata
 from rs_dagster.defs.partitions import keys_of
 from rs_dagster.defs.resources import LabResource
-from rs_dagster.report.charts import png_markdown
+from rs_dagster.report.charts import chart_markdown
 from rs_dagster.report.traces import compression_chart, hazard_chart, survival_chart
 from rs_dagster.stats.compression import (
     SAMPLE_COLUMNS,
@@ -84,7 +84,7 @@ def build_trace_assets(model_task_parts: dg.PartitionsDefinition) -> list:
             metadata["not_drawn"] = f"No reasoning traces in the {per_sample.height} samples: nothing to compress."
         else:
             chart = compression_chart(per_sample, f"{keys['model']} / {keys['task']}: reasoning trace compression")
-            metadata["chart"] = dg.MetadataValue.md(png_markdown(chart, "compression by outcome"))
+            metadata["chart"] = dg.MetadataValue.md(chart_markdown(chart, "compression by outcome"))
         return dg.MaterializeResult(metadata=metadata, check_results=[schema_check_result(lab.warehouse, _COMPRESSION, keys)])
 
     @dg.asset(
@@ -131,7 +131,7 @@ def build_trace_assets(model_task_parts: dg.PartitionsDefinition) -> list:
         chart = survival_chart(curves.filter(pl.col("tier") == ALL_TIERS), f"{label}: tokens to answer", first["median_tokens"]) & hazard_chart(
             pooled, f"{label}: hazard per bucket"
         )
-        metadata["chart"] = dg.MetadataValue.md(png_markdown(chart, "survival and hazard over tokens"))
+        metadata["chart"] = dg.MetadataValue.md(chart_markdown(chart, "survival and hazard over tokens"))
         return dg.MaterializeResult(metadata=metadata, check_results=checks)
 
     return [compression, hazard]

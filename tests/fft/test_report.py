@@ -22,14 +22,13 @@ from rs_dagster.testing.scripted_server import ScriptedServer
 
 from .conftest import llama_cpp_missing_reason
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 KEYS = ["model", "task", "point_id"]
 ARITHMETIC_EVALUATED = 2 + 8  # easy and medium points of assets/tasks/arithmetic.yaml
 ARITHMETIC_POINTS = 31  # the whole manifold: fft_spectra needs no completions
 
 
-def png_of_markdown(text: str) -> bytes:
-    return base64.b64decode(re.search(r"data:image/png;base64,([A-Za-z0-9+/=]+)", text).group(1))
+def svg_of_markdown(text: str) -> str:
+    return base64.b64decode(re.search(r"data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)", text).group(1)).decode()
 
 
 @pytest.fixture(scope="module")
@@ -161,6 +160,6 @@ def test_report_task_views_and_asset_metadata_carry_the_charts(lab):
         ("fft_models/arithmetic", "arithmetic: token spectrum by model"),
         ("fft_bands/arithmetic", "arithmetic: band energy vs accuracy"),
     ):
-        png = png_of_markdown(metadata[key].value)
-        assert png.startswith(PNG_SIGNATURE) and len(png) > 5_000 and title in metadata[key].value
+        svg = svg_of_markdown(metadata[key].value)
+        assert svg.startswith("<svg") and len(svg) > 5_000 and title in metadata[key].value and "<path" in svg
     assert "only smol has spectra of boolean" in metadata["fft_not_drawn"].value
