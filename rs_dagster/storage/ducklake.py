@@ -203,6 +203,9 @@ class DuckLakeWarehouse(Warehouse):
         """Nothing to release: a lake holds no lock (its commits are durable when made); the connection stays
         open for the process's next read or write."""
 
+    def reclaim(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Nothing to do per write: the lake's files are immutable (their upkeep is DuckLake's maintenance)."""
+
     def has_table(self, table: str) -> bool:
         with self.connect(read_only=True) as con:
             found = con.execute(

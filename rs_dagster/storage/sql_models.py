@@ -148,7 +148,9 @@ def run_model(warehouse: Warehouse, path: Path, head: int = 20) -> ModelRun:
     def replace() -> int:
         with warehouse.connect(prepare=register_udfs) as con:
             create_macros(con)
-            return _replace_by_model(con, path)
+            rows = _replace_by_model(con, path)
+            warehouse.reclaim(con)  # the table it replaced
+            return rows
 
     rows = warehouse.retry_conflicts(replace)  # a shared warehouse: another host may replace it at the same moment
     name = path.stem

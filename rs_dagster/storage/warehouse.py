@@ -168,10 +168,10 @@ def _close(key: str, opened: _OpenFile) -> None:
 
 
 def _checkpoint(con: duckdb.DuckDBPyConnection) -> None:
-    """Move a write from the write-ahead log into the file, as closing the connection did: only then are
-    the blocks of the rows it replaced free for the next write (without it, a partition rewritten while
-    the connection stays open grows the file by its whole size every time). Skipped while another thread's
-    transaction runs; a later write's checkpoint covers this one."""
+    """Move the writes from the write-ahead log into the file, as closing the connection does: only then are
+    the blocks of rows a write deleted or replaced free for the next write (without it, a partition rewritten
+    while the connection stays open grows the file by its whole size every time). Skipped while another
+    thread's transaction runs; a later checkpoint covers this one."""
     with contextlib.suppress(duckdb.TransactionException):
         con.execute("CHECKPOINT")
 
@@ -265,8 +265,6 @@ class Warehouse:
         try:
             yield cursor
         finally:
-            if not read_only:
-                _checkpoint(cursor)
             cursor.close()
             with _OPEN_FILES:
                 opened.users -= 1
@@ -278,6 +276,11 @@ class Warehouse:
                         timer = threading.Timer(LINGER_S, _close_if_idle, (key, opened))
                         timer.daemon = True
                         timer.start()
+
+    def reclaim(self, con: duckdb.DuckDBPyConnection) -> None:
+        """After a write that deleted or replaced rows: checkpoint, so their blocks are reused (see
+        _checkpoint; a checkpoint costs ~10 ms, so writes that only add rows leave theirs to the close)."""
+        _checkpoint(con)
 
     @contextmanager
     def reading(self) -> Iterator[None]:
@@ -372,7 +375,7 @@ class Warehouse:
                 for column, column_type, *_ in con.execute("DESCRIBE incoming").fetchall():
                     if column not in existing:
                         con.execute(f'ALTER TABLE "{table}" ADD COLUMN "{column}" {column_type}')
-                con.execute(delete_sql, delete_params)
+                deleted = scalar(con.execute(delete_sql, delete_params))
                 con.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM incoming')
                 con.execute("COMMIT")
             except Exception:
@@ -380,6 +383,8 @@ class Warehouse:
                 raise
             finally:
                 con.unregister("incoming")
+            if deleted:
+                self.reclaim(con)
 
     def table(self, table: str, keys: Mapping[str, str] | None = None, order_by: str | None = None) -> pl.DataFrame:
         """The rows of `table` matching `keys` (every row without keys), in `order_by` (column names, as
@@ -419,3 +424,4 @@ class Warehouse:
             except Exception:
                 rollback(con)
                 raise
+            self.reclaim(con)
