@@ -11,7 +11,11 @@ each cold `rs eval` gets a fresh lab (state folder, cache, DuckDB file, Dagster 
 inputs from the repository's assets/. The commands alternate (rs, bare, rs, bare ...) so each ratio
 compares runs made under the same machine load; medians are printed.
 
-    python bench/orchestration.py [--concurrency 64] [--repeat 3] [--rewrites 10] [--parallel 4] [--skip-breadth] [--skip-throughput]
+With --peers PYTHON (default /tmp/peers-venv/bin/python when it exists; see bench/peers.py for its set-up),
+lm-evaluation-harness and inspect_ai send the same 2,002 completions to the same server in the same
+alternation, each through its own task, model client and scorer.
+
+    python bench/orchestration.py [--concurrency 64] [--repeat 3] [--rewrites 10] [--parallel 4] [--skip-breadth] [--skip-throughput] [--peers PYTHON]
     python bench/orchestration.py bare URL COUNT CONCURRENCY     # the bare client alone (one process)
 """
 
@@ -41,6 +45,8 @@ ALL_TIERS = ["--tasks", "arithmetic", "--tier", "easy,medium,hard", "--samples",
 ALL_TASKS = sorted(p.stem for p in (PACKAGE_ROOT / "assets" / "tasks").glob("*.yaml"))
 SMALL = ["--tasks", ",".join(ALL_TASKS), "--tier", "easy", "--samples", "4"]
 RS = [sys.executable, "-c", "from rs_dagster.cli import main; main()"]
+PEERS = ("lm-eval", "inspect")  # bench/peers.py's modes
+PEERS_PYTHON = Path("/tmp/peers-venv/bin/python")
 
 
 class Server:
@@ -136,9 +142,10 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
-def throughput(root: Path, delay_s: float, concurrency: int, repeat: int) -> tuple[float, float]:
+def throughput(root: Path, delay_s: float, concurrency: int, repeat: int, peers: str | None) -> tuple[float, float]:
     """(median rs/bare throughput ratio, median cached seconds) at one server latency."""
     cold, cached, plain, ratios = [], [], [], []
+    peer_times: dict[str, list[float]] = {name: [] for name in (PEERS if peers else ())}
     with Server(delay_s) as server:
         timed([sys.executable, __file__, "bare", server.url, str(concurrency), str(concurrency)])  # warm-up
         for attempt in range(repeat):
@@ -146,6 +153,8 @@ def throughput(root: Path, delay_s: float, concurrency: int, repeat: int) -> tup
             cold.append(lab.eval("bench", server.url, ALL_TIERS, concurrency))
             cached.append(lab.eval("bench", server.url, ALL_TIERS, concurrency))
             plain.append(timed([sys.executable, __file__, "bare", server.url, "2002", str(concurrency)]))
+            for name, times in peer_times.items():
+                times.append(timed([str(peers), str(PACKAGE_ROOT / "bench" / "peers.py"), name, server.url, "2002", str(concurrency)]))
             ratios.append(plain[-1] / cold[-1])
             if attempt == repeat - 1:
                 print(f"  {lab.storage_line()}")
@@ -155,7 +164,25 @@ def throughput(root: Path, delay_s: float, concurrency: int, repeat: int) -> tup
         f"bare {median(plain):6.2f} s ({2002 / median(plain):5.0f}/s)  rs/bare throughput {median(ratios):4.0%} "
         f"[{min(ratios):.0%}-{max(ratios):.0%}]  cached re-run {median(cached):5.2f} s"
     )
+    for name, times in peer_times.items():
+        print(f"{'':>9}{name:<9} {median(times):6.2f} s ({2002 / median(times):5.0f}/s)  rs/{name} throughput "
+              f"x{median(times) / median(cold):.2f}")
     return median(ratios), median(cached)
+
+
+def scaling(root: Path, concurrency: int) -> None:
+    """rs/bare throughput as the evaluation grows (every tier of arithmetic, 9 / 91 / 364 items per point,
+    0 ms): the fixed cost of the Dagster runs is paid once, the per-completion cost scales."""
+    figures = []
+    with Server(0.0) as server:
+        for samples in (9, 91, 364):
+            count = 22 * samples
+            lab = Lab(root)
+            cold = lab.eval("bench", server.url, [*ALL_TIERS[:-1], str(samples)], concurrency)
+            lab.remove()
+            plain = timed([sys.executable, __file__, "bare", server.url, str(count), str(concurrency)])
+            figures.append(f"{count}: rs {cold:.2f} s, bare {plain:.2f} s ({plain / cold:.0%})")
+    print("  scaling at 0 ms: " + "; ".join(figures))
 
 
 def breadth(root: Path, concurrency: int, rewrites: int, repeat: int, parallel: int) -> float:
@@ -198,13 +225,21 @@ def main() -> None:
     parser.add_argument("--skip-breadth", action="store_true")
     parser.add_argument("--rewrites", type=int, default=10, help="re-runs of the first model's small scope (file size)")
     parser.add_argument("--parallel", type=int, default=4, help="runs side by side in the 13 x 3 comparison")
+    parser.add_argument("--peers", default=str(PEERS_PYTHON) if PEERS_PYTHON.exists() else None,
+                        help="a python with lm-eval and inspect-ai installed (bench/peers.py); none: peers left out")
     args = parser.parse_args()
     root = Settings.from_env().home / "bench-orchestration"
     root.mkdir(parents=True, exist_ok=True)
     print(f"concurrency {args.concurrency}; medians of {args.repeat}; load: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    if args.peers:
+        versions = subprocess.run([args.peers, str(PACKAGE_ROOT / "bench" / "peers.py"), "versions"], capture_output=True, text=True, check=True)
+        print(f"peers: {versions.stdout.strip()}")
+    else:
+        print("peers: left out (no --peers python with lm-eval and inspect-ai; see bench/peers.py)")
     verdicts = []
     if not args.skip_throughput:
-        results = [throughput(root, delay_s, args.concurrency, args.repeat) for delay_s in (0.0, 0.1)]
+        results = [throughput(root, delay_s, args.concurrency, args.repeat, args.peers) for delay_s in (0.0, 0.1)]
+        scaling(root, args.concurrency)
         verdicts.append(f"rs >= {GOAL_RATIO:.0%} of bare: {'met' if min(r for r, _ in results) >= GOAL_RATIO else 'MISSED'}")
         verdicts.append(f"cached < {GOAL_CACHED_S:g} s: {'met' if max(c for _, c in results) < GOAL_CACHED_S else 'MISSED'}")
     if not args.skip_breadth:

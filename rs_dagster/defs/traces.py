@@ -3,7 +3,7 @@ current model and task versions (as `points`): gzip compression of the traces wi
 (rs_dagster.stats.compression) and survival over output tokens (rs_dagster.stats.hazard).
 
 Each asset writes two tables, a detail table and its summary, rather than one table and a SQL view:
-both are computed in Python (gzip, lifelines), so a view could not derive the summary, and every table
+both are computed in Python (gzip, Kaplan-Meier), so a view could not derive the summary, and every table
 gets its pandera schema checked before it lands, as every other table does."""
 
 from typing import Any, cast

@@ -6,11 +6,15 @@ event       the sample finished with an answer: strict outcome correct, incorrec
 censoring   truncation (finish_reason `length`, outcome `truncated`): the model was still going at
             max_tokens, so all we know is that its answer would have come later. Samples whose
             request failed (outcome `error`) or with no token count are left out.
-survival    S(t) = P(no answer within t tokens), the Kaplan-Meier estimate (lifelines
-            KaplanMeierFitter), with its 95% interval (Greenwood variance on the log(-log S) scale).
+survival    S(t) = P(no answer within t tokens), the Kaplan-Meier estimate, with its 95% interval
+            (Greenwood variance on the log(-log S) scale). Computed here in numpy, following lifelines'
+            definitions (KaplanMeierFitter(alpha=0.05): its event table, with a row at t = 0 where every
+            sample enters, its exponential Greenwood band, 1 where S = 1 and 0 where S = 0);
+            tests/test_kaplan_meier.py holds the two equal on random data. (Importing lifelines, which
+            pulls in pandas and scipy, cost every evaluation process more than the whole analysis.)
 median      tokens to answer: the least t with S(t) <= 0.5, with the interval where the band of S
-            crosses 0.5 (lifelines median_survival_times); none ("not reached") when half or more of
-            the samples are still running at the end, i.e. truncated.
+            crosses 0.5 (as lifelines' median_survival_time_ and median_survival_times); none ("not
+            reached") when half or more of the samples are still running at the end, i.e. truncated.
 bucket      per 256-token bucket [b, b + 256): hazard = answers in the bucket / samples at risk at its
 hazard      start (completion_tokens >= b); the same per cause (correct, incorrect, unparsed), which add
             up to the bucket's hazard. Truncations inside a bucket are counted but leave the risk set
@@ -94,36 +98,23 @@ class Curves:
     """Kaplan-Meier survival and Aalen-Johansen incidence of one group of samples."""
 
     def __init__(self, tokens: Sequence[int], outcomes: Sequence[str]):
-        from lifelines import KaplanMeierFitter
-        from lifelines.utils import median_survival_times
-
         if len(tokens) != len(outcomes) or not tokens:
             raise ValueError("survival needs one outcome per token count, and at least one sample")
         self.tokens = np.asarray(tokens, dtype=float)
+        if not np.isfinite(self.tokens).all():
+            raise ValueError("survival needs finite token counts")
         self.outcomes = list(outcomes)
-        finished = np.array([o in CAUSES for o in self.outcomes])
-        km = KaplanMeierFitter(alpha=0.05).fit(self.tokens, event_observed=finished)
-        table = km.event_table
-        self.times = table.index.to_numpy(dtype=float)
-        self.at_risk = table["at_risk"].to_numpy(dtype=int)
-        self.observed = table["observed"].to_numpy(dtype=int)
-        self.censored = table["censored"].to_numpy(dtype=int)
-        self.survival = km.survival_function_.iloc[:, 0].reindex(table.index).to_numpy(dtype=float)
-        bands = km.confidence_interval_.reindex(table.index)
-        self.survival_low = bands.iloc[:, 0].to_numpy(dtype=float)
-        self.survival_high = bands.iloc[:, 1].to_numpy(dtype=float)
-        self.median = _finite(km.median_survival_time_)
-        interval = median_survival_times(km.confidence_interval_)
-        self.median_low, self.median_high = (_finite(float(v)) for v in interval.iloc[0, :2])
+        self.outcome_array = np.asarray(self.outcomes, dtype=str)
+        finished = np.isin(self.outcome_array, CAUSES)
+        self.times, self.at_risk, self.observed, self.censored, self._slot = _event_table(self.tokens, finished)
+        self.survival, self.survival_low, self.survival_high = _kaplan_meier(self.at_risk, self.observed)
+        self.median = _finite(_first_at_or_below(self.times, self.survival))
+        self.median_low = _finite(_first_at_or_below(self.times, self.survival_low))
+        self.median_high = _finite(_first_at_or_below(self.times, self.survival_high))
         self.incidence = {cause: self._aalen_johansen(cause) for cause in CAUSES}
 
     def _events_of(self, cause: str) -> np.ndarray:
-        index = {t: i for i, t in enumerate(self.times)}
-        counts = np.zeros(len(self.times), dtype=int)
-        for t, outcome in zip(self.tokens, self.outcomes):
-            if outcome == cause:
-                counts[index[t]] += 1
-        return counts
+        return np.bincount(self._slot[self.outcome_array == cause], minlength=len(self.times))
 
     def _aalen_johansen(self, cause: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(events of the cause, F_k, lower, upper) at each time of the event table."""
@@ -153,6 +144,44 @@ class Curves:
         return int(np.searchsorted(self.times, tokens, side="right")) - 1
 
 
+def _event_table(durations: np.ndarray, observed: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(times, at_risk, observed, censored, each duration's row) as lifelines' event_table: one row per
+    distinct duration, plus the row where every sample enters, at min(0, least duration); at_risk is
+    counted before the row's removals, so censorings at a time are at risk for its events."""
+    times = np.unique(np.append(durations, min(0.0, float(durations.min()))))
+    slot = np.searchsorted(times, durations)
+    removed = np.bincount(slot, minlength=len(times))
+    events = np.bincount(slot[observed], minlength=len(times))
+    at_risk = len(durations) - np.concatenate([[0], np.cumsum(removed)[:-1]])
+    return times, at_risk, events, removed - events, slot
+
+
+def _kaplan_meier(at_risk: np.ndarray, events: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(S, lower, upper) at each row of the event table, computed the way lifelines' KaplanMeierFitter
+    (alpha=0.05) computes them, operation for operation, so that the median comparisons agree exactly:
+    S = exp(cumsum(log(n - d) - log(n))); Greenwood's sum of d / (n (n - d)), a row where everyone at
+    risk answers adding 0; the band exp(-exp(log(-log S) -/+ z sqrt(var) / log S)), 1 where that is
+    undefined (S = 1, before any answer); 0 where S = 0."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        survival = np.exp(np.cumsum(np.log(at_risk - events) - np.log(at_risk)))
+        n, d = at_risk.astype(float), events.astype(float)
+        terms = d / (n * (n - d))
+        variance = np.cumsum(np.where(terms == np.inf, 0.0, terms))
+        v = np.log(survival)
+        spread = Z95 * np.sqrt(variance) / v
+        low = np.exp(-np.exp(np.log(-v) - spread))
+        high = np.exp(-np.exp(np.log(-v) + spread))
+    return survival, np.where(np.isnan(low), 1.0, low), np.where(np.isnan(high), 1.0, high)
+
+
+def _first_at_or_below(times: np.ndarray, curve: np.ndarray, q: float = 0.5) -> float:
+    """The first time the step curve is <= q (inf if it never is), as lifelines' qth_survival_time:
+    a binary search of -curve for -q (the same search on the same numbers where a band is not monotone)."""
+    if curve[-1] > q:
+        return math.inf
+    return float(times[np.searchsorted(-curve, np.array([-q]))[0]])
+
+
 def _loglog_interval(estimate: float, variance: float) -> tuple[float, float]:
     """95% interval of a probability on the log(-log) scale; degenerate at 0 and 1, where it is exact."""
     if estimate <= 0.0 or estimate >= 1.0 or variance == 0.0:
@@ -162,43 +191,57 @@ def _loglog_interval(estimate: float, variance: float) -> tuple[float, float]:
 
 
 def survival_rows(curves: Curves, keys: dict[str, str]) -> list[dict]:
+    at_risk, censored = curves.at_risk.tolist(), curves.censored.tolist()
+    curves_by_name = [("answered", (curves.observed, curves.survival, curves.survival_low, curves.survival_high))]
+    curves_by_name += [(cause, incidence) for cause, incidence in curves.incidence.items()]
+    columns = [(name, *(a.tolist() for a in arrays)) for name, arrays in curves_by_name]
     rows = []
-    for j, t in enumerate(curves.times):
-        base = {**keys, "tokens": int(t), "at_risk": int(curves.at_risk[j]), "censored": int(curves.censored[j])}
-        rows.append({**base, "curve": "answered", "events": int(curves.observed[j]), "estimate": float(curves.survival[j]),
-                     "ci_low": _finite(curves.survival_low[j]), "ci_high": _finite(curves.survival_high[j])})
-        for cause, (d_k, F, low, high) in curves.incidence.items():
-            rows.append({**base, "curve": cause, "events": int(d_k[j]), "estimate": float(F[j]), "ci_low": _finite(low[j]), "ci_high": _finite(high[j])})
+    for j, t in enumerate(curves.times.tolist()):
+        base = {**keys, "tokens": int(t), "at_risk": at_risk[j], "censored": censored[j]}
+        for name, events, estimate, low, high in columns:
+            rows.append({**base, "curve": name, "events": events[j], "estimate": estimate[j], "ci_low": _finite(low[j]), "ci_high": _finite(high[j])})
     return rows
 
 
 def bucket_rows(curves: Curves, keys: dict[str, str], width: int = BUCKET_TOKENS) -> list[dict]:
     """One row per bucket [b, b + width) from 0 to the bucket holding the largest token count."""
-    tokens, outcomes = curves.tokens, np.array(curves.outcomes)
+    tokens, outcomes = curves.tokens, curves.outcome_array
+    starts = np.arange(0, int(tokens.max()) + 1, width)
+    # each sample's bucket: the last start <= its token count (-1 below 0); the last bucket holds the largest
+    bucket = np.searchsorted(starts, tokens, side="right") - 1
+    counted = bucket >= 0
+
+    def per_bucket(outcome: str) -> list[int]:
+        return np.bincount(bucket[counted & (outcomes == outcome)], minlength=len(starts)).tolist()
+
+    at_risks = (len(tokens) - np.searchsorted(np.sort(tokens), starts, side="left")).tolist()  # tokens >= start
+    by_cause = {cause: per_bucket(cause) for cause in CAUSES}
+    truncated = per_bucket(Outcome.TRUNCATED.value)
+    after = (np.searchsorted(curves.times, starts + width - 1, side="right") - 1).tolist()  # curves.at(end - 1)
+    survival, low, high = curves.survival.tolist(), curves.survival_low.tolist(), curves.survival_high.tolist()
+    incidence = {c: curves.incidence[c][1].tolist() for c in CAUSES}
     rows = []
-    for start in range(0, int(tokens.max()) + 1, width):
-        end = start + width
-        inside = (tokens >= start) & (tokens < end)
-        at_risk = int((tokens >= start).sum())
-        counts = {cause: int((inside & (outcomes == cause)).sum()) for cause in CAUSES}
+    for i, start in enumerate(starts.tolist()):
+        at_risk = at_risks[i]
+        counts = {cause: by_cause[cause][i] for cause in CAUSES}
         answered = sum(counts.values())
-        j = curves.at(end - 1)  # after the bucket's last token
+        j = after[i]  # after the bucket's last token
         rows.append(
             {
                 **keys,
                 "bucket_start": start,
-                "bucket_end": end,
+                "bucket_end": start + width,
                 "samples": len(tokens),
                 "at_risk": at_risk,
                 "answered": answered,
                 **counts,
-                "truncated": int((inside & (outcomes == Outcome.TRUNCATED.value)).sum()),
+                "truncated": truncated[i],
                 "hazard": answered / at_risk if at_risk else None,
                 **{f"hazard_{c}": counts[c] / at_risk if at_risk else None for c in CAUSES},
-                "survival": float(curves.survival[j]),
-                "survival_ci_low": _finite(curves.survival_low[j]),
-                "survival_ci_high": _finite(curves.survival_high[j]),
-                **{f"incidence_{c}": float(curves.incidence[c][1][j]) for c in CAUSES},
+                "survival": survival[j],
+                "survival_ci_low": _finite(low[j]),
+                "survival_ci_high": _finite(high[j]),
+                **{f"incidence_{c}": incidence[c][j] for c in CAUSES},
                 "median_tokens": curves.median,
                 "median_ci_low": curves.median_low,
                 "median_ci_high": curves.median_high,
