@@ -41,15 +41,15 @@ def test_spectra_cover_every_point_without_any_completion(tmp_path, instance):
     by_share = {json.loads(r["params_json"])["whitespace_removed"]: r for r in sweep.iter_rows(named=True)}
     assert by_share[1.0]["mean_tokens"] < by_share[0.0]["mean_tokens"]
     assert abs(by_share[1.0]["mid"] - by_share[0.0]["mid"]) / by_share[0.0]["mid"] > 0.05
-    # The asset's metadata carries the chart as an inlined PNG.
+    # The asset's metadata carries the chart as an inlined SVG.
     event = instance.get_latest_materialization_event(dg.AssetKey("fft_spectra"))
     assert event.asset_materialization.partition == "m|arithmetic"
     metadata = event.asset_materialization.metadata
     assert metadata["points"].value == 31 and metadata["items"].value == 31 * 8
     assert {key for key in metadata if key.startswith("projection/")} == {"projection/terms", "projection/whitespace"}
     for key in ("projection/terms", "projection/whitespace"):
-        png = base64.b64decode(re.search(r"base64,([A-Za-z0-9+/=]+)\)", metadata[key].value).group(1))
-        assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5_000
+        svg = base64.b64decode(re.search(r"data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)\)", metadata[key].value).group(1)).decode()
+        assert svg.startswith("<svg") and "<path" in svg and len(svg) > 5_000
 
 
 @needs_gguf
