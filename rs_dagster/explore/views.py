@@ -17,7 +17,7 @@ import polars as pl
 from rs_dagster.errors import RsError
 from rs_dagster.explore.queries import LabData, Tables
 from rs_dagster.fft.charts import model_comparison, projection_charts, task_figures
-from rs_dagster.report.charts import accuracy_by_point, difficulty_curve, leaderboard_bars, surface_heatmap
+from rs_dagster.report.charts import accuracy_by_point, difficulty_curve, leaderboard_bars, surface_heatmap, vega_lite
 from rs_dagster.report.comparisons import change_chart
 from rs_dagster.report.reasonscore import radar, score_bars, task_bars
 from rs_dagster.report.reasonscore_table import ranked_rows, tiers_of
@@ -95,7 +95,7 @@ def fields(items: list[tuple[str, str, Any]], name: str = "") -> Block:
 
 def chart(spec: alt.TopLevelMixin, name: str, models: list[str] | None = None) -> Block:
     """A Vega-Lite spec; with `models`, the page offers one checkbox per model to overlay or hide it."""
-    return {"type": "chart", "name": name, "spec": spec.to_dict(), "models": models or []}
+    return {"type": "chart", "name": name, "spec": vega_lite(spec), "models": models or []}
 
 
 def choice(label: str, options: list[tuple[str, list[Block]]]) -> Block:

@@ -11,14 +11,21 @@ import polars as pl
 import vl_convert
 
 
+def vega_lite(chart: alt.TopLevelMixin) -> dict:
+    """The chart's Vega-Lite spec, without altair's jsonschema validation, which took 2-3 times as long
+    as the spec itself (survival chart: 29 ms against 14 ms) in every evaluation run and report. Every
+    chart builder's spec is validated by tests/test_chart_quality.py instead."""
+    return chart.to_dict(validate=False)
+
+
 def png_bytes(chart: alt.TopLevelMixin, scale: float = 1.5) -> bytes:
-    return vl_convert.vegalite_to_png(chart.to_json(), scale=scale)
+    return vl_convert.vegalite_to_png(vega_lite(chart), scale=scale)
 
 
 def chart_markdown(chart: alt.TopLevelMixin, title: str = "chart") -> str:
     """Markdown with the chart inlined as SVG, for Dagster's markdown metadata: vector, a fifth of the
     PNG's bytes in the event log, and a third of its rendering time (190 ms for the survival chart as PNG)."""
-    svg = vl_convert.vegalite_to_svg(chart.to_json())
+    svg = vl_convert.vegalite_to_svg(vega_lite(chart))
     return f"![{title}](data:image/svg+xml;base64,{base64.b64encode(svg.encode()).decode()})"
 
 

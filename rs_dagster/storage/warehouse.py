@@ -122,12 +122,16 @@ def rollback(con: duckdb.DuckDBPyConnection) -> None:
             raise
 
 
-def _unchanged(con: duckdb.DuckDBPyConnection, columns: list[str], delete_sql: str) -> bool:
+def _unchanged(con: duckdb.DuckDBPyConnection, columns: list[str], delete_sql: str, incoming_rows: int) -> bool:
     """Whether the rows `delete_sql` would delete are exactly `incoming` (as a multiset). Then the write
     is skipped: DuckDB does not give back the blocks of deleted rows, so rewriting unchanged rows (test
-    cases, prompts and scores of a repeated scope) would grow the file on every evaluation."""
+    cases, prompts and scores of a repeated scope) would grow the file on every evaluation. Counting
+    first settles most writes (a new partition, new samples) without comparing every column."""
+    doomed_rows = delete_sql.removeprefix("DELETE ")
+    if scalar(con.execute(f"SELECT count(*) {doomed_rows}")) != incoming_rows:
+        return False
     listed = ", ".join(f'"{c}"' for c in columns)
-    doomed = f"SELECT {listed} {delete_sql.removeprefix('DELETE ')}"
+    doomed = f"SELECT {listed} {doomed_rows}"
     mine = f"SELECT {listed} FROM incoming"
     differing = f"SELECT count(*) FROM (({mine} EXCEPT ALL {doomed}) UNION ALL ({doomed} EXCEPT ALL {mine}))"
     return not scalar(con.execute(differing))
@@ -368,7 +372,7 @@ class Warehouse:
                 con.execute(f'CREATE TABLE IF NOT EXISTS "{table}" AS SELECT * FROM incoming LIMIT 0')
                 existing = {row[0] for row in con.execute(f'DESCRIBE "{table}"').fetchall()}
                 incoming = [column for column, *_ in con.execute("DESCRIBE incoming").fetchall()]
-                if existing == set(incoming) and _unchanged(con, incoming, delete_sql):
+                if existing == set(incoming) and _unchanged(con, incoming, delete_sql, frame.height):
                     con.execute("COMMIT")
                     return
                 for column, column_type, *_ in con.execute("DESCRIBE incoming").fetchall():
@@ -388,10 +392,20 @@ class Warehouse:
     def table(self, table: str, keys: Mapping[str, str] | None = None, order_by: str | None = None) -> pl.DataFrame:
         """The rows of `table` matching `keys` (every row without keys), in `order_by` (column names, as
         SQL's ORDER BY reads them) if given; an empty frame when the table does not exist yet."""
-        if not self.has_table(table):
-            return pl.DataFrame()
         order = f" ORDER BY {order_by}" if order_by else ""
-        return self.query(f'SELECT * FROM "{table}" WHERE {key_filter(keys or {})}{order}')
+        return self._unless_missing(table, pl.DataFrame(), lambda: self.query(f'SELECT * FROM "{table}" WHERE {key_filter(keys or {})}{order}'))
+
+    def _unless_missing(self, table: str, missing: T, read: Callable[[], T]) -> T:
+        """`read()`, or `missing` when `table` does not exist yet. The read is tried first: asking the
+        catalog beforehand cost more than most of the reads (a few ms each, hundreds per evaluation)."""
+        if not self.exists():
+            return missing
+        try:
+            return read()
+        except duckdb.CatalogException:
+            if self.has_table(table):
+                raise
+            return missing
 
     def columns(self, table: str) -> list[tuple[str, str]]:
         """(name, DuckDB type) of each column of `table`, in table order."""
@@ -400,10 +414,11 @@ class Warehouse:
 
     def count_rows(self, table: str, keys: Mapping[str, str] | None = None) -> int:
         """Rows of `table` matching `keys` (every row without keys); 0 when the table does not exist."""
-        if not self.has_table(table):
-            return 0
-        with self.connect(read_only=True) as con:
-            return int(scalar(con.execute(f'SELECT count(*) FROM "{table}" WHERE {key_filter(keys or {})}')))
+        def count() -> int:
+            with self.connect(read_only=True) as con:
+                return int(scalar(con.execute(f'SELECT count(*) FROM "{table}" WHERE {key_filter(keys or {})}')))
+
+        return self._unless_missing(table, 0, count)
 
     def replace_tables(self, tables: Mapping[str, tuple[type[pa.DataFrameModel], pl.DataFrame]]) -> None:
         """Validate every frame against its schema, then replace all the tables whole in one transaction:
