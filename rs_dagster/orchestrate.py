@@ -26,6 +26,7 @@ from rs_dagster.errors import InputError, RsError, UnknownNameError
 from rs_dagster.fft.prompts import model_tokenizer_spec
 from rs_dagster.models.registry import Model, get_model, load_models
 from rs_dagster.prompting.scope import evaluation_pairs, scope_record, selected_scope
+from rs_dagster.report.charts import start_renderer
 from rs_dagster.settings import Settings
 from rs_dagster.storage.warehouse import Warehouse
 from rs_dagster.tasks.manifold import TaskSpec, load_manifolds
@@ -227,6 +228,7 @@ def evaluate(
             run("token_fft", partition_key=key, tags=code)
 
     workers = parallel or 1
+    start_renderer()
     with (
         _runs_created_with_origins(instance, defs, workers > 1),
         _released(settings),
