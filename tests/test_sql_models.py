@@ -25,7 +25,7 @@ from rs_dagster.explore import views
 from rs_dagster.report.charts import CURVE_Y_TITLE, FAILING_SHARE, difficulty_curve, surface_heatmap
 from rs_dagster.settings import PACKAGE_ROOT
 from rs_dagster.stats.intervals import excess_over_chance, wilson_interval
-from rs_dagster.storage.sql_models import SQL_SCHEMAS, compile_sql, refs, run_model, run_sql_model
+from rs_dagster.storage.sql_models import READ_SCHEMAS, SQL_SCHEMAS, compile_sql, refs, run_model, run_sql_model
 from rs_dagster.storage.warehouse import Warehouse
 from rs_dagster.tasks.base import canonical_json, point_id
 
@@ -179,6 +179,7 @@ def test_every_sql_model_has_a_schema_and_its_asset_reads_its_deps_from_the_sql(
     specs = {spec.key.to_user_string(): spec for spec in build_definitions(settings).resolve_all_asset_specs()}
     for path in sorted(SQL_DIR.glob("*.sql")):
         assert path.stem in SQL_SCHEMAS, path
+        assert set(refs(path.read_text())) <= set(READ_SCHEMAS), path  # the tables it reads are brought up to their schema
         assert sorted(d.asset_key.to_user_string() for d in specs[path.stem].deps) == refs(path.read_text())
         declared = specs[path.stem].metadata["dagster/column_schema"].schema
         assert [c.name for c in declared.columns] == list(SQL_SCHEMAS[path.stem].to_schema().columns)
@@ -278,6 +279,20 @@ def test_leaderboard_pools_counts_per_tier(built):
     # Pooling differs from averaging the points' accuracies whenever their denominators differ.
     hard_beta = points.filter((pl.col("model") == "beta") & pl.col("tiers").list.contains("hard"))
     assert hard_beta["answered"].min() == 0 and hard_beta["accuracy"].null_count() == 1
+
+
+def test_task_specs_written_before_tiers_json_existed_read_as_unknown_tier_sizes(built):
+    """A lab's task_specs rows from before the column was added (no tiers_json) do not fail the models:
+    the column is added, NULL in those rows, and the leaderboard's tier sizes read as unknown."""
+    db_path, _, tables = built
+    with duckdb.connect(str(db_path)) as con:
+        con.execute("ALTER TABLE task_specs DROP COLUMN tiers_json")
+    board = run_model(Warehouse(db_path), SQL_DIR / "leaderboard.sql", head=1000).head
+    assert board.height == tables["leaderboard"].height
+    assert board["tier_points"].null_count() == board.height
+    assert board.drop("tier_points").sort("model", "tier").equals(tables["leaderboard"].drop("tier_points").sort("model", "tier"))
+    with duckdb.connect(str(db_path)) as con:
+        assert con.execute("SELECT tiers_json FROM task_specs").fetchall() == [(None,)]
 
 
 # --- validation --------------------------------------------------------------------------------------------

@@ -30,6 +30,13 @@ SQL_SCHEMAS: dict[str, type[pa.DataFrameModel]] = {
 }
 """Schema of each SQL model's table; a model not named here is written unvalidated."""
 
+READ_SCHEMAS: dict[str, type[pa.DataFrameModel]] = {
+    "task_specs": schemas.TaskSpecs,
+    "points": schemas.Points,
+}
+"""Schema of each table the models read (`ref`): its rows written by an earlier version may lack a column
+that a newer schema added (task_specs' tiers_json), which the models read as NULL instead of failing."""
+
 _ANSWERED = ", ".join(f"'{o.value}'" for o in ANSWERED)
 SQL_MACROS = (
     f"CREATE OR REPLACE TEMP MACRO is_answered(outcome) AS outcome IN ({_ANSWERED})",
@@ -121,9 +128,12 @@ def run_sql_model(con: duckdb.DuckDBPyConnection, path: Path) -> int:
 def _replace_by_model(con: duckdb.DuckDBPyConnection, path: Path) -> int:
     """run_sql_model on a connection whose functions are registered."""
     name = path.stem
+    sql = path.read_text()
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute(f'CREATE OR REPLACE TABLE "{name}" AS {compile_sql(path.read_text())}')
+        for table in refs(sql):
+            _add_missing_columns(con, table, READ_SCHEMAS[table])
+        con.execute(f'CREATE OR REPLACE TABLE "{name}" AS {compile_sql(sql)}')
         if name in SQL_SCHEMAS:
             validate(name, SQL_SCHEMAS[name], arrow_frame(con.sql(f'SELECT * FROM "{name}"')))
         rows = scalar(con.execute(f'SELECT count(*) FROM "{name}"'))
@@ -132,6 +142,24 @@ def _replace_by_model(con: duckdb.DuckDBPyConnection, path: Path) -> int:
         rollback(con)
         raise
     return rows
+
+
+def _add_missing_columns(con: duckdb.DuckDBPyConnection, table: str, schema: type[pa.DataFrameModel]) -> None:
+    """Give `table` the columns of `schema` it lacks, NULL in the rows it holds (nothing if it does not exist)."""
+    try:
+        existing = {column for column, *_ in con.execute(f'DESCRIBE "{table}"').fetchall()}
+    except duckdb.CatalogException:
+        return
+    wanted = {column: spec.dtype.type for column, spec in schema.to_schema().columns.items()}
+    if set(wanted) <= existing:
+        return
+    con.register("wanted_columns", pl.DataFrame(schema=wanted))
+    try:
+        for column, column_type, *_ in con.execute("DESCRIBE wanted_columns").fetchall():
+            if column not in existing:
+                con.execute(f'ALTER TABLE "{table}" ADD COLUMN "{column}" {column_type}')
+    finally:
+        con.unregister("wanted_columns")
 
 
 @dataclass(frozen=True)
