@@ -95,6 +95,7 @@ def test_a_table_reads_by_keys_in_order_and_a_missing_one_reads_empty(tmp_path):
     assert warehouse.table("toy", order_by="model, task")["n"].to_list() == [1, 3, 2]
     assert warehouse.table("toy", {"model": "a"}, order_by="n DESC")["task"].to_list() == ["u", "t"]
     assert warehouse.columns("toy") == [("model", "VARCHAR"), ("task", "VARCHAR"), ("n", "BIGINT")]
+    assert warehouse.table("comparisons").is_empty() and warehouse.count_rows("comparisons", {"model": "a"}) == 0  # the file exists now
 
 
 def test_key_filters_are_literals_that_quote_any_value(tmp_path):

@@ -11,6 +11,7 @@ import atexit
 import contextlib
 import json
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -396,16 +397,18 @@ class Warehouse:
         return self._unless_missing(table, pl.DataFrame(), lambda: self.query(f'SELECT * FROM "{table}" WHERE {key_filter(keys or {})}{order}'))
 
     def _unless_missing(self, table: str, missing: T, read: Callable[[], T]) -> T:
-        """`read()`, or `missing` when `table` does not exist yet. The read is tried first: asking the
-        catalog beforehand cost more than most of the reads (a few ms each, hundreds per evaluation)."""
+        """`read()`, or `missing` when `table` did not exist when it was read. The read is tried first:
+        asking the catalog beforehand cost more than most of the reads (a few ms each, hundreds per
+        evaluation). DuckDB's error says which table is missing; asking the catalog after the failure
+        instead would race with a run side by side that creates the table meanwhile."""
         if not self.exists():
             return missing
         try:
             return read()
-        except duckdb.CatalogException:
-            if self.has_table(table):
-                raise
-            return missing
+        except duckdb.CatalogException as exc:
+            if re.search(rf'Table with name "?{re.escape(table)}"? does not exist', str(exc)):
+                return missing
+            raise
 
     def columns(self, table: str) -> list[tuple[str, str]]:
         """(name, DuckDB type) of each column of `table`, in table order."""
