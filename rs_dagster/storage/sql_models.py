@@ -19,7 +19,7 @@ import yaml
 from rs_dagster.scoring.outcomes import ANSWERED, Outcome
 from rs_dagster.stats.intervals import Z95, excess_over_chance, truncation_ratio, wilson_interval
 from rs_dagster.storage import schemas
-from rs_dagster.storage.warehouse import Warehouse, arrow_frame, rollback, scalar, validate
+from rs_dagster.storage.warehouse import Warehouse, add_columns, arrow_frame, rollback, scalar, validate
 
 _REF = re.compile(r"\{\{\s*ref\(\s*['\"](\w+)['\"]\s*\)\s*\}\}")
 
@@ -155,9 +155,7 @@ def _add_missing_columns(con: duckdb.DuckDBPyConnection, table: str, schema: typ
         return
     con.register("wanted_columns", pl.DataFrame(schema=wanted))
     try:
-        for column, column_type, *_ in con.execute("DESCRIBE wanted_columns").fetchall():
-            if column not in existing:
-                con.execute(f'ALTER TABLE "{table}" ADD COLUMN "{column}" {column_type}')
+        add_columns(con, table, existing, "wanted_columns")
     finally:
         con.unregister("wanted_columns")
 

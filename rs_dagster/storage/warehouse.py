@@ -138,6 +138,14 @@ def _unchanged(con: duckdb.DuckDBPyConnection, columns: list[str], delete_sql: s
     return not scalar(con.execute(differing))
 
 
+def add_columns(con: duckdb.DuckDBPyConnection, table: str, existing: set[str], source: str) -> None:
+    """Give `table` (whose columns are `existing`) the columns of the registered relation `source` that it
+    lacks, with their DuckDB types; the rows it holds read NULL there."""
+    for column, column_type, *_ in con.execute(f'DESCRIBE "{source}"').fetchall():
+        if column not in existing:
+            con.execute(f'ALTER TABLE "{table}" ADD COLUMN "{column}" {column_type}')
+
+
 LINGER_S = 0.5
 """How long a writable connection stays open after its last use: a run reads and writes the file dozens
 of times a second, and opening it costs about 20 ms each time; other processes wait at most this long."""
@@ -376,9 +384,7 @@ class Warehouse:
                 if existing == set(incoming) and _unchanged(con, incoming, delete_sql, frame.height):
                     con.execute("COMMIT")
                     return
-                for column, column_type, *_ in con.execute("DESCRIBE incoming").fetchall():
-                    if column not in existing:
-                        con.execute(f'ALTER TABLE "{table}" ADD COLUMN "{column}" {column_type}')
+                add_columns(con, table, existing, "incoming")
                 deleted = scalar(con.execute(delete_sql))
                 con.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM incoming')
                 con.execute("COMMIT")
