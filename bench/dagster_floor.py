@@ -24,6 +24,7 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from rs_dagster.orchestrate import QUIET_LOGS
 from rs_dagster.settings import Settings
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
@@ -33,7 +34,6 @@ MODELS = ["a", "b", "c"]
 TASKS = [f"task{i:02d}" for i in range(13)]
 EVALUATION = ["prompts", "completions", "scored_results", "points", "compression", "hazard"]
 REFRESH = ["task_specs", "test_cases"]
-QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 def chain(names: list[str], partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
@@ -67,7 +67,7 @@ def instance_like_a_lab(root: Path) -> dg.DagsterInstance:
 def timed(runs: list[tuple[dg.JobDefinition, dict]], instance: dg.DagsterInstance) -> float:
     started = time.perf_counter()
     for job, kwargs in runs:
-        result = job.execute_in_process(instance=instance, run_config=QUIET, **kwargs)
+        result = job.execute_in_process(instance=instance, run_config=QUIET_LOGS, **kwargs)
         assert result.success
     return time.perf_counter() - started
 

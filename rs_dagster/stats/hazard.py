@@ -217,7 +217,6 @@ def bucket_rows(curves: Curves, keys: dict[str, str], width: int = BUCKET_TOKENS
     at_risks = (len(tokens) - np.searchsorted(np.sort(tokens), starts, side="left")).tolist()  # tokens >= start
     by_cause = {cause: per_bucket(cause) for cause in CAUSES}
     truncated = per_bucket(Outcome.TRUNCATED.value)
-    after = (np.searchsorted(curves.times, starts + width - 1, side="right") - 1).tolist()  # curves.at(end - 1)
     survival, low, high = curves.survival.tolist(), curves.survival_low.tolist(), curves.survival_high.tolist()
     incidence = {c: curves.incidence[c][1].tolist() for c in CAUSES}
     rows = []
@@ -225,7 +224,7 @@ def bucket_rows(curves: Curves, keys: dict[str, str], width: int = BUCKET_TOKENS
         at_risk = at_risks[i]
         counts = {cause: by_cause[cause][i] for cause in CAUSES}
         answered = sum(counts.values())
-        j = after[i]  # after the bucket's last token
+        j = curves.at(start + width - 1)  # after the bucket's last token
         rows.append(
             {
                 **keys,
