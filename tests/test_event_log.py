@@ -1,9 +1,13 @@
 """The lab's event log (rs_dagster.defs.event_log) is Dagster's SQLite event log with open connections and
 run files copied from a template: Dagster's own storage reads every run's events from the same files."""
 
+import logging
+import queue
 import sqlite3
+import time
 
 import dagster as dg
+from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.event_log import SqliteEventLogStorage
 from helpers import make_lab
 
@@ -35,3 +39,35 @@ def test_run_files_from_the_template_are_dagsters_own(tmp_path):
             stamped = con.execute("SELECT version_num FROM alembic_version").fetchall()
         with sqlite3.connect(templates[0]) as con:
             assert stamped == con.execute("SELECT version_num FROM alembic_version").fetchall() != []
+
+
+
+def test_a_live_run_is_followed_by_the_webservers_watcher(tmp_path):
+    """The webserver follows a running run through Dagster's watcher on the run's file: each event stored
+    while the run goes on must reach it, though the connection stays open and writes to the write-ahead log."""
+    runs_dir = tmp_path / "runs"
+    ours = PooledSqliteEventLogStorage(str(runs_dir))
+    webservers = SqliteEventLogStorage(str(runs_dir))
+    seen: queue.Queue[str] = queue.Queue()
+    ours.store_event(_log_entry("run1", "run started"))
+    webservers.watch("run1", None, lambda entry, cursor: seen.put(entry.user_message))
+    try:
+        for message in ("step started", "a progress line", "step succeeded"):
+            ours.store_event(_log_entry("run1", message))
+            _wait_for(seen, message)
+    finally:
+        webservers.end_watch("run1", None)
+        webservers.dispose()
+        ours.dispose()
+
+
+def _wait_for(seen: queue.Queue[str], message: str) -> None:
+    while (got := seen.get(timeout=10)) != message:  # queue.Empty: the watcher was not told of the event
+        assert got in ("run started", "step started", "a progress line")
+
+
+def _log_entry(run_id: str, message: str) -> EventLogEntry:
+    return EventLogEntry(
+        error_info=None, level=logging.INFO, user_message=message, run_id=run_id, timestamp=time.time(), step_key=None,
+        job_name="probe_job", dagster_event=None,
+    )
