@@ -3,6 +3,7 @@ in DAGSTER_HOME (default .rs/dagster), so the UI shows what the CLI did."""
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
@@ -90,6 +91,7 @@ def _instance(settings: Settings):
         instance = dg.DagsterInstance.get()
         for storage in ("run_storage", "event_log_storage", "schedule_storage"):
             getattr(instance, storage)  # built (and its tables migrated) on first access
+        atexit.register(instance.dispose)  # its SQLite files closed, their write-ahead logs checkpointed
         return instance
 
 
@@ -570,6 +572,34 @@ def _fail(message: str) -> None:
 
 
 def main() -> None:
+    """The `rs` command. Once a command has finished, the process ends without tearing the interpreter down:
+    freeing Dagster's, polars' and altair's modules object by object took about 0.8 s after every command.
+    What the teardown would have done that matters still happens first: threads still working are joined,
+    exit handlers run (DuckDB files are closed and checkpointed, logs flushed), output is flushed. An
+    exception that escapes (`--debug`) ends the process the ordinary way, with its traceback."""
+    try:
+        _run_command()
+    except SystemExit as exc:
+        code = exc.code
+    else:
+        code = 0
+    if not isinstance(code, int | None):
+        print(code, file=sys.stderr)
+        code = 1
+    _exit_now(code or 0)
+
+
+def _exit_now(code: int) -> None:
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _run_command() -> None:
     """Every user error is one message and exit code 2; `--debug` (or RS_DEBUG=1) shows the traceback."""
     debug = "--debug" in sys.argv[1:] or os.environ.get("RS_DEBUG", "") not in ("", "0")
     args = [a for a in sys.argv[1:] if a != "--debug"]
