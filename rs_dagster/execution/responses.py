@@ -102,13 +102,25 @@ def status_reason(exc: openai.APIStatusError) -> str:
 
 def innermost_error(exc: BaseException) -> str:
     """The deepest error in the chain that has a message: the socket's own words."""
+    chain = _chain(exc)
+    described = next((e for e in reversed(chain) if str(e)), chain[0])
+    return f"{type(described).__name__}: {described}"
+
+
+def was_a_timeout(exc: openai.APITimeoutError) -> bool:
+    """Whether what the client calls a timeout was one. Its aiohttp transport reports a connection the server
+    closed or reset before the reply's headers as httpx's ConnectTimeout; the socket's error, at the bottom
+    of the chain, tells a time limit (a TimeoutError) from a connection that failed."""
+    return isinstance(_chain(exc)[-1], TimeoutError | openai.APITimeoutError)
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
     chain: list[BaseException] = []
     link: BaseException | None = exc
     while link is not None and len(chain) < 10:
         chain.append(link)
         link = link.__cause__ or link.__context__
-    described = next((e for e in reversed(chain) if str(e)), chain[0])
-    return f"{type(described).__name__}: {described}"
+    return chain
 
 
 def _cut(text: str | None, limit: int) -> str | None:

@@ -34,6 +34,7 @@ from rs_dagster.execution.responses import (
     parse_completion,
     retry_after,
     status_reason,
+    was_a_timeout,
 )
 from rs_dagster.execution.shares import RENEW_EVERY_S, EndpointShares, share
 
@@ -144,7 +145,8 @@ class Runner:
         self.limit = AdaptiveLimit(self.endpoint.concurrency)
         self.most_members = 1
         client = openai.AsyncOpenAI(
-            base_url=self.endpoint.base_url, api_key=self._api_key, timeout=self.endpoint.timeout_s, max_retries=0
+            base_url=self.endpoint.base_url, api_key=self._api_key, timeout=self.endpoint.timeout_s, max_retries=0,
+            http_client=openai.DefaultAioHttpClient(),
         )
         member = self.shares.join(self.endpoint.base_url) if self.shares else None
         if member:
@@ -262,8 +264,9 @@ class Runner:
                 if exc.status_code < 500 and exc.status_code not in (408, 409):
                     raise _Failed(reason, attempts_before + attempt) from None  # a client error will not change on retry
                 self.limit.on_trouble(pause)
-            except (openai.APITimeoutError, TimeoutError):
-                reason = f"timed out after {endpoint.timeout_s:g} s"
+            except (openai.APITimeoutError, TimeoutError) as exc:
+                timed_out = isinstance(exc, TimeoutError) or was_a_timeout(exc)
+                reason = f"timed out after {endpoint.timeout_s:g} s" if timed_out else f"connection failed: {innermost_error(exc)}"
                 self.limit.on_trouble(None)
             except openai.APIConnectionError as exc:
                 reason = f"connection failed: {innermost_error(exc)}"

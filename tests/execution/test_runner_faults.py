@@ -89,6 +89,14 @@ def test_a_connection_reset_mid_response_is_retried(tmp_path):
     assert recovered.error is None and recovered.answer_text == "ANSWER: 7"
 
 
+@pytest.mark.parametrize("cut_after_bytes", [0, 10])
+def test_a_connection_reset_before_the_headers_is_a_connection_failure_not_a_timeout(tmp_path, cut_after_bytes):
+    """The client's aiohttp transport raises these as a timeout; the stored reason must say what happened."""
+    with ScriptedServer(lambda body: Reply(content="x" * 2000, cut_after_bytes=cut_after_bytes)) as server:
+        _, [result] = run(server, tmp_path, max_retries=1)
+    assert result.error.startswith("connection failed: ") and result.attempts == 2
+
+
 @pytest.mark.parametrize(
     "reply, reason",
     [
