@@ -1,5 +1,7 @@
 """The user's path end to end: `rs eval` as a process, as a user runs it, against a bare AsyncOpenAI
-client process sending as many requests at the same concurrency to the same loopback server.
+client process sending as many requests at the same concurrency to the same loopback server: the client as
+openai builds it by default (httpx transport; the goal's baseline) and with the aiohttp transport that rs's
+runner uses (openai[aiohttp]), so the ratio shows both the transport's gain and what rs costs on top.
 
 Goals (issue 13): 2,002 arithmetic completions (every tier, 91 items per point) through `rs eval` at
 >= 80% of the bare client's throughput at concurrency 64, with 0 ms and 100 ms server latency; the same
@@ -16,7 +18,7 @@ lm-evaluation-harness and inspect_ai send the same 2,002 completions to the same
 alternation, each through its own task, model client and scorer.
 
     python bench/orchestration.py [--concurrency 64] [--repeat 3] [--rewrites 10] [--parallel 4] [--skip-breadth] [--skip-throughput] [--peers PYTHON]
-    python bench/orchestration.py bare URL COUNT CONCURRENCY     # the bare client alone (one process)
+    python bench/orchestration.py bare URL COUNT CONCURRENCY [httpx|aiohttp]     # the bare client alone (one process)
 """
 
 from __future__ import annotations
@@ -66,12 +68,13 @@ class Server:
         self.process.kill()
 
 
-def bare(url: str, count: int, concurrency: int) -> None:
+def bare(url: str, count: int, concurrency: int, transport: str = "httpx") -> None:
     """`count` chat completions with the openai client alone, `concurrency` in flight."""
     import openai
 
     async def main() -> None:
-        client = openai.AsyncOpenAI(base_url=url, api_key="bench-key", timeout=60, max_retries=0)
+        http = {"http_client": openai.DefaultAioHttpClient()} if transport == "aiohttp" else {}
+        client = openai.AsyncOpenAI(base_url=url, api_key="bench-key", timeout=60, max_retries=0, **http)
         semaphore = asyncio.Semaphore(concurrency)
 
         async def one(i: int) -> None:
@@ -144,7 +147,7 @@ def median(values: list[float]) -> float:
 
 def throughput(root: Path, delay_s: float, concurrency: int, repeat: int, peers: str | None) -> tuple[float, float]:
     """(median rs/bare throughput ratio, median cached seconds) at one server latency."""
-    cold, cached, plain, ratios = [], [], [], []
+    cold, cached, plain, plain_aiohttp, ratios = [], [], [], [], []
     peer_times: dict[str, list[float]] = {name: [] for name in (PEERS if peers else ())}
     with Server(delay_s) as server:
         timed([sys.executable, __file__, "bare", server.url, str(concurrency), str(concurrency)])  # warm-up
@@ -153,6 +156,7 @@ def throughput(root: Path, delay_s: float, concurrency: int, repeat: int, peers:
             cold.append(lab.eval("bench", server.url, ALL_TIERS, concurrency))
             cached.append(lab.eval("bench", server.url, ALL_TIERS, concurrency))
             plain.append(timed([sys.executable, __file__, "bare", server.url, "2002", str(concurrency)]))
+            plain_aiohttp.append(timed([sys.executable, __file__, "bare", server.url, "2002", str(concurrency), "aiohttp"]))
             for name, times in peer_times.items():
                 times.append(timed([str(peers), str(PACKAGE_ROOT / "bench" / "peers.py"), name, server.url, "2002", str(concurrency)]))
             ratios.append(plain[-1] / cold[-1])
@@ -164,6 +168,8 @@ def throughput(root: Path, delay_s: float, concurrency: int, repeat: int, peers:
         f"bare {median(plain):6.2f} s ({2002 / median(plain):5.0f}/s)  rs/bare throughput {median(ratios):4.0%} "
         f"[{min(ratios):.0%}-{max(ratios):.0%}]  cached re-run {median(cached):5.2f} s"
     )
+    print(f"{'':>9}bare on aiohttp {median(plain_aiohttp):6.2f} s ({2002 / median(plain_aiohttp):5.0f}/s)  "
+          f"rs/bare-on-aiohttp throughput {median(plain_aiohttp) / median(cold):4.0%}")
     for name, times in peer_times.items():
         print(f"{'':>9}{name:<9} {median(times):6.2f} s ({2002 / median(times):5.0f}/s)  rs/{name} throughput "
               f"x{median(times) / median(cold):.2f}")
@@ -216,7 +222,7 @@ def breadth(root: Path, concurrency: int, rewrites: int, repeat: int, parallel: 
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "bare":
-        bare(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+        bare(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), *sys.argv[5:6])
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--concurrency", type=int, default=64)
