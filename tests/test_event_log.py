@@ -41,7 +41,6 @@ def test_run_files_from_the_template_are_dagsters_own(tmp_path):
             assert stamped == con.execute("SELECT version_num FROM alembic_version").fetchall() != []
 
 
-
 def test_a_live_run_is_followed_by_the_webservers_watcher(tmp_path):
     """The webserver follows a running run through Dagster's watcher on the run's file: each event stored
     while the run goes on must reach it, though the connection stays open and writes to the write-ahead log."""
