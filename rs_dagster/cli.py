@@ -101,6 +101,7 @@ def _split(value: str | None) -> list[str] | None:
 
 def _run_evaluation(settings: Settings, models: list[str], tasks: list[str] | None, scope, parallel: int | None = None, force: bool = True) -> None:
     """Run the evaluation, unless (without `force`) the instance's runs show it would change nothing."""
+    instance = _instance(settings)
     if not force:
         from rs_dagster.defs.freshness import unchanged_evaluation
         from rs_dagster.models.registry import load_models
@@ -108,7 +109,7 @@ def _run_evaluation(settings: Settings, models: list[str], tasks: list[str] | No
         from rs_dagster.tasks.manifold import load_manifolds
 
         pairs = evaluation_pairs(load_manifolds(settings.tasks_dir), load_models(settings), models, tasks, scope)
-        current = unchanged_evaluation(settings, _instance(settings), pairs, scope.run_config())
+        current = unchanged_evaluation(settings, instance, pairs, scope.run_config())
         if current is not None:
             console.log(f"Nothing changed since the last evaluation of these {len(pairs)} model × task pairs at this scope "
                         f"(runs {', '.join(run[:8] for run in current)}): results and report are current; --force runs it again")
@@ -122,7 +123,7 @@ def _run_evaluation(settings: Settings, models: list[str], tasks: list[str] | No
     )
     started = time.monotonic()
     with bar, progress_hooks.terminal_sink(RichSink(bar)):
-        runs = evaluate(settings, _instance(settings), models, tasks, scope, on_stage=lambda m: console.log(m), parallel=parallel)
+        runs = evaluate(settings, instance, models, tasks, scope, on_stage=lambda m: console.log(m), parallel=parallel)
     console.log(f"{len(runs.run_ids)} Dagster runs in {time.monotonic() - started:.0f}s")
 
 

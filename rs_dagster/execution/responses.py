@@ -107,11 +107,12 @@ def innermost_error(exc: BaseException) -> str:
     return f"{type(described).__name__}: {described}"
 
 
-def was_a_timeout(exc: openai.APITimeoutError) -> bool:
-    """Whether what the client calls a timeout was one. Its aiohttp transport reports a connection the server
-    closed or reset before the reply's headers as httpx's ConnectTimeout; the socket's error, at the bottom
-    of the chain, tells a time limit (a TimeoutError) from a connection that failed."""
-    return isinstance(_chain(exc)[-1], TimeoutError | openai.APITimeoutError)
+def was_a_timeout(exc: openai.APITimeoutError | TimeoutError) -> bool:
+    """Whether a timeout (the request's own time limit, or what the client calls one) was one. The client's
+    aiohttp transport reports a connection the server closed or reset before the reply's headers as httpx's
+    ConnectTimeout; the socket's error, at the bottom of the chain, tells a time limit (a TimeoutError) from
+    a connection that failed."""
+    return isinstance(exc, TimeoutError) or isinstance(_chain(exc)[-1], TimeoutError | openai.APITimeoutError)
 
 
 def _chain(exc: BaseException) -> list[BaseException]:

@@ -265,8 +265,7 @@ class Runner:
                     raise _Failed(reason, attempts_before + attempt) from None  # a client error will not change on retry
                 self.limit.on_trouble(pause)
             except (openai.APITimeoutError, TimeoutError) as exc:
-                timed_out = isinstance(exc, TimeoutError) or was_a_timeout(exc)
-                reason = f"timed out after {endpoint.timeout_s:g} s" if timed_out else f"connection failed: {innermost_error(exc)}"
+                reason = f"timed out after {endpoint.timeout_s:g} s" if was_a_timeout(exc) else f"connection failed: {innermost_error(exc)}"
                 self.limit.on_trouble(None)
             except openai.APIConnectionError as exc:
                 reason = f"connection failed: {innermost_error(exc)}"
