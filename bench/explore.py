@@ -52,7 +52,7 @@ def build(root: Path, samples: int) -> tuple[Path, str, str]:
                 {"copies": copies, "point": point_id},
             )
         total = con.execute(f"SELECT count(*) FROM scored_results WHERE test_case_id IN ({cases})", {"point": point_id}).fetchone()[0]  # type: ignore[index]
-        con.execute("UPDATE points SET n = $n, answered = $n, incorrect = $n - correct - unparsed WHERE point_id = $point", {"n": total, "point": point_id})
+        con.execute("UPDATE points SET n = $n, answered = $n, incorrect = $n - correct - unparsed - ambiguous WHERE point_id = $point", {"n": total, "point": point_id})
     return settings.db_path, "arithmetic", point_id
 
 

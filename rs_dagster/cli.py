@@ -164,7 +164,7 @@ def _print_leaderboard(settings: Settings) -> None:
         board = warehouse.table("leaderboard")
     table = Table(title=f"Leaderboard ({warehouse.location})")
     columns = ("model", "task", "tier", "points", "samples", "accuracy", "95% CI", "excess", "flexible", "95% CI ", "in form",
-               "truncated", "errors", "tokens")
+               "ambiguous", "truncated", "errors", "tokens")
     for column in columns:
         table.add_column(column, justify="left" if column in ("model", "task", "tier") else "right")
     for row in board.iter_rows(named=True):
@@ -175,12 +175,13 @@ def _print_leaderboard(settings: Settings) -> None:
             row["model"], row["task"], row["tier"], f"{row['points']}/{row.get('tier_points') or '?'}", str(row["samples"]),
             shown(row["accuracy"], ".3f"), _interval(row["ci_low"], row["ci_high"]), shown(row["excess_accuracy"], "+.3f"),
             shown(row["flexible_accuracy"], ".3f"), _interval(row["flexible_ci_low"], row["flexible_ci_high"]),
-            shown(row["format_compliance"], ".0%"), f"{row['truncation_rate']:.1%}", str(row["errors"]),
+            shown(row["format_compliance"], ".0%"), shown(row.get("ambiguous_share"), ".0%"), f"{row['truncation_rate']:.1%}", str(row["errors"]),
             shown(row["mean_completion_tokens"], ".0f"),
         )
     out.print(table)
     out.print("accuracy counts only answers in the requested form (an ANSWER: line or \\boxed{}); flexible counts any "
-              "answer the parser finds; in form = share of complete answers in the requested form.")
+              "answer the parser finds; in form = share of complete answers in the requested form; ambiguous = share of complete "
+              "answers that hedge between two or more candidates (\"5 or 7\"), never correct.")
 
 
 def _interval(low: float | None, high: float | None) -> str:
@@ -561,8 +562,9 @@ def compare(
             )
         out.print(table)
     out.print(
-        "Strict outcomes (unparsed counts as not correct); pairs = samples both runs answered, same item and sample index under "
-        "the current task version; excluded = truncated or error on either side. b = A right and B wrong, c = A wrong and B right; "
+        "Strict outcomes (unparsed and ambiguous count as not correct); pairs = samples both runs answered (correct, incorrect, "
+        "unparsed or ambiguous), same item and sample index under the current task version and scoring version; excluded = "
+        "truncated or error on either side. b = A right and B wrong, c = A wrong and B right; "
         "p = exact McNemar; q = Benjamini–Hochberg over the task and point tests of this comparison."
     )
 

@@ -106,6 +106,9 @@ def test_click_through_leaderboard_task_point_sample_shows_the_stored_values(lab
         point = warehouse.query("SELECT * FROM points WHERE model = 'alpha' AND point_id = ?", [point_id]).row(0, named=True)
         assert page.text('[data-field="accuracy"]') == views.interval(point["accuracy"], point["ci_low"], point["ci_high"])
         assert page.page.locator('[data-table="samples"] tbody tr').count() == point["n"]
+        # outcome cells carry their outcome's colour class (style.css: .outcome-correct, .outcome-ambiguous, ...)
+        cell = page.page.locator('[data-table="samples"] tbody tr:first-child td').nth(1)
+        assert cell.get_attribute("class") == f"outcome-{cell.inner_text().strip()}"
 
         page.click('[data-table="samples"] tbody tr:first-child a')
         test_case_id = page.text('[data-field="test_case_id"]')
@@ -114,6 +117,8 @@ def test_click_through_leaderboard_task_point_sample_shows_the_stored_values(lab
         ).row(0, named=True)
         assert page.text('[data-field="parsed_answer"]') == (scored["parsed_answer"] or "—")
         assert page.text('[data-field="outcome"]') == scored["outcome"]
+        assert page.page.get_attribute('[data-field="outcome"]', "class") == f"outcome-{scored['outcome']}"
+        assert page.text('[data-field="scoring_version"]') == scored["scoring_version"]
         assert page.text('[data-field="dagster_run_id"]') == scored["dagster_run_id"]
         assert scored["point_id"] == point_id
         assert not page.errors, page.errors

@@ -15,6 +15,8 @@ from polars.testing import assert_frame_equal
 
 from rs_dagster.stats import hazard
 from rs_dagster.stats.hazard import CAUSES, Curves, _finite, survival_frames
+from rs_dagster.storage import schemas
+from rs_dagster.storage.warehouse import validate
 
 KINDS = ("correct", "incorrect", "unparsed", "truncated")
 TOL = 1e-9
@@ -98,6 +100,8 @@ def test_random_inputs_match_lifelines(seed):
         pytest.param([100, 100, 200, 200, 200, 300], ["correct", "truncated", "truncated", "incorrect", "correct", "truncated"],
                      id="censorings and answers at the same time"),
         pytest.param([1, 2, 2, 3], ["correct", "correct", "truncated", "correct"], id="S = 1/2 exactly, then 0"),
+        pytest.param([10, 20, 20, 30, 40, 50], ["correct", "ambiguous", "truncated", "unparsed", "ambiguous", "incorrect"],
+                     id="hedged (ambiguous) answers are events"),
         pytest.param([10.5, 10.25, 3.125, 10.5], ["correct", "truncated", "incorrect", "correct"], id="floats"),
     ],
 )
@@ -208,6 +212,44 @@ def test_survival_frames_unchanged_from_the_lifelines_implementation(monkeypatch
     assert hazard_rows.rows() == expected_hazard.rows() and survival_rows.rows() == expected_survival.rows()
     medians = hazard_rows.filter(pl.col("tier") == "all").row(0, named=True)
     assert medians["median_tokens"] is not None and math.isfinite(medians["median_tokens"])
+
+
+def test_an_ambiguous_answer_is_a_cause_of_its_own_and_the_incidences_still_sum_to_one():
+    """Hedges ("5 or 7") end a sample with an answer: events for S(t), a fifth curve F_ambiguous beside the others,
+    its own hazard column, and S + the sum of every F is 1 in every bucket."""
+    assert CAUSES == ("correct", "incorrect", "unparsed", "ambiguous")
+    rng = np.random.default_rng(5)
+    kinds = [*CAUSES, "truncated", "error"]
+    outcome = rng.choice(kinds, size=600, p=[0.4, 0.2, 0.05, 0.15, 0.15, 0.05])
+    tokens = np.clip(rng.lognormal(6.0, 0.7, size=600).astype(int), 10, 1500)
+    tokens[outcome == "truncated"] = 1500
+    samples = pl.DataFrame({"model": "m", "task": "t", "outcome": outcome.tolist(), "completion_tokens": tokens.tolist(),
+                            "tiers": [["easy"] if i % 2 else ["hard"] for i in range(600)]})
+    buckets, curves = survival_frames(samples)
+    validate("hazard", schemas.Hazard, buckets)  # its check: answered = the sum of the causes; S + sum F = 1
+    validate("survival", schemas.Survival, curves)
+    pooled = buckets.filter(pl.col("tier") == "all").sort("bucket_start")
+    assert pooled["ambiguous"].sum() == int((outcome == "ambiguous").sum()) > 0
+    sums = pooled.select(
+        causes=pl.sum_horizontal(*CAUSES),
+        total=pl.sum_horizontal("survival", *(f"incidence_{c}" for c in CAUSES)),
+        hazards=pl.sum_horizontal(*(f"hazard_{c}" for c in CAUSES)),
+    )
+    assert sums["causes"].to_list() == pooled["answered"].to_list()
+    assert sums["total"].to_list() == pytest.approx([1.0] * pooled.height, abs=1e-12)
+    at_risk = (pooled["at_risk"] > 0).to_list()
+    assert [h for h, r in zip(pooled["hazard"].to_list(), at_risk) if r] == pytest.approx([h for h, r in zip(sums["hazards"].to_list(), at_risk) if r])
+    assert pooled["hazard_ambiguous"].drop_nulls().max() > 0 and pooled["incidence_ambiguous"][-1] > 0.1
+    # F_ambiguous is the Aalen-Johansen incidence of hedging, the other kinds of answer competing with it
+    direct = Curves(tokens[outcome != "error"].tolist(), outcome[outcome != "error"].tolist())
+    assert pooled["incidence_ambiguous"][-1] == pytest.approx(float(direct.incidence["ambiguous"][1][-1]))
+    assert set(curves.filter(pl.col("tier") == "all")["curve"]) == {"answered", *CAUSES}
+    # without truncation the incidences at the end are the plain shares of each kind of answer
+    answered = samples.filter(pl.col("outcome").is_in(list(CAUSES)))
+    final = survival_frames(answered)[0].filter(pl.col("tier") == "all").sort("bucket_start").row(-1, named=True)
+    assert final["survival"] == 0.0
+    for cause in CAUSES:
+        assert final[f"incidence_{cause}"] == pytest.approx((answered["outcome"] == cause).mean())
 
 
 def test_hazard_does_not_import_lifelines():

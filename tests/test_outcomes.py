@@ -18,6 +18,7 @@ SAMPLES = [
     (Outcome.UNPARSED, Outcome.CORRECT, 3),
     (Outcome.UNPARSED, Outcome.INCORRECT, 1),
     (Outcome.UNPARSED, Outcome.UNPARSED, 2),
+    (Outcome.AMBIGUOUS, Outcome.AMBIGUOUS, 2),  # a hedge ("5 or 7"): answered, never correct
     (Outcome.TRUNCATED, Outcome.TRUNCATED, 4),
     (Outcome.ERROR, Outcome.ERROR, 6),
 ]
@@ -54,13 +55,15 @@ def test_python_and_sql_accuracy_agree_on_every_outcome(column):
     python = accuracy(counts["correct"], counts["answered"])
     assert python == accuracy_of(dict(frame.group_by(column).len().iter_rows()))
     assert sql_accuracy(frame, column) == pytest.approx(python)
-    expected = {"outcome": 5 / 13, "flexible_outcome": 8 / 13}[column]  # truncated and error left out
+    expected = {"outcome": 5 / 15, "flexible_outcome": 8 / 15}[column]  # truncated and error left out; ambiguous in
     assert python == pytest.approx(expected)
     point = aggregate_points(frame, pl.DataFrame(
         {"point_id": ["p"], "params_json": ["{}"], "tiers": [["easy"]], "surfaces": [[]], "projections": [[]]},
         schema_overrides={"surfaces": pl.List(pl.String), "projections": pl.List(pl.String)},
     )).row(0, named=True)
-    assert point["answered"] == 13
+    assert point["answered"] == 15
+    assert (point["correct"], point["incorrect"], point["unparsed"], point["ambiguous"]) == (5, 2, 6, 2)
+    assert point["format_compliance"] == pytest.approx(7 / 15)  # ambiguous is not an answer in the requested form
     assert point["accuracy" if column == "outcome" else "flexible_accuracy"] == pytest.approx(expected)
 
 
@@ -71,6 +74,15 @@ def test_nothing_answered_has_no_accuracy_in_python_or_sql():
 
 
 def test_the_schemas_take_their_values_from_the_enums():
-    assert schemas.OUTCOMES == ["correct", "incorrect", "unparsed", "truncated", "error"]
+    assert schemas.OUTCOMES == ["correct", "incorrect", "unparsed", "ambiguous", "truncated", "error"]
     assert schemas.ANSWER_PHASES == ["single", "budget_forced"]
-    assert [o.value for o in ANSWERED] == ["correct", "incorrect", "unparsed"]
+    assert [o.value for o in ANSWERED] == ["correct", "incorrect", "unparsed", "ambiguous"]
+
+
+def test_an_ambiguous_answer_is_in_accuracys_denominator_and_never_in_its_numerator():
+    """Hedging costs as much as a wrong answer: 3 correct and 1 hedge is 3/4, in Python, SQL and points."""
+    assert accuracy_of({"correct": 3, "ambiguous": 1}) == 0.75
+    assert accuracy_of({"ambiguous": 2}) == 0.0  # answered, so known: nothing right (not None, as nothing answered is)
+    frame = scored_frame().filter(pl.col("outcome").is_in(["correct", "ambiguous"]))
+    assert sql_accuracy(frame, "outcome") == pytest.approx(5 / 7)
+    assert sql_accuracy(frame, "flexible_outcome") == pytest.approx(5 / 7)

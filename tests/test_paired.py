@@ -77,6 +77,18 @@ def test_pairs_leave_out_truncated_and_error_samples_and_count_unparsed_as_not_c
     assert compare_runs(a, b.with_columns(("other" + pl.col("test_case_id")).alias("test_case_id")), {}).is_empty()
 
 
+def test_ambiguous_answers_pair_as_not_correct_and_a_sample_stored_twice_is_left_out():
+    """A hedge ("5 or 7") is an answer: paired, and not correct. A sample stored twice under one model version
+    (which answer was the run's?) is not paired, whatever its rows say, and never read as a hedge."""
+    a = _run("A", ["correct", "correct", "ambiguous", "ambiguous", "correct"], ["p"] * 5)
+    b = _run("B", ["ambiguous", "correct", "correct", "ambiguous", "correct"], ["p"] * 5)
+    twice = b.filter(pl.col("test_case_id") == "item4").with_columns(pl.lit("incorrect").alias("outcome"))
+    rows = compare_models(pl.concat([a, b, twice]), "A", "v", "B", "v", {"p": '{"x": 1}'})
+    task = rows.filter(pl.col("level") == "task").row(0, named=True)
+    assert (task["pairs"], task["excluded"]) == (4, 1)  # item4 is stored twice for B
+    assert (task["b"], task["c"], task["correct_a"], task["correct_b"]) == (1, 1, 2, 2)
+
+
 def test_the_previous_version_is_the_one_scored_last_before_the_current():
     rows = pl.concat([
         _run("M", ["correct"] * 2, ["p"] * 2).with_columns(pl.lit("v1").alias("model_version"), pl.lit("r1").alias("dagster_run_id")),

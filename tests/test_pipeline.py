@@ -2,10 +2,12 @@
 
 import json
 
+import dagster as dg
 import polars as pl
 import pytest
 from helpers import Oracle, make_lab, scripted_model, true_accuracy
 
+from rs_dagster.definitions import build_definitions
 from rs_dagster.defs.resources import EvalScope
 from rs_dagster.orchestrate import evaluate
 from rs_dagster.storage.warehouse import Warehouse
@@ -145,3 +147,47 @@ def test_a_thinking_budget_shows_which_answers_it_forced(tmp_path, instance):
     assert points.rows() == [(4, 0, 8), (4, 0, 8)]
     forced = warehouse.query("SELECT flexible_outcome FROM scored_results WHERE answer_phase = 'budget_forced'")["flexible_outcome"]
     assert forced.is_in(["correct", "incorrect"]).all()
+
+
+def test_a_hedged_answer_is_ambiguous_in_every_table(tmp_path, instance):
+    """A model that answers one item in four with two candidates ("ANSWER: 12 or 19"): those samples are
+    `ambiguous`, strict and flexible, answered and never correct, in scored_results, points, the leaderboard,
+    hazard and compression, and the ambiguous_share check warns."""
+    oracle = Oracle(make_lab(tmp_path / "probe", {}), items_per_point=16)
+
+    def hedged(known) -> bool:
+        return known.index % 4 == 2
+
+    def respond(body):
+        known = oracle.lookup(body)
+        if hedged(known):
+            return Reply(content=f"It is one of two.\n\nANSWER: {known.answer} or {int(known.answer) + 7}")
+        return oracle(body)
+
+    scope = EvalScope(tiers=["easy"], precision="16")
+    with ScriptedServer(respond) as server:
+        settings = make_lab(tmp_path / "lab", {"scripted": scripted_model(server.base_url)})
+        evaluate(settings, instance, ["scripted"], ["arithmetic"], scope)
+    warehouse = Warehouse(settings.db_path)
+    scored = warehouse.query("SELECT * FROM scored_results")
+    ambiguous = scored.filter(pl.col("outcome") == "ambiguous")
+    assert ambiguous.height == 8 and set(ambiguous["flexible_outcome"]) == {"ambiguous"}
+    points = warehouse.query("SELECT * FROM points ORDER BY point_id")
+    for row in points.iter_rows(named=True):
+        params = json.loads(row["params_json"])
+        known = [k for k in oracle.known.values() if k.task == "arithmetic" and k.params == params and k.index < 16]
+        assert (row["n"], row["answered"], row["ambiguous"]) == (16, 16, 4)
+        assert row["correct"] == sum(oracle.is_correct(k) and not oracle.bare_last_line(k) and not hedged(k) for k in known)
+        assert row["accuracy"] == row["correct"] / 16  # hedges stay in the denominator
+        assert row["format_compliance"] == (row["correct"] + row["incorrect"]) / 16
+    board = warehouse.query("SELECT * FROM leaderboard").row(0, named=True)
+    assert (board["ambiguous"], board["ambiguous_share"], board["answered"]) == (8, 0.25, 32)
+    hazard = warehouse.query("SELECT * FROM hazard WHERE tier = 'all'")
+    assert hazard["ambiguous"].sum() == 8 and hazard["incidence_ambiguous"].max() == pytest.approx(0.25)
+    assert "ambiguous" in set(warehouse.query("SELECT outcome FROM compression_points")["outcome"])
+    defs = build_definitions(settings, scope)
+    result = dg.materialize(list(defs.assets), selection=["scored_results"], partition_key="scripted|arithmetic", instance=instance,
+                            resources=defs.resources)
+    check = next(e for e in result.get_asset_check_evaluations() if e.check_name == "ambiguous_share")
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+    assert (check.metadata["count"].value, check.metadata["of"].value, check.metadata["outcome/strict"].value) == (8, 32, 8)

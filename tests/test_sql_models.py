@@ -87,13 +87,14 @@ def point_row(model: str, params: dict, member: dict) -> dict:
     answered = n - truncated - errors
     correct = rng.randint(0, answered)
     incorrect = rng.randint(0, answered - correct)
-    unparsed = answered - correct - incorrect
+    ambiguous = rng.randint(0, answered - correct - incorrect)  # hedges ("5 or 7"): answered, never correct
+    unparsed = answered - correct - incorrect - ambiguous
     flexible_correct = correct + rng.randint(0, unparsed)
     g = 0.25 if params["depth"] == 2 else 0.0
     row = {
         "model": model, "task": TASK, "point_id": point_id(TASK, params), "params_json": canonical_json(params),
         "tiers": member["tiers"], "surfaces": member["surfaces"], "projections": member["projections"],
-        "n": n, "answered": answered, "correct": correct, "incorrect": incorrect, "unparsed": unparsed,
+        "n": n, "answered": answered, "correct": correct, "incorrect": incorrect, "unparsed": unparsed, "ambiguous": ambiguous,
         "truncated": truncated, "errors": errors, "budget_forced": 0, "flexible_correct": flexible_correct,
         "guess_chance": g, "truncation_rate": truncated / n, "mean_completion_tokens": 100.0 + n, "mean_reasoning_tokens": None,
     }
@@ -269,6 +270,8 @@ def test_leaderboard_pools_counts_per_tier(built):
         assert row["flexible_accuracy"] == pytest.approx(tier["flexible_correct"].sum() / answered)
         assert (row["flexible_ci_low"], row["flexible_ci_high"]) == pytest.approx(wilson_interval(tier["flexible_correct"].sum(), answered))
         assert row["format_compliance"] == pytest.approx((correct + tier["incorrect"].sum()) / answered)
+        assert (row["unparsed"], row["ambiguous"]) == (tier["unparsed"].sum(), tier["ambiguous"].sum())
+        assert row["ambiguous_share"] == pytest.approx(tier["ambiguous"].sum() / answered)
         g = (tier["guess_chance"] * tier["n"]).sum() / n
         assert row["guess_chance"] == pytest.approx(g)
         assert row["excess_accuracy"] == pytest.approx(excess_over_chance(correct / answered, g))
@@ -293,6 +296,22 @@ def test_task_specs_written_before_tiers_json_existed_read_as_unknown_tier_sizes
     assert board.drop("tier_points").sort("model", "tier").equals(tables["leaderboard"].drop("tier_points").sort("model", "tier"))
     with duckdb.connect(str(db_path)) as con:
         assert con.execute("SELECT tiers_json FROM task_specs").fetchall() == [(None,)]
+
+
+def test_points_written_before_ambiguous_existed_read_as_no_hedges(built):
+    """A lab's points rows from before the `ambiguous` outcome (no column) do not fail the models: the column is
+    added, 0 in those rows (nothing was scored ambiguous then), and the leaderboard counts no hedge for them."""
+    db_path, _, tables = built
+    assert tables["leaderboard"]["ambiguous"].sum() > 0  # the hand-built points have hedges
+    with duckdb.connect(str(db_path)) as con:
+        con.execute("ALTER TABLE points DROP COLUMN ambiguous")
+    board = run_model(Warehouse(db_path), SQL_DIR / "leaderboard.sql", head=1000).head.sort("model", "tier")
+    assert board.height == tables["leaderboard"].height
+    assert (board["ambiguous"] == 0).all() and (board["ambiguous_share"].drop_nulls() == 0).all()
+    kept = [c for c in board.columns if c not in ("ambiguous", "ambiguous_share")]
+    assert board.select(kept).equals(tables["leaderboard"].sort("model", "tier").select(kept))
+    with duckdb.connect(str(db_path)) as con:
+        assert con.execute("SELECT DISTINCT ambiguous FROM points").fetchall() == [(0,)]
 
 
 # --- validation --------------------------------------------------------------------------------------------

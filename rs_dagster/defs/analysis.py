@@ -1,5 +1,6 @@
 """Analysis stage: per grid point statistics (n, accuracy with Wilson 95% CI, excess accuracy over
-chance, truncation rate, tokens) over every sample stored for the current model and task versions."""
+chance, truncation rate, tokens) over every sample stored for the current model and task versions, as
+scored by the current scoring version."""
 
 import dagster as dg
 
@@ -8,6 +9,7 @@ from rs_dagster.defs.metadata import OWNERS, asset_tags, definition_metadata, ta
 from rs_dagster.defs.partitions import keys_of
 from rs_dagster.defs.resources import LabResource
 from rs_dagster.report.charts import accuracy_by_point, chart_markdown
+from rs_dagster.scoring import outcomes
 from rs_dagster.stats.points import aggregate_points
 from rs_dagster.storage import schemas
 
@@ -19,12 +21,13 @@ def build_analysis_assets(model_task_parts: dg.PartitionsDefinition) -> list:
         group_name="analysis",
         kinds={"polars", "duckdb"},
         description="The headline statistics (partition: model × task), one row per grid point (key: point_id) over "
-        "every sample scored for the current model and task versions, whatever scope it came from: n, answered, "
-        "correct, truncated, errors, accuracy with Wilson 95% CI (strict: answers in the requested form) and flexible "
+        "every sample scored for the current model and task versions by the current scoring version (scored_results."
+        "scoring_version), whatever scope it came from: n, answered, correct, incorrect, unparsed, ambiguous, truncated, "
+        "errors, accuracy with Wilson 95% CI (strict: answers in the requested form) and flexible "
         "accuracy with its CI, format compliance, excess accuracy over guess chance, truncation rate, mean tokens. "
         "Replaced whole on every run of the `evaluation` job (and by automation after scored_results changes).",
         automation_condition=dg.AutomationCondition.eager(),
-        code_version="3",
+        code_version="4",
         owners=OWNERS,
         tags=asset_tags("analysis", "model_task"),
         metadata=definition_metadata(schemas.Points),
@@ -33,8 +36,11 @@ def build_analysis_assets(model_task_parts: dg.PartitionsDefinition) -> list:
     def points(context: dg.AssetExecutionContext, lab: LabResource) -> dg.MaterializeResult:
         keys = keys_of(context)
         model, spec = lab.model_and_spec(keys)
-        # Every sample ever scored for the current model and task versions, whatever scope it came from.
-        scored = lab.warehouse.table("scored_results", {**keys, "model_version": model.version, "spec_version": spec.version})
+        # Every sample ever scored for the current model and task versions, whatever scope it came from, as the
+        # current scoring version reads it (a table last written before scoring_version existed gets the column).
+        lab.warehouse.add_missing_columns("scored_results", schemas.ScoredResults)
+        current = {"model_version": model.version, "spec_version": spec.version, "scoring_version": outcomes.SCORING_VERSION}
+        scored = lab.warehouse.table("scored_results", {**keys, **current})
         cases = lab.warehouse.table("test_cases", {"task": keys["task"], "spec_version": spec.version})
         frame = aggregate_points(scored, cases)
         lab.warehouse.replace_partition("points", schemas.Points, frame, keys)
@@ -50,6 +56,8 @@ def build_analysis_assets(model_task_parts: dg.PartitionsDefinition) -> list:
                 "samples": int(frame["n"].sum()),
                 "accuracy": share("correct"),
                 "flexible_accuracy": share("flexible_correct"),
+                "ambiguous_share": share("ambiguous"),
+                "scoring_version": outcomes.SCORING_VERSION,
                 "truncated": int(frame["truncated"].sum()),
                 "errors": int(frame["errors"].sum()),
                 "chart": dg.MetadataValue.md(chart_markdown(accuracy_by_point(frame, f"{keys['model']} / {keys['task']}"))),

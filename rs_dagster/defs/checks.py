@@ -4,8 +4,8 @@ the partition that run wrote (the UI lists them per partition):
 - `stored_rows_match_schema` on every table asset: what DuckDB now holds for the partition (rows of the
   current task and model versions where the table keeps versions) re-validated against its pandera
   schema; ERROR and blocking, so nothing downstream runs on rows that no longer fit their schema.
-- on `scored_results`, the data-quality shares of rs_dagster.scoring.quality (lenient parsing, endpoint
-  errors, truncation) judged against its LIMITS: WARN, or ERROR where a limit has an error level.
+- on `scored_results`, the data-quality shares of rs_dagster.scoring.quality (lenient parsing, hedged
+  answers, endpoint errors, truncation) judged against its LIMITS: WARN, or ERROR where a limit has an error level.
 """
 
 from collections.abc import Mapping
@@ -23,6 +23,8 @@ SCHEMA_CHECK = "stored_rows_match_schema"
 _QUALITY_DESCRIPTIONS = {
     "lenient_parse_share": "Share of answered samples whose answer only a lenient parse rule read (answer_phrase, last_line, "
     "last_value: not the requested `ANSWER:` line or \\boxed{}); strict accuracy counts them as unparsed.",
+    "ambiguous_share": "Share of answered samples whose final answer hedges between two or more different candidates "
+    "(\"5 or 7\", \"(A) or (B)\", \"True/False\"): outcome `ambiguous`, strict or flexible; answered, never correct.",
     "error_share": "Share of samples the endpoint failed (stored as errors, retried by the next run, never counted as wrong).",
     "truncation_share": "Share of samples with an outcome that hit the token limit (finish_reason = length); errors left out.",
 }
@@ -82,7 +84,8 @@ def quality_check_results(scored: pl.DataFrame) -> list[dg.AssetCheckResult]:
     results = []
     for share in quality_shares(scored):
         severity = share.severity
-        metadata = {"share": round(share.share, 4), "count": share.count, "of": share.total, **{f"rule/{k}": v for k, v in share.detail.items()}}
+        metadata = {"share": round(share.share, 4), "count": share.count, "of": share.total,
+                    **{f"{share.detail_kind}/{k}": v for k, v in share.detail.items()}}
         results.append(
             dg.AssetCheckResult(
                 check_name=share.name,

@@ -94,11 +94,11 @@ def build_trace_assets(model_task_parts: dg.PartitionsDefinition) -> list:
         kinds={"python", "duckdb"},
         description="Survival over output tokens (event: an answer; censoring: truncation): per tier and 256-token bucket "
         "the hazard (answers / at risk) by kind of answer, Kaplan-Meier survival and Aalen-Johansen incidence of "
-        "correct / incorrect / unparsed answers, and the median tokens to answer with its 95% CI (table `hazard`); the "
+        "correct / incorrect / unparsed / ambiguous answers, and the median tokens to answer with its 95% CI (table `hazard`); the "
         "step curves (table `survival`). Partition: model × task, over the samples of the current model and task "
         "versions; replaced whole by each run of the `evaluation` job.",
         automation_condition=dg.AutomationCondition.eager(),
-        code_version="1",
+        code_version="2",
         owners=OWNERS,
         tags=asset_tags("analysis", "model_task"),
         metadata=definition_metadata(schemas.Hazard, survival=schemas.Survival),

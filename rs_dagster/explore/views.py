@@ -84,13 +84,23 @@ def text(body: str) -> Block:
     return {"type": "text", "text": body}
 
 
-def table(columns: list[str], rows: list[list[Any]], name: str = "") -> Block:
-    return {"type": "table", "name": name, "columns": columns, "rows": rows}
+OUTCOME_KEYS = ("outcome", "flexible_outcome")
+"""The fields whose value is an outcome: the page colours them by their `outcome-VALUE` class (static/style.css)."""
+
+
+def table(columns: list[str], rows: list[list[Any]], name: str = "", outcome_columns: tuple[int, ...] = ()) -> Block:
+    """A table; the cells of `outcome_columns` (indexes) hold outcomes, coloured by their `outcome-VALUE` class."""
+    block: Block = {"type": "table", "name": name, "columns": columns, "rows": rows}
+    if outcome_columns:
+        block["outcome_columns"] = list(outcome_columns)
+    return block
 
 
 def fields(items: list[tuple[str, str, Any]], name: str = "") -> Block:
-    """Label/value pairs; the key names each value in the page (data-field) for tests and deep links."""
-    return {"type": "fields", "name": name, "items": [{"key": k, "label": label, "value": v} for k, label, v in items]}
+    """Label/value pairs; the key names each value in the page (data-field) for tests and deep links. The values of
+    OUTCOME_KEYS are coloured by outcome."""
+    return {"type": "fields", "name": name, "items": [
+        {"key": k, "label": label, "value": v, **({"outcome": True} if k in OUTCOME_KEYS else {})} for k, label, v in items]}
 
 
 def chart(spec: alt.TopLevelMixin, name: str, models: list[str] | None = None) -> Block:
@@ -151,7 +161,7 @@ def _reasonscore(lab: Tables) -> list[Block]:
 
 def leaderboard_view(lab: Tables) -> View:
     """Models ranked per tier: ReasonScore when it exists, then every task's strict accuracy with its
-    Wilson 95% interval, flexible accuracy, format compliance and truncation."""
+    Wilson 95% interval, flexible accuracy, format compliance, the share of hedged (ambiguous) answers and truncation."""
     board = lab.leaderboard()
     if board.is_empty():
         return view("Leaderboard", [], [note(NO_DATA.format(db=lab.location, table="leaderboard"))])
@@ -159,7 +169,8 @@ def leaderboard_view(lab: Tables) -> View:
     blocks.extend(_reasonscore(lab))
     blocks.append(heading("Accuracy per task and tier"))
     blocks.append(text("Strict accuracy counts answers in the requested form only (an ANSWER: line or \\boxed{}); flexible accuracy counts "
-                       "any answer the parser finds. Intervals are Wilson 95%. Ranked within each tier and task."))
+                       "any answer the parser finds. Intervals are Wilson 95%. Ambiguous: the share of answers that hedge between two or "
+                       "more candidates (\"5 or 7\"), never credited. Ranked within each tier and task."))
     rows = []
     for tier in _tier_order(board["tier"].unique().to_list()):
         for (task,), group in board.filter(pl.col("tier") == tier).sort("task").group_by("task", maintain_order=True):
@@ -169,10 +180,10 @@ def leaderboard_view(lab: Tables) -> View:
                 rows.append([
                     tier, rank, row["model"], link(task, href("task", task)), interval(row["accuracy"], row["ci_low"], row["ci_high"]),
                     interval(row["flexible_accuracy"], row["flexible_ci_low"], row["flexible_ci_high"]), fmt(row["format_compliance"]),
-                    fmt(row["truncation_rate"]), row["samples"], f"{row['points']}{tier_points}",
+                    fmt(row.get("ambiguous_share")), fmt(row["truncation_rate"]), row["samples"], f"{row['points']}{tier_points}",
                 ])
     blocks.append(table(["Tier", "Rank", "Model", "Task", "Accuracy (strict) [95% CI]", "Flexible accuracy [95% CI]", "Format compliance",
-                         "Truncation rate", "Samples", "Grid points"], rows, "leaderboard"))
+                         "Ambiguous", "Truncation rate", "Samples", "Grid points"], rows, "leaderboard"))
     blocks.append(chart(leaderboard_bars(board), "leaderboard"))
     models = sorted(board["model"].unique().to_list())
     blocks.append(heading("Two models side by side"))
@@ -247,7 +258,7 @@ TRACES = (
     f"bytes is a loop when its ratio is below {LOOP_FACTOR} × the median ratio of its grid point's finished traces, or below "
     f"{LOOP_FLOOR}. Tokens to answer: survival over completion tokens, an answer the event and truncation at max_tokens censoring; "
     "S(t) is the Kaplan-Meier share still without an answer after t tokens, the incidence curves (Aalen-Johansen) the probability "
-    f"of having answered correctly, incorrectly or outside the format by t; the hazard of a {BUCKET_TOKENS}-token bucket is the "
+    f"of having answered correctly, incorrectly, outside the format or with a hedge (ambiguous) by t; the hazard of a {BUCKET_TOKENS}-token bucket is the "
     "answers in it over the samples still running at its start. Every sample of the current versions, all tiers pooled."
 )
 
@@ -356,7 +367,8 @@ def point_view(lab: Tables, model: str, task: str, point_id: str, page: int = 0,
         ("params", "Parameters", params_label(p["params_json"])), ("point_id", "Point id", p["point_id"]),
         ("tiers", "Tiers", ", ".join(p["tiers"]) or "—"), ("n", "Samples", p["n"]), ("answered", "Answered", p["answered"]),
         ("correct", "Correct (strict)", p["correct"]), ("incorrect", "Incorrect", p["incorrect"]), ("unparsed", "Unparsed", p["unparsed"]),
-        ("truncated", "Truncated", p["truncated"]), ("errors", "Errors", p["errors"]),
+        # a points table written before the column existed: no sample was ambiguous then
+        ("ambiguous", "Ambiguous (hedged)", p.get("ambiguous") or 0), ("truncated", "Truncated", p["truncated"]), ("errors", "Errors", p["errors"]),
         ("accuracy", "Accuracy (strict) [95% CI]", interval(p["accuracy"], p["ci_low"], p["ci_high"])),
         ("flexible_accuracy", "Flexible accuracy [95% CI]", interval(p["flexible_accuracy"], p["flexible_ci_low"], p["flexible_ci_high"])),
         ("format_compliance", "Format compliance", fmt(p["format_compliance"])), ("guess_chance", "Chance", fmt(p["guess_chance"])),
@@ -378,7 +390,7 @@ def point_view(lab: Tables, model: str, task: str, point_id: str, page: int = 0,
         ]
         blocks.append({"type": "pager", "page": page, "pages": math.ceil(total / page_size), "total": total, "route": route("point", model, task, point_id)})
         blocks.append(table(["Item.sample", "Outcome (strict)", "Flexible outcome", "Expected", "Parsed answer", "Parse rule", "Tokens",
-                             "Latency (s)", "Finish reason"], rows, "samples"))
+                             "Latency (s)", "Finish reason"], rows, "samples", outcome_columns=(1, 2)))
     crumbs = [link(task, href("task", task)), link(f"{model} · {params_label(p['params_json'])}", href("point", model, task, point_id))]
     return view(f"{model} on {task}: {params_label(p['params_json'])}", crumbs, blocks)
 
@@ -418,6 +430,7 @@ def sample_view_of(s: dict[str, Any], dagster_url: str) -> View:
         ("params", "Parameters", params_label(s["params_json"]) if s["params_json"] else "—"), ("request_hash", "Request hash", s["request_hash"]),
         ("prompt_hash", "Prompt hash", s["prompt_hash"]), ("spec_version", "Task spec version", s["spec_version"]),
         ("generator_version", "Generator version", s["generator_version"]), ("model_version", "Model version", s["model_version"]),
+        ("scoring_version", "Scoring version", s.get("scoring_version") or "1"),
         ("served_model", "Served model", _or_dash(s["served_model"])), ("template", "Template", f"{s['template']} ({_or_dash(s['template_version'])})"),
         ("sampler", "Sampler", s["sampler"]), ("dagster_run_id", "Dagster run (scoring)", link(run, f"{dagster_url.rstrip('/')}/runs/{run}")),
         ("completion_run_id", "Dagster run (completion)", link(s["completion_run_id"], f"{dagster_url.rstrip('/')}/runs/{s['completion_run_id']}")

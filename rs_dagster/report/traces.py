@@ -10,15 +10,16 @@ import polars as pl
 from rs_dagster.stats.compression import LOOP_FACTOR, LOOP_FLOOR, LOOP_MIN_BYTES
 from rs_dagster.stats.hazard import BUCKET_TOKENS, CAUSES
 
-OUTCOME_ORDER = ["correct", "incorrect", "unparsed", "truncated"]
-OUTCOME_COLORS = ["#54a24b", "#e45756", "#b279a2", "#9d755d"]
+OUTCOME_ORDER = ["correct", "incorrect", "unparsed", "ambiguous", "truncated"]
+OUTCOME_COLORS = ["#54a24b", "#e45756", "#b279a2", "#f58518", "#9d755d"]
 CURVE_ORDER = ["answered", *CAUSES]
-CURVE_COLORS = ["#4c78a8", "#54a24b", "#e45756", "#b279a2"]
+CURVE_COLORS = ["#4c78a8", "#54a24b", "#e45756", "#b279a2", "#f58518"]
 CURVE_LABELS = {
     "answered": "S(t): no answer yet (Kaplan-Meier)",
     "correct": "F(t): answered correctly",
     "incorrect": "F(t): answered incorrectly",
     "unparsed": "F(t): answered outside the format",
+    "ambiguous": "F(t): answered with a hedge (ambiguous)",
 }
 GOLDEN = 0.6180339887498949
 
@@ -97,7 +98,12 @@ def survival_chart(survival: pl.DataFrame, title: str, median: float | None = No
 
 def hazard_chart(hazard: pl.DataFrame, title: str) -> alt.Chart:
     """Per 256-token bucket: answers in the bucket / samples at risk at its start, stacked by kind (the
-    kinds' hazards add up to the bucket's hazard), each bar spanning its bucket on a token scale."""
+    kinds' hazards add up to the bucket's hazard), each bar spanning its bucket on a token scale. A table written
+    before a kind of answer existed (ambiguous) has no columns of it: there was no such answer then."""
+    hazard = hazard.with_columns(
+        *(pl.lit(0, pl.Int64).alias(c) for c in CAUSES if c not in hazard.columns),
+        *(pl.lit(None, pl.Float64).alias(f"hazard_{c}") for c in CAUSES if f"hazard_{c}" not in hazard.columns),
+    )
     long = hazard.select("bucket_start", "bucket_end", "at_risk", *[f"hazard_{c}" for c in CAUSES], *CAUSES).unpivot(
         index=["bucket_start", "bucket_end", "at_risk", *CAUSES], variable_name="cause", value_name="hazard"
     ).with_columns(pl.col("cause").str.strip_prefix("hazard_"), pl.col("hazard").fill_null(0.0))

@@ -1,6 +1,6 @@
 """The scored_results rows of one model × task: each stored completion that answers a request the current
-model version sends, parsed and given its strict and flexible outcomes; and which of them changed, so
-a repeated evaluation rewrites nothing."""
+model version sends, parsed and given its strict and flexible outcomes under the current SCORING_VERSION;
+and which of them changed, so a repeated evaluation rewrites nothing."""
 
 from __future__ import annotations
 
@@ -12,10 +12,13 @@ import polars as pl
 from rs_dagster.execution.cache import request_hash
 from rs_dagster.execution.runner import endpoint_of
 from rs_dagster.models.registry import Model
+from rs_dagster.scoring import outcomes
 from rs_dagster.scoring.outcomes import accuracy_of, score_sample
 from rs_dagster.tasks.manifold import TaskSpec
 
-SCORE_IDENTITY = ("request_hash", "test_case_id", "spec_version")
+SCORE_IDENTITY = ("request_hash", "test_case_id", "spec_version", "scoring_version")
+"""A scored row per completion, task version and scoring version: a scoring change adds rows beside the
+earlier version's, which stay as they were."""
 
 _DTYPES = {
     "parsed_answer": pl.String,
@@ -28,9 +31,10 @@ _DTYPES = {
 
 def score_frame(joined: pl.DataFrame, model: Model, spec: TaskSpec, keys: Mapping[str, str], run_id: str) -> pl.DataFrame:
     """One scored row per completion of `joined` (rs_dagster.storage.reads.completions_to_score) that the
-    current model version sent: the same prompt asked of an earlier served model, endpoint or sampler is
-    another version's answer."""
+    current model version sent, scored under the current SCORING_VERSION: the same prompt asked of an earlier
+    served model, endpoint or sampler is another version's answer."""
     endpoint, params = endpoint_of(model), model.sampler.request_params()
+    scoring_version = outcomes.SCORING_VERSION
     rows = []
     for row in joined.iter_rows(named=True):
         sent = request_hash(endpoint.base_url, endpoint.served_model, json.loads(row["messages_json"]), params, row["sample_index"])
@@ -49,6 +53,7 @@ def score_frame(joined: pl.DataFrame, model: Model, spec: TaskSpec, keys: Mappin
                 "template": model.entry.template,
                 "sampler": model.entry.sampler,
                 "model_version": model.version,
+                "scoring_version": scoring_version,
                 "dagster_run_id": run_id,
             }
         )
@@ -56,9 +61,14 @@ def score_frame(joined: pl.DataFrame, model: Model, spec: TaskSpec, keys: Mappin
 
 
 def changed_rows(scored: pl.DataFrame, stored: pl.DataFrame) -> pl.DataFrame:
-    """The rows of `scored` that are new or differ from their stored row (the run id aside)."""
+    """The rows of `scored` that are new or differ from their stored row (the run id aside). A row is
+    compared with the stored row of its own identity (SCORE_IDENTITY), so only within its scoring version:
+    a row of a new version is new, whatever an earlier version stored."""
     if stored.is_empty():
         return scored
+    if "scoring_version" not in stored.columns:  # stored before the column existed
+        stored = stored.with_columns(scoring_version=pl.lit(outcomes.FIRST_SCORING_VERSION))
+    stored = stored.with_columns(pl.col("scoring_version").fill_null(outcomes.FIRST_SCORING_VERSION))
     columns = [c for c in scored.columns if c != "dagster_run_id"]
 
     def identity(row: dict) -> tuple:

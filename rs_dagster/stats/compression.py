@@ -15,7 +15,7 @@ loop               a reasoning trace of at least LOOP_MIN_BYTES bytes whose rati
                    max_tokens do not drag down the yardstick they are measured against; a point with
                    no such trace uses the median of all its traces of that length. The floor catches
                    a point where every trace loops (its median is then a loop's ratio).
-distributions      per grid point and strict outcome (correct, incorrect, unparsed, truncated) and over
+distributions      per grid point and strict outcome (correct, incorrect, unparsed, ambiguous, truncated) and over
                    all of them (`all`): samples, traces, p10/p50/p90 of the reasoning ratio (linear
                    interpolation between order statistics), the median answer ratio, mean tokens, and
                    how many traces are loops.

@@ -2,7 +2,8 @@
 and when it answers right or wrong.
 
 time        a sample's completion_tokens (reasoning and answer together).
-event       the sample finished with an answer: strict outcome correct, incorrect or unparsed.
+event       the sample finished with an answer: strict outcome correct, incorrect, unparsed or ambiguous
+            (every outcome of rs_dagster.scoring.outcomes.ANSWERED is a cause of its own).
 censoring   truncation (finish_reason `length`, outcome `truncated`): the model was still going at
             max_tokens, so all we know is that its answer would have come later. Samples whose
             request failed (outcome `error`) or with no token count are left out.
@@ -16,15 +17,15 @@ median      tokens to answer: the least t with S(t) <= 0.5, with the interval wh
             crosses 0.5 (as lifelines' median_survival_time_ and median_survival_times); none ("not
             reached") when half or more of the samples are still running at the end, i.e. truncated.
 bucket      per 256-token bucket [b, b + 256): hazard = answers in the bucket / samples at risk at its
-hazard      start (completion_tokens >= b); the same per cause (correct, incorrect, unparsed), which add
+hazard      start (completion_tokens >= b); the same per cause (correct, incorrect, unparsed, ambiguous), which add
             up to the bucket's hazard. Truncations inside a bucket are counted but leave the risk set
             only after it.
 cause-      the Aalen-Johansen cumulative incidence F_k(t) = sum over answer times t_j <= t of
-specific    S(t_j-) d_kj / n_j for each answer kind k (correct, incorrect, unparsed): the probability
+specific    S(t_j-) d_kj / n_j for each answer kind k (correct, incorrect, unparsed, ambiguous): the probability
             of having answered *that way* within t tokens, the other kinds being competing events
             (not censored: treating them as censored would estimate a world where the model could not
             answer the other way, and would over-state each kind). F_correct + F_incorrect +
-            F_unparsed + S = 1 at every t. Its 95% interval is the one lifelines'
+            F_unparsed + F_ambiguous + S = 1 at every t. Its 95% interval is the one lifelines'
             AalenJohansenFitter gives (Collett's delta-method variance, log(-log F) scale), computed
             here on the grouped token counts: lifelines would randomly jitter tied times of different
             kinds, while ties are the rule for integer token counts; on untied data the two agree
@@ -73,17 +74,20 @@ HAZARD_COLUMNS = {
     "correct": pl.Int64,
     "incorrect": pl.Int64,
     "unparsed": pl.Int64,
+    "ambiguous": pl.Int64,
     "truncated": pl.Int64,
     "hazard": pl.Float64,
     "hazard_correct": pl.Float64,
     "hazard_incorrect": pl.Float64,
     "hazard_unparsed": pl.Float64,
+    "hazard_ambiguous": pl.Float64,
     "survival": pl.Float64,
     "survival_ci_low": pl.Float64,
     "survival_ci_high": pl.Float64,
     "incidence_correct": pl.Float64,
     "incidence_incorrect": pl.Float64,
     "incidence_unparsed": pl.Float64,
+    "incidence_ambiguous": pl.Float64,
     "median_tokens": pl.Float64,
     "median_ci_low": pl.Float64,
     "median_ci_high": pl.Float64,

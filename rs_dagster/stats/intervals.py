@@ -1,7 +1,7 @@
 """Binomial statistics for grid points.
 
-accuracy         correct / answered, where answered = correct + incorrect + unparsed (samples that
-                 ended with a complete answer; truncated and error samples are excluded). The headline
+accuracy         correct / answered, where answered = correct + incorrect + unparsed + ambiguous (samples
+                 that ended with a complete answer; truncated and error samples are excluded). The headline
                  counts strict outcomes (an answer in the requested form); flexible accuracy counts
                  flexible outcomes over the same answered samples (the rule: rs_dagster.scoring.outcomes)
 format compliance (strict correct + strict incorrect) / answered: the share of complete answers given

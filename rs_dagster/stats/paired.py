@@ -5,11 +5,11 @@ A *run* is the scored samples of one model at one model version (ScoredResults r
 paired on (task, test_case_id, sample_index), so both answered the very same item (same task version:
 the caller passes rows of the current `spec_version` only), the k-th sample of an item with the k-th.
 
-pair            an item (sample) both runs answered: outcome correct, incorrect or unparsed on both
+pair            an item (sample) both runs answered: outcome correct, incorrect, unparsed or ambiguous on both
                 sides. A sample that is `truncated` or an `error` on either side is excluded from the
                 pairs (counted in `excluded`): it has no answer to compare, as in accuracy. So is a sample
                 stored more than once under one model version (it cannot be told which answer is the run's).
-correct         the strict outcome (the headline): `unparsed` and `incorrect` both count as not correct
+correct         the strict outcome (the headline): `incorrect`, `unparsed` and `ambiguous` count as not correct
 b, c            discordant pairs: b = A correct and B not, c = A not and B correct
 accuracy_a/_b   correct / pairs of each run, over the paired samples only (not the point's whole accuracy)
 p_value         exact McNemar: two-sided exact binomial test of b successes in b + c trials at 1/2
@@ -34,6 +34,9 @@ from polars._typing import PolarsDataType
 from rs_dagster.scoring.outcomes import is_answered, is_correct
 
 ALPHA = 0.05
+DUPLICATE = "duplicate"
+"""What pair_samples reads as the outcome of a sample stored more than once under one model version: no
+outcome (rs_dagster.scoring.outcomes.Outcome), so never answered and never paired."""
 PAIR_KEY = ("task", "test_case_id", "sample_index")
 SCORED_COLUMNS = ("model", "task", "test_case_id", "sample_index", "point_id", "outcome", "model_version", "spec_version", "dagster_run_id")
 
@@ -97,10 +100,11 @@ def pair_samples(a: pl.DataFrame, b: pl.DataFrame) -> pl.DataFrame:
     """Samples present in both runs, one row per (task, test_case_id, sample_index): point_id,
     `answered` (both answered: a pair), `correct_a`, `correct_b` (strict)."""
     def side(frame: pl.DataFrame, suffix: str) -> pl.DataFrame:
-        # A sample stored twice under one model version cannot be paired: it is left out (as `ambiguous`).
+        # A sample stored twice under one model version cannot be paired: it is left out, marked with
+        # DUPLICATE, which is no outcome (never answered; `ambiguous` is an answered outcome now).
         return frame.group_by(*PAIR_KEY).agg(
             pl.col("point_id").first(),
-            pl.when(pl.len() == 1).then(pl.col("outcome").first()).otherwise(pl.lit("ambiguous")).alias(f"outcome_{suffix}"),
+            pl.when(pl.len() == 1).then(pl.col("outcome").first()).otherwise(pl.lit(DUPLICATE)).alias(f"outcome_{suffix}"),
         )
 
     joined = side(a, "a").join(side(b, "b").drop("point_id"), on=list(PAIR_KEY), how="inner").sort(*PAIR_KEY)

@@ -8,7 +8,7 @@ from rs_dagster.scoring.outcomes import AnswerPhase, Outcome, accuracy, is_answe
 from rs_dagster.stats.intervals import excess_over_chance, truncation_ratio, wilson_interval
 
 _COUNTED = {"correct": Outcome.CORRECT, "incorrect": Outcome.INCORRECT, "unparsed": Outcome.UNPARSED,
-            "truncated": Outcome.TRUNCATED, "errors": Outcome.ERROR}
+            "ambiguous": Outcome.AMBIGUOUS, "truncated": Outcome.TRUNCATED, "errors": Outcome.ERROR}
 """The points column counting each strict outcome."""
 
 

@@ -122,7 +122,7 @@ def bootstrap_v2(
 ) -> np.ndarray:
     """`resamples` bootstrap replicates of v2. `tasks`: per task, its points' (correct, answered,
     truncated) and its guess chance. Each point's answered + truncated samples are redrawn from a
-    multinomial with the point's shares of correct, answered-but-wrong (incorrect or unparsed) and
+    multinomial with the point's shares of correct, answered-but-wrong (incorrect, unparsed or ambiguous) and
     truncated; each task pools its redrawn points."""
     if resamples < 1:
         raise ValueError("the bootstrap needs at least one resample")

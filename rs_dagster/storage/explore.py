@@ -13,27 +13,37 @@ import duckdb
 import polars as pl
 
 from rs_dagster.stats.hazard import ALL_TIERS
+from rs_dagster.storage.reads import current_scoring_sql
 from rs_dagster.storage.warehouse import Warehouse, arrow_frame
 
-CURRENT_VERSIONS = """
+
+def current_versions(has_scoring_version: bool = True) -> str:
+    """Joins that keep the scored rows (`s`) of the current task and model versions scored by the current
+    scoring version, the rows `points` counts. `has_scoring_version`: whether scored_results has the column
+    (a table last written before it existed holds version "1" only)."""
+    return f"""
     JOIN task_specs ts ON ts.task = s.task AND ts.spec_version = s.spec_version
-    JOIN model_specs ms ON ms.model = s.model AND ms.model_version = s.model_version
+    JOIN model_specs ms ON ms.model = s.model AND ms.model_version = s.model_version AND {current_scoring_sql(has_scoring_version, "s")}
 """
-"""Joins that keep the scored rows of the current task and model versions, the rows `points` counts."""
+
 
 SAMPLE_JOINS = """
     LEFT JOIN completions c ON c.model = s.model AND c.task = s.task AND c.test_case_id = s.test_case_id AND c.request_hash = s.request_hash
     LEFT JOIN test_cases t ON t.test_case_id = s.test_case_id AND t.spec_version = s.spec_version
 """
 
-DETAILS = f"""
+
+def details(has_scoring_version: bool = True) -> str:
+    """Samples with their completion, the prompt as sent and the item, for the current versions."""
+    return f"""
     SELECT s.*, s.answer AS expected, c.answer_text, c.reasoning_text, c.finish_reason, c.prompt_tokens, c.answer_tokens, c.latency_s,
            c.attempts, c.error, c.from_cache, c.served_model, c.sampler_json, c.dagster_run_id AS completion_run_id,
            p.messages_json, p.template_version, t.question, t.params_json, t.item_index, t.seed
-    FROM scored_results s {CURRENT_VERSIONS} {SAMPLE_JOINS}
+    FROM scored_results s {current_versions(has_scoring_version)} {SAMPLE_JOINS}
     LEFT JOIN prompts p ON p.model = s.model AND p.test_case_id = s.test_case_id AND p.prompt_hash = s.prompt_hash
 """
-"""Samples with their completion, the prompt as sent and the item, for the current versions."""
+
+
 DETAILS_NEEDS = ("scored_results", "task_specs", "model_specs", "completions", "test_cases", "prompts")
 TRACE_COLUMNS = "model, task, point_id, outcome, completion_tokens, reasoning_bytes, reasoning_ratio, loop"
 """The compression columns that compression_chart and the task view's summary read."""
@@ -52,6 +62,7 @@ class ExplorerReads:
         self.location = self.warehouse.location
         self.connection = connection
         self._tables: set[str] | None = None
+        self._scoring_version_column: bool | None = None
 
     @contextmanager
     def session(self) -> Iterator[Self]:
@@ -73,6 +84,24 @@ class ExplorerReads:
         if self.connection is not None:
             self._tables = names
         return names
+
+    def _has_scoring_version(self) -> bool:
+        """Whether scored_results has its scoring_version column (a table last written by code from before it
+        holds version "1" only); asked once per session."""
+        if self._scoring_version_column is not None:
+            return self._scoring_version_column
+        found = self._read(
+            "SELECT count(*) AS n FROM information_schema.columns WHERE table_catalog = current_database() "
+            "AND table_name = 'scored_results' AND column_name = 'scoring_version'",
+            needs=("scored_results",),
+        )
+        has = not found.is_empty() and bool(found["n"][0])
+        if self.connection is not None:
+            self._scoring_version_column = has
+        return has
+
+    def _current(self) -> str:
+        return current_versions(self._has_scoring_version())
 
     def _read(self, sql: str, params: list[Any] | None = None, needs: tuple[str, ...] = ()) -> pl.DataFrame:
         """`sql`'s rows, or an empty frame when one of the tables it `needs` is missing."""
@@ -147,7 +176,7 @@ class ExplorerReads:
             SELECT s.test_case_id, s.sample_index, t.item_index, s.outcome, s.flexible_outcome, s.answer AS expected,
                    s.parsed_answer, s.parse_rule, c.completion_tokens, c.reasoning_tokens, c.latency_s, c.finish_reason,
                    count(*) OVER () AS total
-            FROM scored_results s {CURRENT_VERSIONS} {SAMPLE_JOINS}
+            FROM scored_results s {self._current()} {SAMPLE_JOINS}
             WHERE s.model = ? AND s.task = ? AND s.point_id = ?
             ORDER BY t.item_index, s.test_case_id, s.sample_index
             LIMIT ? OFFSET ?
@@ -158,7 +187,7 @@ class ExplorerReads:
 
     def sample(self, model: str, task: str, test_case_id: str, sample_index: int) -> pl.DataFrame:
         """The sample with its completion, the prompt as sent and the item, for the current versions."""
-        return self._read(f"{DETAILS} WHERE s.model = ? AND s.task = ? AND s.test_case_id = ? AND s.sample_index = ?",
+        return self._read(f"{details(self._has_scoring_version())} WHERE s.model = ? AND s.task = ? AND s.test_case_id = ? AND s.sample_index = ?",
                           [model, task, test_case_id, sample_index], needs=DETAILS_NEEDS)
 
     def comparisons(self, model_a: str, model_b: str) -> pl.DataFrame:
@@ -177,7 +206,7 @@ class ExplorerReads:
     def first_samples(self, samples_per_point: int) -> pl.DataFrame:
         """The first `samples_per_point` samples of every point in item order, with their details (as `sample`)."""
         return self._read(
-            f"""{DETAILS}
+            f"""{details(self._has_scoring_version())}
                 QUALIFY row_number() OVER (PARTITION BY s.model, s.task, s.point_id ORDER BY t.item_index, s.test_case_id, s.sample_index) <= ?
                 ORDER BY s.model, s.task, s.point_id, t.item_index, s.test_case_id, s.sample_index""",
             [samples_per_point], needs=DETAILS_NEEDS,
@@ -185,5 +214,5 @@ class ExplorerReads:
 
     def sample_totals(self) -> pl.DataFrame:
         """How many samples of the current versions each point (model, task, point_id) holds: `total`."""
-        return self._read(f"SELECT s.model, s.task, s.point_id, count(*) AS total FROM scored_results s {CURRENT_VERSIONS} GROUP BY ALL",
+        return self._read(f"SELECT s.model, s.task, s.point_id, count(*) AS total FROM scored_results s {self._current()} GROUP BY ALL",
                           needs=DETAILS_NEEDS)

@@ -7,13 +7,28 @@ from collections.abc import Iterable, Mapping
 
 import polars as pl
 
+from rs_dagster.scoring import outcomes
 from rs_dagster.stats.paired import SCORED_COLUMNS
-from rs_dagster.storage.warehouse import Warehouse, key_filter
+from rs_dagster.storage.warehouse import Warehouse, key_filter, sql_text
 from rs_dagster.tasks.manifold import TaskSpec
 
 
 def _marks(values: Iterable[object]) -> str:
     return ", ".join("?" for _ in values)
+
+
+def current_scoring_sql(has_column: bool, alias: str = "") -> str:
+    """SQL condition: the scored_results row (of `alias`, if given) was scored by the current SCORING_VERSION.
+    A row stored before the table had the column is version "1" (FIRST_SCORING_VERSION): NULL there reads
+    so, and without the column (`has_column` false: the table was last written by earlier code) every row is."""
+    first = sql_text(outcomes.FIRST_SCORING_VERSION)
+    version = f'coalesce({alias + "." if alias else ""}"scoring_version", {first})' if has_column else first
+    return f"{version} = {sql_text(outcomes.SCORING_VERSION)}"
+
+
+def current_scores(warehouse: Warehouse, alias: str = "") -> str:
+    """current_scoring_sql for scored_results as the warehouse holds it (which exists)."""
+    return current_scoring_sql(any(column == "scoring_version" for column, _ in warehouse.columns("scored_results")), alias)
 
 
 def completions_to_score(warehouse: Warehouse, model: str, task: str, model_version: str, spec_version: str) -> pl.DataFrame:
@@ -32,19 +47,20 @@ def completions_to_score(warehouse: Warehouse, model: str, task: str, model_vers
 
 
 def trace_samples(warehouse: Warehouse, model: str, task: str, model_version: str, spec_version: str) -> pl.DataFrame:
-    """Every scored sample of the model × task at the given versions with its completion's texts and finish
-    reason, and the tiers of its grid point, in point, item and sample order; empty before any scoring."""
+    """Every scored sample of the model × task at the given versions, as the current scoring version scored
+    it, with its completion's texts and finish reason, and the tiers of its grid point, in point, item and
+    sample order; empty before any scoring."""
     if not warehouse.has_table("scored_results"):
         return pl.DataFrame()
     return warehouse.query(
-        """
+        f"""
         SELECT s.model, s.task, s.point_id, s.test_case_id, s.sample_index, s.request_hash, s.outcome,
                s.completion_tokens, s.reasoning_tokens, c.finish_reason, c.reasoning_text, c.answer_text, t.tiers
         FROM scored_results s
         JOIN completions c ON c.model = s.model AND c.task = s.task AND c.test_case_id = s.test_case_id AND c.request_hash = s.request_hash
         LEFT JOIN (SELECT point_id, any_value(tiers) AS tiers FROM test_cases WHERE task = ? AND spec_version = ? GROUP BY point_id) t
           ON t.point_id = s.point_id
-        WHERE s.model = ? AND s.task = ? AND s.model_version = ? AND s.spec_version = ?
+        WHERE s.model = ? AND s.task = ? AND s.model_version = ? AND s.spec_version = ? AND {current_scores(warehouse, "s")}
         ORDER BY s.point_id, s.test_case_id, s.sample_index
         """,
         [task, spec_version, model, task, model_version, spec_version],
@@ -53,13 +69,15 @@ def trace_samples(warehouse: Warehouse, model: str, task: str, model_version: st
 
 def scored_for_comparison(warehouse: Warehouse, specs: Mapping[str, TaskSpec], models: Iterable[str]) -> pl.DataFrame:
     """Scored samples (SCORED_COLUMNS) of the given models, every model version, under each task's current
-    version; typed and empty when there is nothing to read."""
+    version, as the current scoring version scored them (so a comparison of model versions compares answers
+    read one way); typed and empty when there is nothing to read."""
     spec_versions = {name: spec.version for name, spec in specs.items()}
     models = sorted(models)
     if not warehouse.has_table("scored_results") or not spec_versions or not models:
         return pl.DataFrame(schema={c: pl.Int64 if c == "sample_index" else pl.String for c in SCORED_COLUMNS})
     frame = warehouse.query(
-        f"SELECT {', '.join(SCORED_COLUMNS)} FROM scored_results WHERE spec_version IN ({_marks(spec_versions)}) AND model IN ({_marks(models)})",
+        f"SELECT {', '.join(SCORED_COLUMNS)} FROM scored_results WHERE spec_version IN ({_marks(spec_versions)}) AND model IN ({_marks(models)}) "
+        f"AND {current_scores(warehouse)}",
         [*spec_versions.values(), *models],
     )
     return frame.filter(pl.col("spec_version") == pl.col("task").replace_strict(spec_versions, default=None, return_dtype=pl.String))

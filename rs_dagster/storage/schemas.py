@@ -5,10 +5,19 @@ from __future__ import annotations
 
 import pandera.polars as pa
 
-from rs_dagster.scoring.outcomes import ANSWERED, WITH_TEXT, AnswerPhase, Outcome
+from rs_dagster.scoring.outcomes import ANSWERED, FIRST_SCORING_VERSION, WITH_TEXT, AnswerPhase, Outcome
 
 OUTCOMES = [o.value for o in Outcome]
 ANSWER_PHASES = [p.value for p in AnswerPhase]
+
+ADDED_COLUMN_DEFAULTS: dict[str, dict[str, str | int | float]] = {
+    "scored_results": {"scoring_version": FIRST_SCORING_VERSION},  # every row scored before the column existed
+    "points": {"ambiguous": 0},  # no outcome was ambiguous before the column existed
+    "hazard": {"ambiguous": 0, "incidence_ambiguous": 0.0},
+}
+"""What a column added to a table that already holds rows reads in those rows (what they meant before the
+column existed; rs_dagster.storage.warehouse.add_columns gives it as the column's DEFAULT, which also fills
+a row that code from before the column inserts later). A column not named here reads NULL there."""
 
 
 class _Table(pa.DataFrameModel):
@@ -125,6 +134,8 @@ class ScoredResults(_Table):
     template: str
     sampler: str
     model_version: str
+    # rs_dagster.scoring.outcomes.SCORING_VERSION of the code that scored the row; "1": before the column existed
+    scoring_version: str = pa.Field(str_length={"min_value": 1})
     dagster_run_id: str
 
     class Config:
@@ -144,6 +155,7 @@ class Points(_Table):
     correct: int = pa.Field(ge=0)
     incorrect: int = pa.Field(ge=0)
     unparsed: int = pa.Field(ge=0)
+    ambiguous: int = pa.Field(ge=0)  # answers hedging between two or more candidates: answered, never correct
     truncated: int = pa.Field(ge=0)
     errors: int = pa.Field(ge=0)
     budget_forced: int = pa.Field(ge=0)  # answers given in phase 2 of a think_budget
@@ -350,21 +362,24 @@ class Hazard(_Table):
     bucket_end: int = pa.Field(ge=1)
     samples: int = pa.Field(ge=1, description="samples in the group (errors and samples without a token count left out)")
     at_risk: int = pa.Field(ge=0, description="samples with completion_tokens >= bucket_start")
-    answered: int = pa.Field(ge=0, description="answers (correct + incorrect + unparsed) inside the bucket")
+    answered: int = pa.Field(ge=0, description="answers (correct + incorrect + unparsed + ambiguous) inside the bucket")
     correct: int = pa.Field(ge=0)
     incorrect: int = pa.Field(ge=0)
     unparsed: int = pa.Field(ge=0)
+    ambiguous: int = pa.Field(ge=0)
     truncated: int = pa.Field(ge=0, description="censored inside the bucket")
     hazard: float | None = pa.Field(nullable=True, ge=0.0, le=1.0, description="answered / at_risk")
     hazard_correct: float | None = pa.Field(nullable=True, ge=0.0, le=1.0)
     hazard_incorrect: float | None = pa.Field(nullable=True, ge=0.0, le=1.0)
     hazard_unparsed: float | None = pa.Field(nullable=True, ge=0.0, le=1.0)
+    hazard_ambiguous: float | None = pa.Field(nullable=True, ge=0.0, le=1.0)
     survival: float = pa.Field(ge=0.0, le=1.0, description="Kaplan-Meier S(bucket_end - 1): no answer yet")
     survival_ci_low: float | None = pa.Field(nullable=True, ge=0.0, le=1.0)
     survival_ci_high: float | None = pa.Field(nullable=True, ge=0.0, le=1.0)
     incidence_correct: float = pa.Field(ge=0.0, le=1.0, description="Aalen-Johansen F_correct(bucket_end - 1)")
     incidence_incorrect: float = pa.Field(ge=0.0, le=1.0)
     incidence_unparsed: float = pa.Field(ge=0.0, le=1.0)
+    incidence_ambiguous: float = pa.Field(ge=0.0, le=1.0)
     median_tokens: float | None = pa.Field(nullable=True, ge=0.0, description="least t with S(t) <= 0.5; null: not reached")
     median_ci_low: float | None = pa.Field(nullable=True, ge=0.0)
     median_ci_high: float | None = pa.Field(nullable=True, ge=0.0, description="null: the band never reaches 0.5")
@@ -372,12 +387,13 @@ class Hazard(_Table):
     class Config:
         unique = ["model", "task", "tier", "bucket_start"]
 
-    @pa.dataframe_check(name="answered = correct + incorrect + unparsed <= at_risk <= samples; S + sum F = 1")
+    @pa.dataframe_check(name="answered = correct + incorrect + unparsed + ambiguous <= at_risk <= samples; S + sum F = 1")
     @classmethod
     def _consistent(cls, data: pa.PolarsData):
-        total = pl.col("survival") + pl.col("incidence_correct") + pl.col("incidence_incorrect") + pl.col("incidence_unparsed")
+        causes = [o.value for o in ANSWERED]
+        total = pl.sum_horizontal("survival", *(f"incidence_{c}" for c in causes))
         return data.lazyframe.select(
-            (pl.col("answered") == pl.col("correct") + pl.col("incorrect") + pl.col("unparsed"))
+            (pl.col("answered") == pl.sum_horizontal(*causes))
             & (pl.col("answered") + pl.col("truncated") <= pl.col("at_risk"))
             & (pl.col("at_risk") <= pl.col("samples"))
             & ((total - 1.0).abs() < 1e-9)
@@ -386,7 +402,7 @@ class Hazard(_Table):
 
 class Survival(_Table):
     """The step curves behind `hazard`, at every token count where a sample of the group ended: `answered`
-    is the Kaplan-Meier S(t), a cause (correct, incorrect, unparsed) its Aalen-Johansen incidence F(t)."""
+    is the Kaplan-Meier S(t), a cause (correct, incorrect, unparsed, ambiguous) its Aalen-Johansen incidence F(t)."""
 
     model: str
     task: str
@@ -465,7 +481,7 @@ class Comparisons(_Table):
     task: str
     point_id: str | None = pa.Field(nullable=True, description="null on task rows")
     params_json: str | None = pa.Field(nullable=True, description="the point's parameters; null on task rows")
-    pairs: int = pa.Field(ge=1, description="samples both runs answered (correct, incorrect or unparsed on both sides)")
+    pairs: int = pa.Field(ge=1, description="samples both runs answered (correct, incorrect, unparsed or ambiguous on both sides)")
     excluded: int = pa.Field(ge=0, description="samples of both runs left out: truncated or error on either side")
     correct_a: int = pa.Field(ge=0, description="strictly correct answers of A among the pairs")
     correct_b: int = pa.Field(ge=0, description="strictly correct answers of B among the pairs")
@@ -541,6 +557,9 @@ class Leaderboard(_Table):
     samples: int = pa.Field(ge=1, description="all samples, errors and truncations included")
     answered: int = pa.Field(ge=0, description="samples with a complete answer: accuracy's denominator")
     correct: int = pa.Field(ge=0, description="strictly correct answers")
+    unparsed: int = pa.Field(ge=0, description="answers not read in the requested form (strict)")
+    ambiguous: int = pa.Field(ge=0, description="answers hedging between two or more candidates (strict): answered, never correct")
+    ambiguous_share: float | None = pa.Field(nullable=True, ge=0.0, le=1.0, description="sum(ambiguous) / sum(answered)")
     accuracy: float | None = pa.Field(nullable=True, ge=0.0, le=1.0, description="sum(correct) / sum(answered), strict")
     ci_low: float | None = pa.Field(nullable=True, ge=0.0, le=1.0, description="Wilson 95% lower bound of the pooled proportion")
     ci_high: float | None = pa.Field(nullable=True, ge=0.0, le=1.0, description="Wilson 95% upper bound of the pooled proportion")
@@ -571,7 +590,9 @@ class Leaderboard(_Table):
     def _flexible_ci_brackets(cls, data: pa.PolarsData):
         return _within("flexible_ci_low", "flexible_accuracy", "flexible_ci_high", data)
 
-    @pa.dataframe_check(name="correct <= answered <= samples")
+    @pa.dataframe_check(name="correct + unparsed + ambiguous <= answered <= samples")
     @classmethod
     def _counts(cls, data: pa.PolarsData):
-        return data.lazyframe.select((pl.col("correct") <= pl.col("answered")) & (pl.col("answered") <= pl.col("samples")))
+        return data.lazyframe.select(
+            (pl.col("correct") + pl.col("unparsed") + pl.col("ambiguous") <= pl.col("answered")) & (pl.col("answered") <= pl.col("samples"))
+        )

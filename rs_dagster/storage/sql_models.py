@@ -19,7 +19,7 @@ import yaml
 from rs_dagster.scoring.outcomes import ANSWERED, Outcome
 from rs_dagster.stats.intervals import Z95, excess_over_chance, truncation_ratio, wilson_interval
 from rs_dagster.storage import schemas
-from rs_dagster.storage.warehouse import Warehouse, add_columns, arrow_frame, rollback, scalar, validate
+from rs_dagster.storage.warehouse import Warehouse, add_schema_columns, arrow_frame, rollback, scalar, validate
 
 _REF = re.compile(r"\{\{\s*ref\(\s*['\"](\w+)['\"]\s*\)\s*\}\}")
 
@@ -35,7 +35,8 @@ READ_SCHEMAS: dict[str, type[pa.DataFrameModel]] = {
     "points": schemas.Points,
 }
 """Schema of each table the models read (`ref`): its rows written by an earlier version may lack a column
-that a newer schema added (task_specs' tiers_json), which the models read as NULL instead of failing."""
+that a newer schema added (task_specs' tiers_json, points' ambiguous), which the models read as NULL (or as
+schemas.ADDED_COLUMN_DEFAULTS says: points.ambiguous 0) instead of failing."""
 
 _ANSWERED = ", ".join(f"'{o.value}'" for o in ANSWERED)
 SQL_MACROS = (
@@ -132,7 +133,7 @@ def _replace_by_model(con: duckdb.DuckDBPyConnection, path: Path) -> int:
     con.execute("BEGIN TRANSACTION")
     try:
         for table in refs(sql):
-            _add_missing_columns(con, table, READ_SCHEMAS[table])
+            add_schema_columns(con, table, READ_SCHEMAS[table])
         con.execute(f'CREATE OR REPLACE TABLE "{name}" AS {compile_sql(sql)}')
         if name in SQL_SCHEMAS:
             validate(name, SQL_SCHEMAS[name], arrow_frame(con.sql(f'SELECT * FROM "{name}"')))
@@ -142,22 +143,6 @@ def _replace_by_model(con: duckdb.DuckDBPyConnection, path: Path) -> int:
         rollback(con)
         raise
     return rows
-
-
-def _add_missing_columns(con: duckdb.DuckDBPyConnection, table: str, schema: type[pa.DataFrameModel]) -> None:
-    """Give `table` the columns of `schema` it lacks, NULL in the rows it holds (nothing if it does not exist)."""
-    try:
-        existing = {column for column, *_ in con.execute(f'DESCRIBE "{table}"').fetchall()}
-    except duckdb.CatalogException:
-        return
-    wanted = {column: spec.dtype.type for column, spec in schema.to_schema().columns.items()}
-    if set(wanted) <= existing:
-        return
-    con.register("wanted_columns", pl.DataFrame(schema=wanted))
-    try:
-        add_columns(con, table, existing, "wanted_columns")
-    finally:
-        con.unregister("wanted_columns")
 
 
 @dataclass(frozen=True)

@@ -138,12 +138,41 @@ def _unchanged(con: duckdb.DuckDBPyConnection, columns: list[str], delete_sql: s
     return not scalar(con.execute(differing))
 
 
+def _sql_literal(value: str | int | float) -> str:
+    return sql_text(value) if isinstance(value, str) else repr(value)
+
+
 def add_columns(con: duckdb.DuckDBPyConnection, table: str, existing: set[str], source: str) -> None:
     """Give `table` (whose columns are `existing`) the columns of the registered relation `source` that it
-    lacks, with their DuckDB types; the rows it holds read NULL there."""
-    for column, column_type, *_ in con.execute(f'DESCRIBE "{source}"').fetchall():
-        if column not in existing:
-            con.execute(f'ALTER TABLE "{table}" ADD COLUMN "{column}" {column_type}')
+    lacks, with their DuckDB types. The rows it holds read what rs_dagster.storage.schemas.ADDED_COLUMN_DEFAULTS
+    says such a row meant before the column existed (scored_results.scoring_version "1"), as the column's
+    DEFAULT; a column it does not name reads NULL there."""
+    missing = [(column, column_type) for column, column_type, *_ in con.execute(f'DESCRIBE "{source}"').fetchall() if column not in existing]
+    if not missing:
+        return
+    from rs_dagster.storage.schemas import ADDED_COLUMN_DEFAULTS  # here: pandera costs start-up time, and a column is rarely missing
+
+    defaults = ADDED_COLUMN_DEFAULTS.get(table, {})
+    for column, column_type in missing:
+        default = f" DEFAULT {_sql_literal(defaults[column])}" if column in defaults else ""
+        con.execute(f'ALTER TABLE "{table}" ADD COLUMN "{column}" {column_type}{default}')
+
+
+def add_schema_columns(con: duckdb.DuckDBPyConnection, table: str, schema: type[pa.DataFrameModel]) -> None:
+    """Give `table` the columns of `schema` it lacks (see add_columns; nothing if the table does not exist),
+    so a read may name a column that a newer schema added before the next write of the table adds it."""
+    try:
+        existing = {column for column, *_ in con.execute(f'DESCRIBE "{table}"').fetchall()}
+    except duckdb.CatalogException:
+        return
+    wanted = {column: spec.dtype.type for column, spec in schema.to_schema().columns.items()}
+    if set(wanted) <= existing:
+        return
+    con.register("wanted_columns", pl.DataFrame(schema=wanted))
+    try:
+        add_columns(con, table, existing, "wanted_columns")
+    finally:
+        con.unregister("wanted_columns")
 
 
 LINGER_S = 0.5
@@ -353,6 +382,24 @@ class Warehouse:
                 raise SchemaError(f"{table}: {wrong} rows have {column} != {value!r}; refusing to write outside the partition")
         self._write(table, frame, f'DELETE FROM "{table}" WHERE {key_filter(keys)}')
         return frame
+
+    def add_missing_columns(self, table: str, schema: type[pa.DataFrameModel]) -> None:
+        """add_schema_columns in a transaction of its own: after it, reads of `table` may name every column
+        of `schema` (scored_results' scoring_version before the partition's first write by this code)."""
+        if not self.exists():
+            return
+
+        def add() -> None:
+            with self.connect() as con:
+                con.execute("BEGIN TRANSACTION")
+                try:
+                    add_schema_columns(con, table, schema)
+                    con.execute("COMMIT")
+                except Exception:
+                    rollback(con)
+                    raise
+
+        self.retry_conflicts(add)
 
     def upsert_rows(
         self, table: str, schema: type[pa.DataFrameModel], frame: pl.DataFrame, keys: Mapping[str, str], key: str | Sequence[str]

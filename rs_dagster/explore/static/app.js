@@ -132,13 +132,16 @@ function renderBlock(block) {
     case "fields": {
       const list = element("dl", { class: "fields", "data-fields": block.name });
       for (const item of block.items) {
-        list.append(element("dt", {}, item.label), element("dd", { "data-field": item.key }, cell(item.value)));
+        const outcome = item.outcome ? "outcome-" + item.value : "";
+        list.append(element("dt", {}, item.label), element("dd", { "data-field": item.key, class: outcome }, cell(item.value)));
       }
       return list;
     }
     case "table": {
       const head = element("tr", {}, ...block.columns.map((c) => element("th", {}, c)));
-      const body = element("tbody", {}, ...block.rows.map((row) => element("tr", {}, ...row.map((v) => element("td", {}, cell(v))))));
+      const outcomes = new Set(block.outcome_columns || []);  // cells holding an outcome, coloured by it (style.css)
+      const td = (v, i) => element("td", { class: outcomes.has(i) ? "outcome-" + v : "" }, cell(v));
+      const body = element("tbody", {}, ...block.rows.map((row) => element("tr", {}, ...row.map(td))));
       return element("table", { "data-table": block.name }, element("thead", {}, head), body);
     }
     case "chart":
