@@ -10,7 +10,7 @@ import random
 
 from pydantic import Field, model_validator
 
-from rs_dagster.scoring.parsing import INTEGER_PARSER
+from rs_dagster.scoring.parsing import NUMBER_PARSER
 from rs_dagster.tasks import expressions
 from rs_dagster.tasks.base import Item, Task, TaskParams
 
@@ -39,7 +39,7 @@ class Arithmetic(Task):
     description = "Evaluate integer expressions with operator precedence and nested parentheses."
     Params = ArithmeticParams
     answer_instruction = "End your response with a final line of the form `ANSWER: <integer>`."
-    parser = INTEGER_PARSER
+    parser = NUMBER_PARSER
 
     def _generate(self, params: ArithmeticParams, rng: random.Random) -> Item:
         tree = expressions.build(

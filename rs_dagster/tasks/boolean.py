@@ -43,10 +43,23 @@ class BooleanParams(TaskParams):
         return self
 
 
+_OPERATORS = r"(?-i:AND|OR|XOR)|&&?|\|\||[∧∨⊕^]"
+"""The expression's operators, upper case as the question writes them: "True AND False" is an expression,
+not an answer, while "True or False" is a hedge."""
+
+
+def _values(true: str, false: str) -> str:
+    return rf"(?<![\w])(?:{true}|{false})(?![\w])"
+
+
 @cache
 def _parser(notation: str) -> AnswerParser:
+    """The notation's two words in any case on an answer line; in prose, True and False in any case but the
+    other notations' words (ON, YES, T, 1), which are also English words or letters, only as the question
+    writes them or capitalised ("Yes"), so "operations on them" or "no carry" holds no answer."""
     true, false = NOTATIONS[notation]
-    return AnswerParser(value_pattern=rf"(?<![\w]){true}(?![\w])|(?<![\w]){false}(?![\w])", normalize=str.upper)
+    prose = None if notation == "true_false" else _values(*("(?-i:" + "|".join(dict.fromkeys((w, w.capitalize()))) + ")" for w in (true, false)))
+    return AnswerParser(value_pattern=_values(true, false), normalize=str.upper, operators=_OPERATORS, prose_pattern=prose)
 
 
 class Boolean(Task):

@@ -9,7 +9,8 @@ the final stack are all realistic rather than templated.
 from __future__ import annotations
 
 import random
-from functools import cache
+from functools import cache, lru_cache
+from typing import Any
 
 from pydantic import Field, model_validator
 
@@ -22,6 +23,16 @@ CLOSERS = {pair[0]: pair[1] for pair in PAIRS}
 
 def _normalize_closers(value: str) -> str:
     return "".join(value.split())
+
+
+@lru_cache(maxsize=4096)
+def _closers_parser(prefix: str) -> AnswerParser:
+    """Closing brackets; a "}" is one unless it closes a LaTeX command (\\boxed{...}); an answer that repeats
+    the item's prefix before its closers ("( [ ] )" for "( [") is read after the prefix."""
+    return AnswerParser(
+        value_pattern=r"[)\]>}](?:[^\S\n]*[)\]>}])*", normalize=_normalize_closers, answer_braces=True, restated=prefix or None,
+        lenient="none",
+    )
 
 
 class BracketsParams(TaskParams):
@@ -87,8 +98,10 @@ class Brackets(Task):
         "End your response with a final line of the form `ANSWER: <closing brackets>`, giving only the brackets "
         "that must be appended, in order."
     )
-    # answer_braces: a "}" is a closing bracket of the answer unless it closes a LaTeX command (\boxed{...})
-    parser = AnswerParser(value_pattern=r"[)\]>}](?:[^\S\n]*[)\]>}])*", normalize=_normalize_closers, answer_braces=True)
+    parser = _closers_parser("")
+
+    def parser_for(self, metadata: dict[str, Any]) -> AnswerParser:
+        return _closers_parser(metadata.get("prefix", ""))
 
     def _generate(self, params: BracketsParams, rng: random.Random) -> Item:
         unclosed = rng.choice(open_counts(params.length, params.depth))

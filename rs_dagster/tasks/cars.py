@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import Field
 
-from rs_dagster.scoring.parsing import AnswerParser, normalize_integer
+from rs_dagster.scoring.parsing import NUMBER_PARSER, AnswerParser
 from rs_dagster.tasks.base import Item, Task, TaskParams, join_and
 
 NAMES = (
@@ -37,7 +37,7 @@ _CONFOUNDERS = (
 
 
 PERSON_PARSER = AnswerParser(value_pattern=rf"(?<![\w'])(?:{'|'.join(NAMES)})(?![\w'])", normalize=str.capitalize)
-CAR_PARSER = AnswerParser(value_pattern=r"(?<![\w.])\d+(?!\w)", normalize=normalize_integer)
+CAR_PARSER = NUMBER_PARSER
 
 
 class CarsParams(TaskParams):

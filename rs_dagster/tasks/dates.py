@@ -71,28 +71,57 @@ def add_months(date: dt.date, months: int) -> dt.date:
     return dt.date(year, month + 1, min(date.day, calendar.monthrange(year, month + 1)[1]))
 
 
-@cache
-def _normalizer(fmt: str):
-    """Maps a date written in `fmt` to ISO, so the scorer compares dates rather than spellings."""
-    pattern = re.compile(_DATE_PATTERNS[fmt], re.IGNORECASE)
+_MONTH_NAMES = {name.lower(): i for i, name in enumerate(MONTHS, 1)} | {name[:3].lower(): i for i, name in enumerate(MONTHS, 1)} | {"sept": 9}
+_MONTH = rf"(?P<{{}}>{'|'.join(sorted(_MONTH_NAMES, key=len, reverse=True))})\.?"
+_DAY = r"(?P<{}>\d{{1,2}})(?:st|nd|rd|th)?"
+_WRITTEN_DATES = (
+    # "May 6, 2002", "Tuesday, May 6th 2002", "Sept. 6, 2002"
+    rf"(?<![\w])(?:(?:{'|'.join(WEEKDAYS)}),?\s+)?{_MONTH.format('m1')}\s+{_DAY.format('d1')},?\s+(?P<y1>\d{{4}})(?!\d)",
+    # "6 May 2002", "the 6th of May, 2002"
+    rf"(?<![\w]){_DAY.format('d2')}\s+(?:of\s+)?{_MONTH.format('m2')},?\s+(?P<y2>\d{{4}})(?!\d)",
+    # numbers in an order only one reading allows: a day above 12 first or second ("19-09-2060", "09/19/2060")
+    r"(?<![\w.])(?P<d3>1[3-9]|2\d|3[01])(?P<s3>[-/.])(?P<m3>0?[1-9]|1[0-2])(?P=s3)(?P<y3>\d{4})(?!\w|[-.]\d)",
+    r"(?<![\w.])(?P<m4>0?[1-9]|1[0-2])(?P<s4>[-/.])(?P<d4>1[3-9]|2\d|3[01])(?P=s4)(?P<y4>\d{4})(?!\w|[-.]\d)",
+)
+"""Dates written out in words, or in numbers whose order only one reading allows: unambiguous, so the
+flexible rules read them whatever format was asked (strict accuracy still counts only the asked format). A closed grammar over the month names
+rather than python-dateutil's fuzzy parser, which fills a missing day or year from today's date."""
 
-    def normalize(value: str) -> str:
-        match = pattern.search(value)
-        if not match:
-            return value.strip()
-        month = match["m"]
-        month = MONTHS.index(month.capitalize()) + 1 if fmt == "long" else int(month)
-        try:
-            return dt.date(int(match["y"]), month, int(match["d"])).isoformat()
-        except ValueError:
-            return value.strip()
 
-    return normalize
+def _iso_of(match: re.Match[str]) -> str:
+    """The ISO date a candidate names; the text itself when it names no calendar day (a wrong answer)."""
+    groups = {k[0]: v for k, v in match.groupdict().items() if v is not None and k[0] in "ymd"}
+    try:
+        month = int(groups["m"]) if groups["m"].isdigit() else _MONTH_NAMES[groups["m"].lower().rstrip(".")]
+        return dt.date(int(groups["y"]), month, int(groups["d"])).isoformat()
+    except (KeyError, ValueError):
+        return match.group(0).strip()
+
+
+def _renamed(pattern: str, suffix: str) -> str:
+    """`pattern` with its groups y, m, d renamed y<suffix>, ..., so several forms join in one regex."""
+    return re.sub(r"\(\?P<([ymd])>", rf"(?P<\1{suffix}>", pattern)
 
 
 @cache
 def _parser(fmt: str) -> AnswerParser:
-    return AnswerParser(value_pattern=_DATE_PATTERNS[fmt], normalize=_normalizer(fmt))
+    """The asked format, ISO (unambiguous, read whatever was asked) and dates written in words."""
+    forms = [_renamed(_DATE_PATTERNS[fmt], "a"), *([] if fmt == "iso" else [_renamed(_DATE_PATTERNS["iso"], "i")]), *_WRITTEN_DATES]
+    candidate = re.compile("|".join(f"(?:{form})" for form in forms), re.IGNORECASE)
+    in_form = re.compile(_DATE_PATTERNS[fmt], re.IGNORECASE)
+
+    def normalize(value: str) -> str:
+        match = candidate.fullmatch(value.strip()) or candidate.search(value)
+        return _iso_of(match) if match else value.strip()
+
+    return AnswerParser(
+        value_pattern=candidate.pattern, normalize=normalize, given=_GIVEN,
+        in_form=lambda value: in_form.fullmatch(value.strip()) is not None,
+    )
+
+
+_GIVEN = r"(?i)(?:^|[.!?:]\s)\s*(?:so,?\s+)?(?:today|yesterday|tomorrow)(?:'s date)?\s+(?:is|was|will be)\b[^.\n]*$"
+"""A date the question gives ("Today is 2002-05-06."): ending the text with it restates the question."""
 
 
 class DatesParams(TaskParams):

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field, model_validator
 
-from rs_dagster.scoring.parsing import COUNT_PARSER
+from rs_dagster.scoring.parsing import NUMBER_PARSER
 from rs_dagster.tasks.base import Item, Task, TaskParams, join_and
 
 WORDS: tuple[str, ...] = tuple(
@@ -63,7 +63,7 @@ class Letters(Task):
     description = "Count occurrences of target letters across a list of words, case-insensitively, skipping struck-out words."
     Params = LettersParams
     answer_instruction = "End your response with a final line of the form `ANSWER: <integer>`."
-    parser = COUNT_PARSER
+    parser = NUMBER_PARSER
 
     def _generate(self, params: LettersParams, rng: random.Random) -> Item:
         # Long lists need hundreds of draws; numpy makes them (seeded from rng, so still a pure function).

@@ -12,13 +12,12 @@ import json
 import random
 import string
 from collections import defaultdict
-from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field
 
-from rs_dagster.scoring.parsing import AnswerParser
+from rs_dagster.scoring.parsing import AnswerParser, options_parser
 from rs_dagster.tasks.base import Item, Task, TaskParams
 
 FILMS: list[dict[str, Any]] = json.loads((Path(__file__).parent / "data" / "movies.json").read_text())["films"]
@@ -33,18 +32,6 @@ for _index, _film in enumerate(FILMS):
 _TAG_SETS = [frozenset(film["tags"]) for film in FILMS]
 
 Hints = Literal["none", "years", "tags"]
-
-
-@cache
-def _parser(choices: int) -> AnswerParser:
-    """Upper-case letters anywhere; lower-case only as "(b)" or alone, where they cannot be the article "a"."""
-    letters = string.ascii_uppercase[:choices]
-    lower = letters.lower()
-    return AnswerParser(
-        value_pattern=rf"\([{letters}{lower}]\)|(?<![\w'’.-])[{letters}](?![\w'’-])|(?<![\w'’.-])[{lower}](?=[).]?\s*$)",
-        normalize=lambda value: value.strip("() ").upper(),
-        flags=0,
-    )
 
 
 class MoviesParams(TaskParams):
@@ -67,10 +54,12 @@ class Movies(Task):
     description = "Pick the film that shares a genre or theme with a set of liked films (multiple choice)."
     Params = MoviesParams
     answer_instruction = "End your response with a final line of the form `ANSWER: <letter>`, giving the letter of your choice."
-    parser = _parser(MAX_CHOICES)
+    parser = options_parser(string.ascii_uppercase[:MAX_CHOICES], ())
 
     def parser_for(self, metadata: dict[str, Any]) -> AnswerParser:
-        return _parser(len(metadata["choices"]) if "choices" in metadata else MAX_CHOICES)
+        """An option's letter or its title; a letter beside another option's title is ambiguous."""
+        choices = tuple(metadata.get("choices", ()))
+        return options_parser(string.ascii_uppercase[: len(choices) or MAX_CHOICES], choices)
 
     def _generate(self, params: MoviesParams, rng: random.Random) -> Item:
         criteria = sorted(tag for tag, films in _FILMS_WITH_SALIENT.items() if len(films) > params.references)

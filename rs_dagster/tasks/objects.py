@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pydantic import Field, model_validator
 
-from rs_dagster.scoring.parsing import COUNT_PARSER
+from rs_dagster.scoring.parsing import NUMBER_PARSER
 from rs_dagster.tasks.base import Item, Task, TaskParams, join_and
 
 CATEGORIES: dict[str, dict] = json.loads((Path(__file__).parent / "data" / "objects.json").read_text())["categories"]
@@ -58,7 +58,7 @@ class Objects(Task):
     description = "Count the possessions of the asked categories in a narrated list with number words and zero quantities."
     Params = ObjectsParams
     answer_instruction = "End your response with a final line of the form `ANSWER: <integer>`."
-    parser = COUNT_PARSER
+    parser = NUMBER_PARSER
 
     def _generate(self, params: ObjectsParams, rng: random.Random) -> Item:
         chosen = rng.sample(CATEGORY_NAMES, params.targets + params.distractors)

@@ -20,7 +20,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from rs_dagster.scoring.parsing import INTEGER_PARSER
+from rs_dagster.scoring.parsing import NUMBER_PARSER
 from rs_dagster.tasks.base import Item, Task, TaskParams
 
 BASES = ("arithmetic", "geometric", "quadratic", "fibonacci")
@@ -152,7 +152,7 @@ class Sequence(Task):
     description = "Give the next term of an integer sequence built from a base rule plus stated adjustments."
     Params = SequenceParams
     answer_instruction = "End your response with a final line of the form `ANSWER: <integer>`."
-    parser = INTEGER_PARSER
+    parser = NUMBER_PARSER
 
     def _generate(self, params: SequenceParams, rng: random.Random) -> Item:
         kind = rng.choice(BASES) if params.base == "any" else params.base

@@ -16,12 +16,11 @@ import math
 import random
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from pydantic import Field
 
-from rs_dagster.scoring.parsing import AnswerParser
+from rs_dagster.scoring.parsing import AnswerParser, options_parser
 from rs_dagster.tasks.base import Item, Task, TaskParams
 
 # Ordered so that each block of four adds shapes that are harder to tell from the earlier ones.
@@ -198,39 +197,18 @@ class ShapesParams(TaskParams):
     noise: int = Field(0, ge=0, le=16, description="redundant points added to the path")
 
 
-def _normalize_choice(options: tuple[str, ...]):
-    by_name = {name: LETTERS[i] for i, name in enumerate(options)}
-
-    def normalize(value: str) -> str:
-        value = value.strip("() ").lower()
-        return by_name.get(value, value.upper())
-
-    return normalize
-
-
-@lru_cache(maxsize=4096)
-def _choice_parser(options: tuple[str, ...]) -> AnswerParser:
-    """A letter of the listed options (a bare capital, or any case in parentheses) or an option's name.
-    A bare "A" or "I" followed by a lowercase word is prose ("I think", "A square has"), not a choice."""
-    letters = LETTERS[: len(options)]
-    plain = "".join(c for c in letters if c not in "AI")
-    words = "".join(c for c in letters if c in "AI")
-    bare = f"[{plain}]|[{words}](?!\\s+[a-z])" if words else f"[{plain}]"
-    names = "|".join(sorted(options, key=len, reverse=True))
-    pattern = rf"\([{letters}]\)|(?-i:(?<![\w'])(?:{bare})(?![\w']))|\b(?:{names})\b"
-    return AnswerParser(value_pattern=pattern, normalize=_normalize_choice(options))
-
-
 class Shapes(Task):
     name = "shapes"
     version = "1"
     description = "Name the shape drawn by an SVG path after rotation, scaling, translation and path noise."
     Params = ShapesParams
     answer_instruction = "End your response with a final line of the form `ANSWER: <letter>`, the letter of your choice."
-    parser = _choice_parser(SHAPE_ORDER)
+    parser = options_parser(LETTERS[: len(SHAPE_ORDER)], SHAPE_ORDER)
 
     def parser_for(self, metadata: dict[str, Any]) -> AnswerParser:
-        return _choice_parser(tuple(metadata.get("options", SHAPE_ORDER)))
+        """An option's letter or its shape name; a letter beside another option's name is ambiguous."""
+        options = tuple(metadata.get("options", SHAPE_ORDER))
+        return options_parser(LETTERS[: len(options)], options)
 
     def _generate(self, params: ShapesParams, rng: random.Random) -> Item:
         pool = list(SHAPE_ORDER[: params.shapes])

@@ -18,11 +18,12 @@ import json
 import random
 import re
 from dataclasses import dataclass
-from typing import Literal
+from functools import lru_cache
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from rs_dagster.scoring.parsing import AnswerParser, Parsed, clean, marked_answers
+from rs_dagster.scoring.parsing import NOTHING, NOTHING_STATED, AnswerParser, Parsed, clean, is_looping, marked_answers
 from rs_dagster.tasks.base import Item, Task, TaskParams, uint32_draws
 
 VOCABULARY = tuple(dict.fromkeys("""
@@ -94,79 +95,109 @@ def _common_prefix(a: str, b: str) -> int:
 
 
 # ---- parsing: the cascade of parsing.py, where a value is a whole list, inline or one item per line ----
-_WORD = r"[A-Za-z]+"
-_SEPARATOR = r"(?:\s*[,;|]\s*(?:and\s+)?|\s+and\s+)"
-INLINE_LIST = rf"[\"']?{_WORD}[\"']?(?:{_SEPARATOR}[\"']?{_WORD}[\"']?)+"
-_ITEM_LINE = re.compile(rf"^\s*(?:[-*•]|\d+[.)])?\s*[\"'`]?({_WORD})[\"'`]?\s*,?\s*$")
-_BRACKET_LINE = re.compile(r"^\s*[\[\]]\s*,?\s*$")
+_WORD = re.compile(r"[A-Za-z](?:[A-Za-z'’&-]*[A-Za-z])?")
+"""A word, apostrophes, ampersands and hyphens inside it included ("o'connell", "r&d")."""
+_LIST_GAP = re.compile(
+    r"(?:[^\S\n]|\n(?![^\S\n]*\n)|[,;|\"'`“”‘’\[\]*_]|\\\\|\band\b|(?<![^\s,\[])(?:[-•]|\d+[.)])(?=\s))*",
+    re.IGNORECASE,
+)
+"""What may separate two items of a list: spaces, one line break, commas, quotes, brackets, markdown, "and",
+a LaTeX line break, a bullet or an item number. Not a full stop, a colon or a blank line: they end it."""
+_PROSE_WORDS = frozenset("""
+the an is are was were be been which that this these those so in of to for or as it its they them we you he she
+sorted sorting sort alphabetical alphabetically order ordered list words word answer final here note please with by
+from on at into then now also not no yes all each every only correct following above below result thus hence
+therefore because since after before there their when where if but
+""".split())
+"""Words that end a list after an answer marker ("apple banana cherry, which are sorted"), unless the item
+lists them itself."""
+_PROSE_BEFORE_LIST = 12
+"""Words of prose a list may follow after an answer marker ("ANSWER: the sorted words are ...")."""
 
 
 def _normalize_words(value: str) -> str:
     """The canonical form scoring compares: lowercase words joined by commas (separators, quotes,
     brackets and list numbering dropped; 'and' between items read as a separator)."""
-    words = re.findall(_WORD, re.sub(r"(?i)(?:,\s*|\s+)and\s+", ",", value))
-    return ",".join(word.lower() for word in words)
-
-
-def _item_block(lines: list[str]) -> list[str] | None:
-    """Words of the run of one-word item lines at the start of `lines` (bullets, numbers, JSON quotes,
-    bracket lines and code fences allowed; blank lines before the run skipped); None unless two items
-    at least."""
-    words: list[str] = []
-    for line in lines:
-        if line.lstrip().startswith("```"):  # a code fence around the list
-            continue
-        cleaned = clean(line)
-        if not cleaned:
-            if words:
-                break
-            continue
-        if _BRACKET_LINE.match(cleaned):
-            continue
-        match = _ITEM_LINE.match(cleaned)
-        if not match:
-            break
-        words.append(match.group(1))
-    return words if len(words) >= 2 else None
+    return ",".join(word.lower() for word in _WORD.findall(re.sub(r"(?i)(?:,\s*|\s+)and\s+", ",", value)))
 
 
 @dataclass(frozen=True)
 class ListParser(AnswerParser):
-    """AnswerParser whose value is a list: after an answer marker the list is read inline, or from the
-    item lines that follow. Rules keep their names and order: boxed, answer_line, answer_phrase,
-    last_line (the last line if it is an inline list, else the run of item lines ending the text),
-    last_value (the last inline list or item run anywhere)."""
+    """AnswerParser whose value is a list of the item's words, written in any list format. A list is a run
+    of the item's words (`vocabulary`, lowercase; None reads any word) joined by list separators, one
+    unknown word inside it allowed (a misspelling is part of the answer); prose words are never list items,
+    so "Hence, we" is not a list. After an answer marker the list may follow some prose and continue on
+    the lines below; the lenient rules read the last run of two words or more (`last_line` when it ends
+    the text). Rules keep their names and order, and a run of one word after a marker is not a list."""
 
-    def _after_marker(self, rest: str, following: list[str]) -> str | None:
-        inline = re.search(self.value_pattern, clean(rest), self.flags)
-        if inline:
-            return inline.group(0)
-        block = _item_block([rest, *following])
-        return ",".join(block) if block else None
+    vocabulary: frozenset[str] | None = None
+
+    def _known(self, word: str) -> bool:
+        return self.vocabulary is None or word.lower() in self.vocabulary
+
+    def _run(self, text: str, start: int, prose: int, marked: bool = False) -> tuple[list[str], int]:
+        """The run of list words from `start` (after up to `prose` other words): its words and its end.
+        After an answer marker (`marked`) every word that is not prose belongs to the list, so a list with
+        misspelt or invented words is read as written; elsewhere one unknown word is allowed between two
+        of the item's words."""
+        words: list[str] = []
+        pending: str | None = None
+        end = start
+        for token in _WORD.finditer(text, start):
+            word = token.group(0)
+            if words and word.lower() == "and" and not self._known(word):
+                continue  # a separator ("c, d and e"), read by the gap test of the next word
+            if words:
+                if token.start() - end > 16 or not _LIST_GAP.fullmatch(text, end, token.start()):
+                    break
+                if self._known(word):
+                    words += [pending, word] if pending else [word]
+                    pending = None
+                elif marked:
+                    if word.lower() in _PROSE_WORDS:
+                        break
+                    words.append(word)
+                elif pending is not None:
+                    break
+                else:
+                    pending = word
+                end = token.end()
+            elif self._known(word):
+                words, end = [word], token.end()
+            elif prose == 0 or "\n\n" in text[end:token.start()]:
+                break
+            else:
+                prose, end = prose - 1, token.end()
+        return words, end
 
     def parse(self, text: str | None) -> Parsed:
         if not text or not text.strip():
-            return Parsed(None, None)
-        lines = text.splitlines()
+            return NOTHING
         for rule, fragment, start in marked_answers(text):
-            if rule == "boxed":  # the list is inside the box, its items on lines (or LaTeX \\ breaks)
-                rest, *following = fragment.replace("\\\\", "\n").splitlines() or [""]
-            else:  # the list follows the marker on its line, or on the lines below
-                rest, following = fragment, lines[text.count("\n", 0, start) + 1 :]
-            if (value := self._after_marker(rest, following)) is not None:
-                return Parsed(self.normalize(value), rule)
-        filled = [line for line in lines if line.strip()]
-        last = clean(filled[-1]).rstrip(".!?;:") if filled else ""
-        if re.fullmatch(self.value_pattern, last, self.flags):
-            return Parsed(self.normalize(last), "last_line")
-        for end in range(len(filled), 0, -1):
-            block = _item_block(filled[:end][::-1])
-            if block:
-                return Parsed(self.normalize(",".join(reversed(block))), "last_line" if end == len(filled) else "last_value")
-            inline = re.findall(self.value_pattern, clean(filled[end - 1]), self.flags)
-            if inline:
-                return Parsed(self.normalize(inline[-1]), "last_value")
-        return Parsed(None, None)
+            if NOTHING_STATED.match(clean(fragment)):
+                return Parsed(None, rule)
+            words, _ = self._run(text, start, _PROSE_BEFORE_LIST, marked=True)
+            if len(words) >= 2:
+                return Parsed(self.normalize(",".join(words)) or None, rule)
+        if is_looping(text):
+            return NOTHING
+        last: tuple[list[str], int] = ([], 0)
+        position = 0
+        while (found := _WORD.search(text, position)) is not None:
+            words, end = self._run(text, found.start(), 0)
+            if len(words) >= 2:
+                last = (words, end)
+            position = max(end, found.end())
+        words, end = last
+        if not words:
+            return NOTHING
+        rule = "last_line" if "\n" not in text[end:].strip() else "last_value"
+        return Parsed(self.normalize(",".join(words)) or None, rule)
+
+
+@lru_cache(maxsize=4096)
+def _list_parser(vocabulary: frozenset[str] | None) -> ListParser:
+    return ListParser(value_pattern=_WORD.pattern, normalize=_normalize_words, vocabulary=vocabulary)
 
 
 class SortParams(TaskParams):
@@ -242,7 +273,11 @@ class Sort(Task):
         "End your response with a final line of the form `ANSWER: <the sorted words in the requested format>`; "
         "a format with one word per line continues on the lines below `ANSWER:`."
     )
-    parser = ListParser(value_pattern=INLINE_LIST, normalize=_normalize_words)
+    parser = _list_parser(None)
+
+    def parser_for(self, metadata: dict[str, Any]) -> AnswerParser:
+        words = metadata.get("words")
+        return _list_parser(frozenset(word.lower() for word in words) if words else None)
 
     def _generate(self, params: SortParams, rng: random.Random) -> Item:
         distinct = _distinct_words(params.words - params.duplicates, params.shared_prefix, rng)

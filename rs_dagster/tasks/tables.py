@@ -19,7 +19,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from rs_dagster.scoring.parsing import INTEGER_PARSER, AnswerParser, names_parser
+from rs_dagster.scoring.parsing import NUMBER_PARSER, AnswerParser, names_parser
 from rs_dagster.tasks.base import Item, Task, TaskParams, uint32_draws
 
 FIRST_NAMES = (
@@ -164,12 +164,12 @@ class Tables(Task):
     description = "Answer count/sum/mean/max/min/lookup/argmax questions with filters over a rendered table."
     Params = TablesParams
     answer_instruction = "End your response with a final line of the form `ANSWER: <value>`, a number or the cell's text."
-    parser = INTEGER_PARSER
+    parser = NUMBER_PARSER
 
     def parser_for(self, metadata: dict[str, Any]) -> AnswerParser:
         if metadata.get("answer_type") == "text":
             return names_parser(tuple(metadata["candidates"]))
-        return INTEGER_PARSER
+        return NUMBER_PARSER
 
     def _generate(self, params: TablesParams, rng: random.Random) -> Item:
         theme_name = rng.choice(list(THEMES))
