@@ -67,6 +67,10 @@ ADVERSARIAL = {
     "a sorted-looking wall": "apple banana " * 60_000,
     "brackets": "ANSWER: " + ") " * 300_000,
     "unicode": "\u00e9\u2212\u2983\u2984{}" * 100_000,
+    "a count and one long word": "There are 5 " + "abcdefghij" * 100_000 + "1",
+    "one line of records": "x | 7 " * 150_000 + "\n5",
+    "option lines": "A) x\nB) y\n" * 60_000,
+    "answer phrases on one line": "the answer is (A) or " * 40_000,
 }
 
 

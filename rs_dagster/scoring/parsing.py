@@ -7,12 +7,13 @@ parsed answer so lenient matches can be audited (and excluded) later.
 
 1. `boxed`          the last LaTeX \\boxed{...}
 2. `answer_line`    the last "ANSWER: ..." line (the format every prompt instructs)
-3. `answer_phrase`  the last "final answer is ...", "the answer is ...", "result is ...", "the closest
-                    match would be ...", "(A) ... is the best option" (the last one of its line)
+3. `answer_phrase`  the last "final answer is ...", "the answer is ...", "result is ...", "the sorted
+                    list is ...", "the expression evaluates to ...", "the closest match would be ...",
+                    "(A) ... is the best option" (the last one of its line; not inside code)
 4. `last_line`      the last non-empty line (code fences aside), when it consists of a single value
 5. `last_value`     the value that concludes the text ("..., which evaluates to 27."; not a value inside
                     code, an operand, a numbered step or the question's given), or on option tasks the
-                    last option named (lenient); nothing in a repetition loop
+                    last option letter named (lenient); nothing in a repetition loop
 
 A marker that ends its line ("The final answer is:") is read on the next line that holds anything.
 
@@ -38,6 +39,7 @@ strings, never converted to int, so a number of any length is read.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import re
 from collections import Counter, deque
@@ -54,9 +56,9 @@ STRICT_RULES = ("boxed", "answer_line")
 _ANSWER_LINE = re.compile(r"(?im)^[^\S\n]*[#>*_\s]*(?:final\s+)?answer[*_\s]*[:：=](?:[*_]|[^\S\n])*(.*)$")
 # A phrase such as "the final answer is ..." or "result = ..."; group 1 is the rest of the line.
 _PHRASE = (
-    r"\b(?:final answer|the answer|answer|result|solution|"
+    r"(?:\b(?:final answer|the answer|answer|result|solution|(?:final |sorted )+(?:list|order|sequence)|"
     r"(?:correct|best|right|closest|only|most similar|final) (?:option|choice|match|fit)(?: [^\n.]{0,60}?)?)"
-    r"[^\S\n]*(?:is|would be|will be|=|:)(?:[^\S\n]*:)?[^\S\n]*"
+    r"[^\S\n]*(?:is|would be|will be|should be|=|:)|\b(?:evaluates|simplifies|reduces) to)(?:[^\S\n]*:)?[^\S\n]*"
 )
 _ANSWER_PHRASE = re.compile(rf"(?im)^.*{_PHRASE}(.*)$")
 """The last answer phrase of a line ("So the answer is (D). However, the closest match would be (A) ...")."""
@@ -73,12 +75,12 @@ _ASTERISKS = re.compile(r"(?<=[\d)])\*{1,2}(?=[\d(])|(?<= )\*{1,2}(?= )|(\*+)")
 """Asterisks: a product ("2 * 3", "2*3", "2**3") is kept, markdown emphasis ("**42**") is dropped."""
 
 HEDGE = re.compile(
-    r"[^\S\n]*(?:,[^\S\n]*(?:(?:or|and)\b)?|/|\||;|&|\bor\b|\band\b|\bvs\b\.?|\bversus\b|(?<=[^\S\n]))[^\S\n]*"
+    r"[^\S\n]*(?:,[^\S\n]*(?:(?:or|and)\b)?|/|\||;|&|\bor\b|\band\b|\bbut also\b|\bvs\b\.?|\bversus\b|(?<=[^\S\n]))[^\S\n]*"
     r"(?:(?:maybe|perhaps|possibly|probably|also)\b[^\S\n]*)?[\"'“‘]?",
     re.IGNORECASE,
 )
-"""What joins the candidates of a hedge: "5 or 7", "A, B, C, and D", "True/False", "(A) | (B)", or only
-spaces ("5 7", "False True False")."""
+"""What joins the candidates of a hedge: "5 or 7", "A, B, C, and D", "True/False", "(A) | (B)", "not only
+true but also false", or only spaces ("5 7", "False True False")."""
 _PAIR_GAP = re.compile(r"[\s:.\-–—=()\[\]\"'“”*]{0,6}")
 """What may stand between an option's letter and its content ("(B) square", "B: square", "square (B)")."""
 _RETRACTION = re.compile(
@@ -154,7 +156,11 @@ def marked_answers(text: str) -> Iterator[tuple[str, str, int]]:
     stops at the first fragment that states something."""
     for start, content in reversed(_boxed_contents(text)):
         yield "boxed", content, start
-    phrases = sorted([*_ANSWER_PHRASE.finditer(text), *_OPTION_FIRST.finditer(text)], key=lambda m: m.start(1))
+    code = [(block.start(), block.end()) for block in CODE_BLOCK.finditer(text)] if "```" in text else []
+    phrases = sorted(
+        (m for m in [*_ANSWER_PHRASE.finditer(text), *_OPTION_FIRST.finditer(text)] if not inside(m.start(1), code)),
+        key=lambda m: m.start(1),
+    )
     for matches, rule in ((list(_ANSWER_LINE.finditer(text)), "answer_line"), (phrases, "answer_phrase")):
         for match in reversed(matches):
             if match.group(1).strip(" *_`$:") or not (below := _NEXT_LINE.match(text, match.end())):
@@ -165,6 +171,12 @@ def marked_answers(text: str) -> Iterator[tuple[str, str, int]]:
                 phrase = _PHRASE_IN_FRAGMENT.match(below.group(1))
                 skip = phrase.end() if phrase and phrase.end() < len(below.group(1)) else 0
                 yield rule, below.group(1)[skip:], below.start(1) + skip
+
+
+def inside(position: int, spans: list[tuple[int, int]]) -> bool:
+    """Whether `position` falls in one of the sorted, disjoint `spans`."""
+    index = bisect.bisect_right(spans, (position + 1, -1)) - 1
+    return index >= 0 and spans[index][0] <= position < spans[index][1]
 
 
 def clean(fragment: str) -> str:
@@ -240,6 +252,9 @@ class AnswerParser:
     gives ("Today is"): such a value ending the text restates the question, it does not answer it.
     prose_pattern: the candidate regex for the rules that read prose (answer_phrase, last_line, last_value)
     where it must be stricter than in an answer line (the boolean notations' words "on", "no").
+    free_text: a short answer line or box that names no candidate is read as written (an item the story
+    never mentions is a wrong answer, not a missing one). openers: for closing-bracket answers, the opening
+    brackets: a fragment whose first bracket opens ("`[]`", "( ) [ ( )") writes a sequence, not closers.
     """
 
     value_pattern: str
@@ -253,6 +268,8 @@ class AnswerParser:
     lenient: str = "conclusion"
     given: str | None = None
     prose_pattern: str | None = None
+    free_text: bool = False
+    openers: str | None = None
     _compiled: dict[str, re.Pattern[str]] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     def _regex(self, name: str) -> re.Pattern[str]:
@@ -273,10 +290,17 @@ class AnswerParser:
         """What one fragment states: a value, an ambiguous answer, a statement with no answer in it
         (Parsed with value None: the cascade stops there), or None when it holds no candidate at all."""
         text = self._clean(fragment)
-        if NOTHING_STATED.match(text):
+        if NOTHING_STATED.match(text) or text.count("|") >= 3:  # no answer, or a table row
             return Parsed(None, rule)
-        candidates = list(self._regex("value" if rule in STRICT_RULES else "prose").finditer(text, self._after_restated(text)))
+        skip = self._after_restated(text)
+        if self.openers and (bracket := _BRACKET.search(text, skip)) and bracket.group(0) in self.openers:
+            return Parsed(None, rule)
+        candidates = list(self._regex("value" if rule in STRICT_RULES else "prose").finditer(text, skip))
         if not candidates:
+            written = text.rstrip(".!")
+            short = rule in STRICT_RULES or (len(written.split()) <= 3 and not _PROSE_WORD.search(written))
+            if self.free_text and short and 0 < len(written) <= 40 and not _NOT_FREE_TEXT.search(written):
+                return Parsed(self.normalize(written), rule)  # "ANSWER: left winger", an answer outside the item's names
             return None
         first = 0
         retraction = None
@@ -309,8 +333,9 @@ class AnswerParser:
             if self.operators is None or not self._regex("operators").match(text, head.end()):
                 break
             line_end = text.find("\n", head.end())
-            equals = text.find("=", head.end(), None if line_end < 0 else line_end)
-            later = next((i for i in range(first + 1, len(candidates)) if candidates[i].start() > equals), None) if equals >= 0 else None
+            result = _EQUALS.search(text, head.end(), len(text) if line_end < 0 else line_end)
+            equals = result.end() - 1 if result else -1
+            later = next((i for i in range(first + 1, len(candidates)) if candidates[i].start() > equals), None) if result else None
             if later is None:
                 return Parsed(None, rule)
             first, start = later, equals + 1
@@ -333,25 +358,46 @@ class AnswerParser:
             return NOTHING
         if self.answer_braces:
             text = _protect_answer_braces(text)
-        for rule, fragment, _ in marked_answers(text):
+        for rule, fragment, start in marked_answers(text):
             if (reading := self.read(fragment, rule)) is not None:
                 return reading
+            if rule in STRICT_RULES and fragment.strip(" *_`$") and not text[start + len(fragment) :].strip(" *_`$\n}"):
+                return Parsed(None, rule)  # the final ANSWER line holds no value of the task's form ("ANSWER: 10" for ON/OFF)
         if is_looping(text):
             return NOTHING
         lines = [line for line in text.strip().splitlines() if line.strip() and not _FENCE.fullmatch(line)]
-        text = _CODE_BLOCK.sub("\n", text)  # code is not a conclusion
+        text = CODE_BLOCK.sub("\n", text)  # code is not a conclusion
         if lines:
-            final = self._clean(lines[-1]).rstrip(".!?;:,")
+            final = _ARTICLE.sub("", self._clean(lines[-1]).rstrip(".!?;:,"))  # "A triangle", "the 7"
             if self._regex("prose").fullmatch(final) and (reading := self.read(lines[-1], "last_line")) is not None:
                 return reading
         if self.lenient == "none":
             return NOTHING
         text = self._clean(text)
         final_three: deque[re.Match[str]] = deque(maxlen=3)
+        last_letter: re.Match[str] | None = None
         for match in self._regex("prose").finditer(text):
             final_three.append(match)
-        if not final_three or (self.lenient == "conclusion" and not self._concludes(text, final_three[-1])):
+            if self.option_pairs and len(match.group(0).strip("() ")) == 1:
+                last_letter = match
+        if not final_three:
             return NOTHING
+        concludes = self._concludes(text, final_three[-1]) and not (self.option_pairs and final_three[-1] is not last_letter)
+        last_line = text.rstrip().rfind("\n") + 1
+        if concludes and last_line <= final_three[-1].start() and _RECORDS.match(text, last_line):
+            # "Cyd Silva, 158 | Dana Nakamura, 148": the last line offers several records
+            listed = [self.normalize(m.group(0)) for m in self._regex("prose").finditer(text, last_line)]
+            if len(set(listed)) > 1:
+                return Parsed(None, "last_value", ambiguous=tuple(dict.fromkeys(v for v in listed if v)))
+        if not concludes:
+            if self.lenient == "conclusion" or last_letter is None:
+                return NOTHING
+            # an option task's last letter, anywhere ("(B) Kolya is the most similar ..."); its content may
+            # follow. An option's content in prose is read only when it is the whole last line ("A triangle").
+            following = [m for m in self._regex("prose").finditer(text, last_letter.start()) if m.start() < last_letter.end() + 200]
+            if _DENIAL.search(text, last_letter.end()) or self._in_listing(text, last_letter):
+                return NOTHING
+            return self._read_from(text, following, 0, last_letter.start(), "last_value")
         chain = [final_three[-1]]  # the last candidate and those a hedge (or an option pair) joins to it
         for earlier in reversed(list(final_three)[:-1]):
             if not self._joined(text[earlier.end() : chain[0].start()]):
@@ -398,13 +444,24 @@ class AnswerParser:
 
 
 _FENCE = re.compile(r"\s*```\w*\s*")
-_CODE_BLOCK = re.compile(r"```.*?(?:```|\Z)", re.DOTALL)
+CODE_BLOCK = re.compile(r"```.*?(?:```|\Z)", re.DOTALL)
 _CONCLUSION_END = re.compile(r"[\s.!?;:,)\]\"'”’}]*")
-_UNIT_END = re.compile(r"[^\S\n]+(?:[^\W\d_][\w'’-]*[^\S\n]*){1,8}[.!?]?[\s)\]\"'”’]*")
+_UNIT_END = re.compile(r"[^\S\n]+(?:[\"“]?[^\W\d_][\w'’-]*+[\"”]?[^\S\n]*+){1,8}[.!?]?[\s)\]\"'”’]*")
 """A few words closing the sentence after a count ("= 8 kitchen utensils.")."""
-_COUNTED = re.compile(r"(?i)(?:=|\b(?:have|are|is|makes|gives|equals|total of))[^\S\n]*$")
+_COUNTED = re.compile(r"(?i)(?:=|\b(?:have|are|is|makes|gives|equals|total of|shows that))[^\S\n]*(?:(?:a|an|the)[^\S\n]+)?$")
 """What introduces a count that its unit may follow: "there are", "you have", "a total of", "="."""
 _INDEX = re.compile(r"[A-Za-z]\($")
+_NOT_FREE_TEXT = re.compile(r"[|{}<>=\d]|\b(?:is|are|was|the answer)\b", re.IGNORECASE)
+"""What a free-text answer line does not hold: digits (a number where a name is asked is not an answer of
+the task's kind), markup, a sentence."""
+_ARTICLE = re.compile(r"(?i)^(?:a|an|the)\s+")
+_EQUALS = re.compile(r"(?i)=|\b(?:equals|is equal to|evaluates to|gives|makes|yields)\b")
+"""What gives an expression's value: "12 - 5 = 7", "`5 * 4 * 7`, which equals 180"."""
+_BRACKET = re.compile(r"[(\[<{)\]>}]")
+_PROSE_WORD = re.compile(r"(?i)\b(?:that|this|we|it|to|of|a|an|the|not|no|so|which|in|on|for|with|be|by)\b")
+"""Words that make an answer phrase's rest a sentence, not a name ("the result is that we ...")."""
+_RECORDS = re.compile(r"[^\n]*\S[^\S\n]\|[^\S\n]\S")
+"""A line of records separated by " | " (matched at the start of the last line)."""
 _DENIAL = re.compile(r"(?i)\bnone of (?:the|them|these|those)\b|\bno (?:option|choice|answer)s? (?:is|are|fits?|matche?s?)\b")
 """After the last value, a statement that no option or answer fits: nothing was chosen."""
 _OPTION_LISTING = re.compile(r"(?m)(?:^[^\S\n]*\(?[A-Z][).][^\S\n].*\n)+^[^\S\n]*\(?[A-Z][).][^\S\n].*$")
@@ -423,11 +480,14 @@ wrong answer, and 5.5 is 5.5, never a correct 5."""
 
 
 @lru_cache(maxsize=4096)
-def names_parser(names: tuple[str, ...]) -> AnswerParser:
+def names_parser(names: tuple[str, ...], given: str | None = None) -> AnswerParser:
     """Answers that are one of `names` (items, table cells), in any case and spacing. Longer names are
-    tried first, so a name that contains another is read whole; values compare by `normalize_text`."""
+    tried first, so a name that contains another is read whole; values compare by `normalize_text`.
+    `given`: see AnswerParser (the words that introduce the question's own data)."""
     alternatives = "|".join(" +".join(map(re.escape, name.split())) for name in sorted(names, key=len, reverse=True))
-    return AnswerParser(value_pattern=rf"(?<![\w'’])(?:{alternatives})(?![\w'’])", normalize=normalize_text)
+    return AnswerParser(
+        value_pattern=rf"(?<![\w'’])(?:{alternatives})(?![\w'’])", normalize=normalize_text, free_text=True, given=given
+    )
 
 
 @lru_cache(maxsize=4096)

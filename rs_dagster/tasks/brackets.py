@@ -28,10 +28,11 @@ def _normalize_closers(value: str) -> str:
 @lru_cache(maxsize=4096)
 def _closers_parser(prefix: str) -> AnswerParser:
     """Closing brackets; a "}" is one unless it closes a LaTeX command (\\boxed{...}); an answer that repeats
-    the item's prefix before its closers ("( [ ] )" for "( [") is read after the prefix."""
+    the item's prefix before its closers ("( [ ] )" for "( [") is read after the prefix, and one that begins
+    with an opening bracket is a bracket sequence, not the closers asked for."""
     return AnswerParser(
         value_pattern=r"[)\]>}](?:[^\S\n]*[)\]>}])*", normalize=_normalize_closers, answer_braces=True, restated=prefix or None,
-        lenient="none",
+        lenient="none", openers="([<{",
     )
 
 

@@ -36,7 +36,7 @@ _CONFOUNDERS = (
 )
 
 
-PERSON_PARSER = AnswerParser(value_pattern=rf"(?<![\w'])(?:{'|'.join(NAMES)})(?![\w'])", normalize=str.capitalize)
+PERSON_PARSER = AnswerParser(value_pattern=rf"(?<![\w'])(?:{'|'.join(NAMES)})(?![\w'])", normalize=str.capitalize, free_text=True)
 CAR_PARSER = NUMBER_PARSER
 
 

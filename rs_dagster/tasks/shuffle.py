@@ -102,6 +102,10 @@ def _written(domain: Domain, item: str) -> str:
     return text
 
 
+GIVEN = r"(?i)\b(?:at|in) the (?:start|beginning)\b"
+"""The story's opening state, which a model may repeat: "At the start: ... Rosa is playing sweeper." is no answer."""
+
+
 class ShuffleParams(TaskParams):
     people: int = Field(ge=2, le=MAX_PEOPLE, description="number of people, each holding one item")
     swaps: int = Field(ge=1, le=64, description="swaps that happen")
@@ -114,10 +118,10 @@ class Shuffle(Task):
     description = "Track who holds which item after pairwise swaps, ignoring swaps that do not happen."
     Params = ShuffleParams
     answer_instruction = "End your response with a final line of the form `ANSWER: <item>`, naming the item exactly as the story does."
-    parser = names_parser(DOMAINS["books"].items)
+    parser = names_parser(DOMAINS["books"].items, GIVEN)
 
     def parser_for(self, metadata: dict[str, Any]) -> AnswerParser:
-        return names_parser(tuple(metadata.get("items", DOMAINS["books"].items)))
+        return names_parser(tuple(metadata.get("items", DOMAINS["books"].items)), GIVEN)
 
     def _generate(self, params: ShuffleParams, rng: random.Random) -> Item:
         domain_name = rng.choice(list(DOMAINS))

@@ -13,6 +13,7 @@ share their first N letters, so comparisons reach deep into the words), `format`
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import json
 import random
@@ -23,7 +24,17 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from rs_dagster.scoring.parsing import NOTHING, NOTHING_STATED, AnswerParser, Parsed, clean, is_looping, marked_answers
+from rs_dagster.scoring.parsing import (
+    CODE_BLOCK,
+    NOTHING,
+    NOTHING_STATED,
+    AnswerParser,
+    Parsed,
+    clean,
+    inside,
+    is_looping,
+    marked_answers,
+)
 from rs_dagster.tasks.base import Item, Task, TaskParams, uint32_draws
 
 VOCABULARY = tuple(dict.fromkeys("""
@@ -105,9 +116,9 @@ _LIST_GAP = re.compile(
 a LaTeX line break, a bullet or an item number. Not a full stop, a colon or a blank line: they end it."""
 _PROSE_WORDS = frozenset("""
 the an is are was were be been which that this these those so in of to for or as it its they them we you he she
-sorted sorting sort alphabetical alphabetically order ordered list words word answer final here note please with by
-from on at into then now also not no yes all each every only correct following above below result thus hence
-therefore because since after before there their when where if but
+sorted sorting sort alphabetical alphabetically order ordered list words word answer final here here's note please
+with by from at into then now also not no yes all each every only correct following above below result thus hence
+therefore because since after before there their when where if but gives give get gets our my output ascending
 """.split())
 """Words that end a list after an answer marker ("apple banana cherry, which are sorted"), unless the item
 lists them itself."""
@@ -123,28 +134,34 @@ def _normalize_words(value: str) -> str:
 
 @dataclass(frozen=True)
 class ListParser(AnswerParser):
-    """AnswerParser whose value is a list of the item's words, written in any list format. A list is a run
-    of the item's words (`vocabulary`, lowercase; None reads any word) joined by list separators, one
-    unknown word inside it allowed (a misspelling is part of the answer); prose words are never list items,
-    so "Hence, we" is not a list. After an answer marker the list may follow some prose and continue on
-    the lines below; the lenient rules read the last run of two words or more (`last_line` when it ends
-    the text). Rules keep their names and order, and a run of one word after a marker is not a list."""
+    """AnswerParser whose value is a list of words, written in any list format (comma- or space-separated,
+    one per line, JSON, numbered). Rules keep their names and order:
+
+    - after an answer marker the list may follow a few words of prose ("the sorted words are") and continue
+      on the lines below; every word that is not prose belongs to it, so a list with misspelt or invented
+      words is read as written, and it ends at a full stop, a colon, a blank line or a prose word;
+    - `last_line`: the last line, when it is a list of two words or more (after a heading such as
+      "Sorted:"); a line headed "Words:" restates the question and is not an answer;
+    - `last_value`: the last run of two or more of the item's own words (`vocabulary`, one unknown word
+      inside allowed), on one line or one word per line; never prose ("Hence, we"), code, a loop or a
+      restated "Words:" line.
+    A run of one word after a marker is not a list."""
 
     vocabulary: frozenset[str] | None = None
 
     def _known(self, word: str) -> bool:
         return self.vocabulary is None or word.lower() in self.vocabulary
 
-    def _run(self, text: str, start: int, prose: int, marked: bool = False) -> tuple[list[str], int]:
-        """The run of list words from `start` (after up to `prose` other words): its words and its end.
-        After an answer marker (`marked`) every word that is not prose belongs to the list, so a list with
-        misspelt or invented words is read as written; elsewhere one unknown word is allowed between two
-        of the item's words."""
+    def _run(self, text: str, start: int, marked: bool, prose: int = 0) -> tuple[list[str], int]:
+        """The run of list words from `start`, after up to `prose` prose words: its words and its end. A
+        `marked` run (after an answer marker, or a list line) takes every word that is not prose; otherwise
+        one unknown word is allowed between two of the item's words."""
         words: list[str] = []
         pending: str | None = None
         end = start
         for token in _WORD.finditer(text, start):
             word = token.group(0)
+            is_prose = word.lower() in _PROSE_WORDS and not self._known(word)
             if words and word.lower() == "and" and not self._known(word):
                 continue  # a separator ("c, d and e"), read by the gap test of the next word
             if words:
@@ -154,7 +171,7 @@ class ListParser(AnswerParser):
                     words += [pending, word] if pending else [word]
                     pending = None
                 elif marked:
-                    if word.lower() in _PROSE_WORDS:
+                    if is_prose:
                         break
                     words.append(word)
                 elif pending is not None:
@@ -162,9 +179,11 @@ class ListParser(AnswerParser):
                 else:
                     pending = word
                 end = token.end()
-            elif self._known(word):
+            elif self._known(word) or (marked and not is_prose):
+                if not _LIST_GAP.fullmatch(text, end, token.start()) and end != start:
+                    break
                 words, end = [word], token.end()
-            elif prose == 0 or "\n\n" in text[end:token.start()]:
+            elif prose == 0 or not is_prose or "\n\n" in text[end : token.start()]:
                 break
             else:
                 prose, end = prose - 1, token.end()
@@ -176,23 +195,45 @@ class ListParser(AnswerParser):
         for rule, fragment, start in marked_answers(text):
             if NOTHING_STATED.match(clean(fragment)):
                 return Parsed(None, rule)
-            words, _ = self._run(text, start, _PROSE_BEFORE_LIST, marked=True)
+            words, _ = self._run(text, start, marked=True, prose=_PROSE_BEFORE_LIST)
             if len(words) >= 2:
                 return Parsed(self.normalize(",".join(words)) or None, rule)
         if is_looping(text):
             return NOTHING
+        text = CODE_BLOCK.sub("\n", text)
+        lines = [line for line in text.splitlines() if line.strip()]
+        if lines and not _GIVEN_LINE.match(lines[-1]):  # a last line that restates the question's words
+            line = lines[-1]
+            heading = _HEADING.match(line)
+            words, end = self._run(line, heading.end() if heading else 0, marked=True)
+            if len(words) >= 2 and not _WORD.search(line, end):
+                return Parsed(self.normalize(",".join(words)) or None, "last_line")
         last: tuple[list[str], int] = ([], 0)
+        given = [line.span() for line in _GIVEN_LINE.finditer(text)]
         position = 0
         while (found := _WORD.search(text, position)) is not None:
-            words, end = self._run(text, found.start(), 0)
-            if len(words) >= 2:
+            if inside(found.start(), given):
+                position = given[bisect.bisect_right(given, (found.start() + 1, -1)) - 1][1]
+                continue
+            words, end = self._run(text, found.start(), marked=False)
+            if len(words) >= 2 and _one_line_or_one_per_line(text[found.start() : end]):
                 last = (words, end)
             position = max(end, found.end())
         words, end = last
         if not words:
             return NOTHING
-        rule = "last_line" if "\n" not in text[end:].strip() else "last_value"
-        return Parsed(self.normalize(",".join(words)) or None, rule)
+        return Parsed(self.normalize(",".join(words)) or None, "last_value")
+
+
+def _one_line_or_one_per_line(segment: str) -> bool:
+    """A list written on one line, or one word per line (not lines of several words each: prose)."""
+    lines = segment.splitlines()
+    return len(lines) == 1 or all(len(_WORD.findall(line)) <= 1 for line in lines)
+
+
+_HEADING = re.compile(r"[^\S\n]*[A-Za-z][\w ]{0,24}:[^\S\n]*")
+_GIVEN_LINE = re.compile(r"(?im)^[^\S\n]*[*_#]*words[*_]*:.*$")
+"""The question's "Words: ..." line, which a model may repeat: not its answer."""
 
 
 @lru_cache(maxsize=4096)
