@@ -73,7 +73,7 @@ def _lenient_or_oracle(oracle: Oracle):
 
     def reply(body: dict[str, Any]) -> Reply:
         if body["model"] == "lenient":
-            return Reply(content=f"I would say {oracle.lookup(body).answer}, probably.")
+            return Reply(content=f"After thinking it over, I would say it is {oracle.lookup(body).answer}.")
         return oracle(body)
 
     return reply

@@ -56,9 +56,13 @@ STRICT_RULES = ("boxed", "answer_line")
 _ANSWER_LINE = re.compile(r"(?im)^[^\S\n]*[#>*_\s]*(?:final\s+)?answer[*_\s]*[:：=](?:[*_]|[^\S\n])*(.*)$")
 # A phrase such as "the final answer is ..." or "result = ..."; group 1 is the rest of the line.
 _PHRASE = (
-    r"(?:\b(?:final answer|the answer|answer|result|solution|(?:final |sorted )+(?:list|order|sequence)|"
-    r"(?:correct|best|right|closest|only|most similar|final) (?:option|choice|match|fit)(?: [^\n.]{0,60}?)?)"
-    r"[^\S\n]*(?:is|would be|will be|should be|=|:)|\b(?:evaluates|simplifies|reduces) to)(?:[^\S\n]*:)?[^\S\n]*"
+    r"(?:(?:"
+    # "the (final) answer / result / solution", but not where it is still sought ("to find the final answer: ...")
+    r"(?<!find )(?<!get )(?<!determine )(?<!calculate )(?<!compute )(?<!reach )(?<!final )(?<!the )"
+    r"\b(?:the )?(?:final )?(?:answer|result|solution)"
+    r"|\b(?:final |sorted )+(?:list|order|sequence)"
+    r"|\b(?:correct|best|right|closest|only|most similar|final) (?:option|choice|match|fit)(?: [^\n.]{0,60}?)?"
+    r")[^\S\n]*(?:is|would be|will be|should be|=|:)|\b(?:evaluates|simplifies|reduces) to)(?:[^\S\n]*:)?[^\S\n]*"
 )
 _ANSWER_PHRASE = re.compile(rf"(?im)^.*{_PHRASE}(.*)$")
 """The last answer phrase of a line ("So the answer is (D). However, the closest match would be (A) ...")."""
@@ -278,7 +282,7 @@ class AnswerParser:
             self._compiled[name] = (
                 re.compile(self.value_pattern, self.flags) if name == "value"
                 else re.compile(self.prose_pattern or self.value_pattern, self.flags) if name == "prose"
-                else re.compile(rf"[^\S\n]*(?:{self.operators})[^\S\n]*[(\[]*[^\S\n]*(?:{self.value_pattern})", self.flags)
+                else re.compile(rf"[)\]]*[^\S\n]*(?:{self.operators})[^\S\n]*[(\[]*[^\S\n]*(?:{self.value_pattern})", self.flags)
             )
         return self._compiled[name]
 
@@ -429,16 +433,18 @@ class AnswerParser:
 
     def _concludes(self, text: str, value: re.Match[str]) -> bool:
         """Whether the text's last candidate is its conclusion: only punctuation follows it, or the words of a
-        count's unit ("you have 8 kitchen utensils."); it is not an operand ("... XOR True)", "67 > 0") or an index
-        ("a(3)"), not the result of a numbered step ("6. 26.5 - 26.5 = 0"), and not a value the question
-        gives ("Today is 2002-05-06.")."""
+        count's unit ("you have 8 kitchen utensils."); it is not an operand ("... XOR True)", "67 > 0"), an index
+        ("a(3)"), the bound of a condition ("greater than 3") or in an aside ("(which is 8)."), not the result of a numbered step ("6. 26.5 -
+        26.5 = 0") unless the step says it is final, and not a value the question gives ("Today is 2002-05-06.")."""
         line_start = text.rfind("\n", 0, value.start()) + 1
         before = text[max(line_start, value.start() - 200) : value.start()]
         return bool(
             (_CONCLUSION_END.fullmatch(text, value.end()) or (_COUNTED.search(before) and _UNIT_END.fullmatch(text, value.end())))
-            and not _STEP_LINE.match(text, line_start)
+            and not (_STEP_LINE.match(text, line_start) and not _FINAL_STEP.search(text, line_start, value.start()))
             and not (self.operators and re.search(rf"(?:{self.operators})[\s(\[]*$", before, self.flags))
             and not _INDEX.search(before)
+            and not _CONDITION.search(before)
+            and before.count("(") <= before.count(")")  # not in an aside: "(which is 8)."
             and not (self.given and re.search(self.given, before))
         )
 
@@ -451,6 +457,8 @@ _UNIT_END = re.compile(r"[^\S\n]+(?:[\"“]?[^\W\d_][\w'’-]*+[\"”]?[^\S\n]*+
 _COUNTED = re.compile(r"(?i)(?:=|\b(?:have|are|is|makes|gives|equals|total of|shows that))[^\S\n]*(?:(?:a|an|the)[^\S\n]+)?$")
 """What introduces a count that its unit may follow: "there are", "you have", "a total of", "="."""
 _INDEX = re.compile(r"[A-Za-z]\($")
+_CONDITION = re.compile(r"(?i)\b(?:than|multiple of|divisible by|at least|at most|up to)[^\S\n]*$")
+"""A value that ends a condition, not a result: "... greater than 3.", "a multiple of 3."."""
 _NOT_FREE_TEXT = re.compile(r"[|{}<>=\d]|\b(?:is|are|was|the answer)\b", re.IGNORECASE)
 """What a free-text answer line does not hold: digits (a number where a name is asked is not an answer of
 the task's kind), markup, a sentence."""
@@ -467,6 +475,8 @@ _DENIAL = re.compile(r"(?i)\bnone of (?:the|them|these|those)\b|\bno (?:option|c
 _OPTION_LISTING = re.compile(r"(?m)(?:^[^\S\n]*\(?[A-Z][).][^\S\n].*\n)+^[^\S\n]*\(?[A-Z][).][^\S\n].*$")
 """Two lines or more that each begin with an option letter: a listing."""
 _STEP_LINE = re.compile(r"[^\S\n]*(?:\d+[.)]|[-•])[^\S\n]")
+_FINAL_STEP = re.compile(r"(?i)\b(?:finally|final|in total|therefore|thus)\b")
+"""What makes the last numbered step a conclusion ("3. Finally, ... in total: 4 + 12 + 7 = 28 animals.")."""
 
 
 NUMBER_PATTERN = r"(?<![\w.,/\d])[-\u2212+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:/\d+)?(?![\w]|[.,/]\d)"
