@@ -65,6 +65,8 @@ _PHRASE = (
     r")[^\S\n]*(?:is|would be|will be|should be|=|:)|\b(?:evaluates|simplifies|reduces) to)(?:[^\S\n]*:)?[^\S\n]*"
 )
 _ANSWER_PHRASE = re.compile(rf"(?im)^.*{_PHRASE}(.*)$")
+_PHRASE_HINT = re.compile(r"(?i)answer|result|solution|list|order|sequence|option|choice|match|fit|evaluates|simplifies|reduces")
+"""A word every answer phrase holds: the lines without one are never matched against the phrases."""
 """The last answer phrase of a line ("So the answer is (D). However, the closest match would be (A) ...")."""
 _PHRASE_IN_FRAGMENT = re.compile(rf"(?i).*{_PHRASE}")
 _OPTION_FIRST = re.compile(
@@ -160,13 +162,8 @@ def marked_answers(text: str) -> Iterator[tuple[str, str, int]]:
     stops at the first fragment that states something."""
     for start, content in reversed(_boxed_contents(text)):
         yield "boxed", content, start
-    code = [(block.start(), block.end()) for block in CODE_BLOCK.finditer(text)] if "```" in text else []
-    phrases = sorted(
-        (m for m in [*_ANSWER_PHRASE.finditer(text), *_OPTION_FIRST.finditer(text)] if not inside(m.start(1), code)),
-        key=lambda m: m.start(1),
-    )
-    for matches, rule in ((list(_ANSWER_LINE.finditer(text)), "answer_line"), (phrases, "answer_phrase")):
-        for match in reversed(matches):
+    for rule in ("answer_line", "answer_phrase"):
+        for match in reversed(_answer_lines(text) if rule == "answer_line" else _phrases(text)):
             if match.group(1).strip(" *_`$:") or not (below := _NEXT_LINE.match(text, match.end())):
                 yield rule, match.group(1), match.start(1)
             else:  # the marker ends its line: the answer is on the next line that holds anything, read
@@ -175,6 +172,31 @@ def marked_answers(text: str) -> Iterator[tuple[str, str, int]]:
                 phrase = _PHRASE_IN_FRAGMENT.match(below.group(1))
                 skip = phrase.end() if phrase and phrase.end() < len(below.group(1)) else 0
                 yield rule, below.group(1)[skip:], below.start(1) + skip
+
+
+def _answer_lines(text: str) -> list[re.Match[str]]:
+    return list(_ANSWER_LINE.finditer(text))
+
+
+def _phrases(text: str) -> list[re.Match[str]]:
+    """The answer phrases of `text` in order, outside code blocks; only the lines that hold one of the
+    phrases' words are matched in full (one cheap pass finds them)."""
+    if not _PHRASE_HINT.search(text):
+        return []
+    code = [(block.start(), block.end()) for block in CODE_BLOCK.finditer(text)] if "```" in text else []
+    found = []
+    line_start = -1
+    for hint in _PHRASE_HINT.finditer(text):
+        if hint.start() < line_start:
+            continue  # this line was matched already
+        line_start = text.rfind("\n", 0, hint.start()) + 1
+        line_end = text.find("\n", hint.start())
+        line_end = len(text) if line_end < 0 else line_end
+        for regex in (_ANSWER_PHRASE, _OPTION_FIRST):
+            if (match := regex.match(text, line_start, line_end)) and not inside(match.start(1), code):
+                found.append(match)
+        line_start = line_end
+    return sorted(found, key=lambda m: m.start(1))
 
 
 def inside(position: int, spans: list[tuple[int, int]]) -> bool:
