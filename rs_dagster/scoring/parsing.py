@@ -65,9 +65,9 @@ _PHRASE = (
     r")[^\S\n]*(?:is|would be|will be|should be|=|:)|\b(?:evaluates|simplifies|reduces) to)(?:[^\S\n]*:)?[^\S\n]*"
 )
 _ANSWER_PHRASE = re.compile(rf"(?im)^.*{_PHRASE}(.*)$")
+"""The last answer phrase of a line ("So the answer is (D). However, the closest match would be (A) ...")."""
 _PHRASE_HINT = re.compile(r"(?i)answer|result|solution|list|order|sequence|option|choice|match|fit|evaluates|simplifies|reduces")
 """A word every answer phrase holds: the lines without one are never matched against the phrases."""
-"""The last answer phrase of a line ("So the answer is (D). However, the closest match would be (A) ...")."""
 _PHRASE_IN_FRAGMENT = re.compile(rf"(?i).*{_PHRASE}")
 _OPTION_FIRST = re.compile(
     r"(?im)^.*?(\([A-Za-z]\)[^\n.]{0,80}?)[^\S\n]+(?:is|would be|seems to be)[^\S\n]+(?:the[^\S\n]+)?"
