@@ -9,6 +9,8 @@ import sys
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lifelines import KaplanMeierFitter
 from lifelines.utils import median_survival_times
 from polars.testing import assert_frame_equal
@@ -260,3 +262,16 @@ def test_hazard_does_not_import_lifelines():
         "assert not {'lifelines', 'pandas', 'scipy'} & set(sys.modules), sorted({'lifelines', 'pandas', 'scipy'} & set(sys.modules))\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    estimate=st.one_of(st.floats(0.0, 1.0), st.sampled_from([0.9999999999999997, 1 - 1e-16, 5e-324, 1e-300])),
+    variance=st.one_of(st.floats(0.0, 10.0), st.just(float("nan"))),
+)
+def test_the_incidence_interval_is_total_near_0_and_1(estimate, variance):
+    """A cumulative incidence a rounding error below 1 made the log(-log) interval overflow exp() and failed
+    the hazard asset, and with it every later evaluation of the pair (issue 22, item 7)."""
+    low, high = hazard._loglog_interval(estimate, variance)
+    if math.isfinite(low) and math.isfinite(high):
+        assert 0.0 <= low <= estimate + 1e-12 and estimate - 1e-12 <= high <= 1.0

@@ -187,11 +187,18 @@ def _first_at_or_below(times: np.ndarray, curve: np.ndarray, q: float = 0.5) -> 
 
 
 def _loglog_interval(estimate: float, variance: float) -> tuple[float, float]:
-    """95% interval of a probability on the log(-log) scale; degenerate at 0 and 1, where it is exact."""
+    """95% interval of a probability on the log(-log) scale; degenerate at 0 and 1, where it is exact.
+    Total: an estimate a rounding error below 1 (an Aalen-Johansen sum of 0.9999999999999997) makes the
+    standard error astronomically large, and the interval tends to [0, 1] instead of overflowing exp()."""
     if estimate <= 0.0 or estimate >= 1.0 or variance == 0.0:
         return estimate, estimate
     se = math.sqrt(variance) / (estimate * abs(math.log(estimate)))
-    return estimate ** math.exp(Z95 * se), estimate ** math.exp(-Z95 * se)
+    spread = min(Z95 * se, _MAX_EXPONENT)
+    return estimate ** math.exp(spread), estimate ** math.exp(-spread)
+
+
+_MAX_EXPONENT = 700.0
+"""Below log(float max) = 709.78: exp() of it is finite, and any probability below 1 raised to it is 0."""
 
 
 def survival_rows(curves: Curves, keys: dict[str, str]) -> list[dict]:
