@@ -227,7 +227,7 @@ def eval_(
     template: str | None = typer.Option(None, help="template name for an ad-hoc model"),
     concurrency: int | None = typer.Option(None, help="concurrent requests to the endpoint (saved in .rs/models.local.yaml)"),
     timeout: float | None = typer.Option(None, help="seconds before a request is abandoned and retried (saved likewise)"),
-    parallel: int | None = typer.Option(None, help="Dagster runs side by side (default 1; runs on one endpoint share its concurrency)"),
+    parallel: int | None = typer.Option(None, min=1, help="Dagster runs side by side (default 1; runs on one endpoint share its concurrency)"),
     force: bool = typer.Option(False, "--force", help="run even when the last evaluation at this scope is current"),
 ) -> None:
     """Evaluate registered models, or an ad-hoc one given by URL (registered on the fly). Several models

@@ -14,11 +14,23 @@ from rs_dagster.errors import InputError, UnknownNameError
 M = TypeVar("M", bound=BaseModel)
 
 
+def read_input(path: Path) -> str:
+    """A user-edited input file's text; any read error (encoding, permissions) is one message naming the file."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text (byte {exc.object[exc.start:exc.start + 1]!r} at offset {exc.start}); save it as UTF-8") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read: {exc.strerror or exc}") from None
+
+
 def read_yaml(path: Path) -> Any:
     if not path.is_file():
         raise InputError(f"{path}: file not found")
     try:
-        return yaml.safe_load(path.read_text())
+        return yaml.safe_load(read_input(path))
     except yaml.YAMLError as exc:
         raise InputError(f"{path}: not valid YAML: {exc}") from None
 
@@ -43,5 +55,5 @@ def load_named(directory: Path, name: str, model: type[M], kind: str) -> tuple[M
     if not path.is_file():
         known = [p.stem for p in directory.glob("*.yaml")] if directory.is_dir() else []
         raise UnknownNameError(kind, name, known)
-    text = path.read_text()
+    text = read_input(path)
     return validate(model, read_yaml(path), str(path)), text

@@ -130,3 +130,12 @@ def test_tasks_generate_defaults_to_a_tier_point_and_lists_the_axes(tmp_path):
     _one_clear_error(_rs(["tasks", "generate", "arithmetic", "--params", "{}"], env),
                      "terms: Field required", "the axes of 'arithmetic': terms [3, 6, 12, 24, 48], depth [0, 1, 2, 4]")
     _one_clear_error(_rs(["tasks", "generate", "arithmetic", "--tier", "hard", "--point", "99"], env), "has 12 points (0 to 11)")
+
+
+def test_a_task_file_that_is_not_utf8_and_parallel_0_are_one_message_each(tmp_path):
+    """Issue 22, item 5: a non-UTF-8 task YAML gave a 97-line traceback, and --parallel 0 was accepted
+    when the no-change shortcut answered first."""
+    lab = make_lab(tmp_path / "lab", {"scripted": scripted_model("http://127.0.0.1:9/v1")})
+    (lab.inputs / "tasks" / "boolean.yaml").write_bytes("name: boolean\n# caf\u00e9\n".encode("latin-1"))
+    _one_clear_error(_rs(["eval", "--model", "scripted", "--tasks", "arithmetic"], lab_env(lab)), "boolean.yaml", "not UTF-8")
+    _one_clear_error(_rs(["eval", "--model", "scripted", "--parallel", "0"], lab_env(lab)), "--parallel", "greater than or equal to 1")

@@ -20,6 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from rs_dagster.errors import InputError, UnknownNameError
+from rs_dagster.inputs import read_input
 from rs_dagster.stats.adaptive import PrecisionLevel
 from rs_dagster.tasks import get_task
 from rs_dagster.tasks.base import Task, canonical_json, point_id, sha256_hex
@@ -249,7 +250,7 @@ def _describe_validation(path: Path, exc: ValidationError) -> str:
 def load_manifold(path: Path) -> TaskSpec:
     """The task spec of the manifold file `path`, parsed and checked once per content: every run of an
     evaluation reads every manifold, and parsing and checking 13 of them cost about 0.15 s a run."""
-    return _parsed_manifold(path, path.read_text())
+    return _parsed_manifold(path, read_input(path))
 
 
 @lru_cache(maxsize=256)
