@@ -54,6 +54,9 @@ STRICT_RULES = ("boxed", "answer_line")
 
 # An "ANSWER: ..." line (also "**Final answer:** ...", "answer = ..."); group 1 is the rest of the line.
 _ANSWER_LINE = re.compile(r"(?im)^[^\S\n]*[#>*_\s]*(?:final\s+)?answer[*_\s]*[:：=](?:[*_]|[^\S\n])*(.*)$")
+_CHOSEN = r"(?:correct|best|right|closest|only|most similar|final)"
+_CHOICE = r"(?:option|choice|match|fit)"
+"""The words of a phrase that picks an option: "the closest match", "the best option"."""
 # A phrase such as "the final answer is ..." or "result = ..."; group 1 is the rest of the line.
 _PHRASE = (
     r"(?:(?:"
@@ -61,7 +64,7 @@ _PHRASE = (
     r"(?<!find )(?<!get )(?<!determine )(?<!calculate )(?<!compute )(?<!reach )(?<!final )(?<!the )"
     r"\b(?:the )?(?:final )?(?:answer|result|solution)"
     r"|\b(?:final |sorted )+(?:list|order|sequence)"
-    r"|\b(?:correct|best|right|closest|only|most similar|final) (?:option|choice|match|fit)(?: [^\n.]{0,60}?)?"
+    rf"|\b{_CHOSEN} {_CHOICE}(?: [^\n.]{{0,60}}?)?"
     r")[^\S\n]*(?:is|would be|will be|should be|=|:)|\b(?:evaluates|simplifies|reduces) to)(?:[^\S\n]*:)?[^\S\n]*"
 )
 _ANSWER_PHRASE = re.compile(rf"(?im)^.*{_PHRASE}(.*)$")
@@ -71,7 +74,7 @@ _PHRASE_HINT = re.compile(r"(?i)answer|result|solution|list|order|sequence|optio
 _PHRASE_IN_FRAGMENT = re.compile(rf"(?i).*{_PHRASE}")
 _OPTION_FIRST = re.compile(
     r"(?im)^.*?(\([A-Za-z]\)[^\n.]{0,80}?)[^\S\n]+(?:is|would be|seems to be)[^\S\n]+(?:the[^\S\n]+)?"
-    r"(?:correct|best|right|closest|most similar|only)[^\S\n]+(?:answer|option|choice|match|fit)\b"
+    rf"{_CHOSEN}[^\S\n]+(?:answer|{_CHOICE})\b"
 )
 """An option named before the phrase that chooses it: "(A) LA Confidential is the closest match"."""
 # The first line that is not blank, a code fence or a display-math delimiter ($$, \[), after a marker whose own line ends ("The answer is:").
@@ -162,8 +165,8 @@ def marked_answers(text: str) -> Iterator[tuple[str, str, int]]:
     stops at the first fragment that states something."""
     for start, content in reversed(_boxed_contents(text)):
         yield "boxed", content, start
-    for rule in ("answer_line", "answer_phrase"):
-        for match in reversed(_answer_lines(text) if rule == "answer_line" else _phrases(text)):
+    for rule, find in (("answer_line", lambda: list(_ANSWER_LINE.finditer(text))), ("answer_phrase", lambda: _phrases(text))):
+        for match in reversed(find()):
             if match.group(1).strip(" *_`$:") or not (below := _NEXT_LINE.match(text, match.end())):
                 yield rule, match.group(1), match.start(1)
             else:  # the marker ends its line: the answer is on the next line that holds anything, read
@@ -172,10 +175,6 @@ def marked_answers(text: str) -> Iterator[tuple[str, str, int]]:
                 phrase = _PHRASE_IN_FRAGMENT.match(below.group(1))
                 skip = phrase.end() if phrase and phrase.end() < len(below.group(1)) else 0
                 yield rule, below.group(1)[skip:], below.start(1) + skip
-
-
-def _answer_lines(text: str) -> list[re.Match[str]]:
-    return list(_ANSWER_LINE.finditer(text))
 
 
 def _phrases(text: str) -> list[re.Match[str]]:

@@ -66,9 +66,6 @@ def changed_rows(scored: pl.DataFrame, stored: pl.DataFrame) -> pl.DataFrame:
     a row of a new version is new, whatever an earlier version stored."""
     if stored.is_empty():
         return scored
-    if "scoring_version" not in stored.columns:  # stored before the column existed
-        stored = stored.with_columns(scoring_version=pl.lit(outcomes.FIRST_SCORING_VERSION))
-    stored = stored.with_columns(pl.col("scoring_version").fill_null(outcomes.FIRST_SCORING_VERSION))
     columns = [c for c in scored.columns if c != "dagster_run_id"]
 
     def identity(row: dict) -> tuple:
