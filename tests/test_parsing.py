@@ -126,6 +126,14 @@ def test_sort_reads_space_separated_lists_and_never_prose():
     assert sort.parse("ANSWER: apple, banana, cherry, o'connell, r&d", metadata).value == "apple,banana,cherry,o'connell,r&d"
     assert sort.parse("ANSWER:\n1. apple\n2. banana\n3. cherry", metadata).value == "apple,banana,cherry"
     assert sort.parse("So the answer is empty.", metadata).value is None
+    hedges = {
+        "ANSWER: apple banana cherry or cherry banana apple": "cherry,banana,apple",
+        "ANSWER: apple, banana, cherry / banana, apple, cherry": "banana,apple,cherry",
+        "So the answer is apple banana cherry (or apple cherry banana).": "apple,cherry,banana",
+    }
+    for hedge, other in hedges.items():
+        assert sort.parse(hedge, metadata).ambiguous == ("apple,banana,cherry", other), hedge
+    assert sort.parse("ANSWER: apple, banana, cherry, which are now sorted", metadata).value == "apple,banana,cherry"
 
 
 def test_boolean_parser_only_accepts_the_items_notation():

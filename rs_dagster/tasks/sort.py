@@ -26,6 +26,7 @@ from pydantic import Field, model_validator
 
 from rs_dagster.scoring.parsing import (
     CODE_BLOCK,
+    HEDGE,
     NOTHING,
     NOTHING_STATED,
     AnswerParser,
@@ -145,7 +146,8 @@ class ListParser(AnswerParser):
     - `last_value`: the last run of two or more of the item's own words (`vocabulary`, one unknown word
       inside allowed), on one line or one word per line; never prose ("Hence, we"), code, a loop or a
       restated "Words:" line.
-    A run of one word after a marker is not a list."""
+    A run of one word after a marker is not a list, and two different lists joined by a hedge ("a b c or
+    c b a") are ambiguous."""
 
     vocabulary: frozenset[str] | None = None
 
@@ -195,9 +197,13 @@ class ListParser(AnswerParser):
         for rule, fragment, start in marked_answers(text):
             if NOTHING_STATED.match(clean(fragment)):
                 return Parsed(None, rule)
-            words, _ = self._run(text, start, marked=True, prose=_PROSE_BEFORE_LIST)
+            words, end = self._run(text, start, marked=True, prose=_PROSE_BEFORE_LIST)
             if len(words) >= 2:
-                return Parsed(self.normalize(",".join(words)) or None, rule)
+                value = _normalize_words(",".join(words))
+                other = self._run(text, joint.end(), marked=True)[0] if (joint := _LIST_HEDGE.match(text, end)) else []
+                if len(other) >= 2 and (alternative := _normalize_words(",".join(other))) != value:  # "a b c or c b a"
+                    return Parsed(None, rule, ambiguous=(value, alternative))
+                return Parsed(value or None, rule)
         if is_looping(text):
             return NOTHING
         text = CODE_BLOCK.sub("\n", text)
@@ -231,6 +237,8 @@ def _one_line_or_one_per_line(segment: str) -> bool:
     return len(lines) == 1 or all(len(_WORD.findall(line)) <= 1 for line in lines)
 
 
+_LIST_HEDGE = re.compile(rf"[^\S\n]*\(?(?:{HEDGE.pattern})", re.IGNORECASE)
+"""What joins two lists into a hedge: "apple banana or banana apple", "(or ...)", " / "."""
 _HEADING = re.compile(r"[^\S\n]*[A-Za-z][\w ]{0,24}:[^\S\n]*")
 _GIVEN_LINE = re.compile(r"(?im)^[^\S\n]*[*_#]*words[*_]*:.*$")
 """The question's "Words: ..." line, which a model may repeat: not its answer."""
