@@ -100,22 +100,27 @@ def _split(value: str | None) -> list[str] | None:
 
 
 def _run_evaluation(settings: Settings, models: list[str], tasks: list[str] | None, scope, parallel: int | None = None, force: bool = True) -> None:
-    """Run the evaluation, unless (without `force`) the instance's runs show it would change nothing."""
-    instance = _instance(settings)
+    """Run the evaluation, unless (without `force`) the warehouse shows it would change nothing."""
     if not force:
-        from rs_dagster.defs.freshness import unchanged_evaluation
+        from rs_dagster.freshness import lab_status
         from rs_dagster.models.registry import load_models
         from rs_dagster.prompting.scope import evaluation_pairs
         from rs_dagster.tasks.manifold import load_manifolds
 
         pairs = evaluation_pairs(load_manifolds(settings.tasks_dir), load_models(settings), models, tasks, scope)
-        current = unchanged_evaluation(settings, instance, pairs, scope.run_config())
-        if current is not None:
-            console.log(f"Nothing changed since the last evaluation of these {len(pairs)} model × task pairs at this scope "
-                        f"(runs {', '.join(run[:8] for run in current)}): results and report are current; --force runs it again")
+        status = lab_status(settings, pairs, scope)
+        if status.current:
+            console.log(f"Nothing changed: the {len(pairs)} model × task pairs at this scope and the report are current in "
+                        f"{settings.warehouse_location}; --force runs it again")
             return
+        for pair in status.pairs:
+            if pair.stale:
+                console.log(f"{pair.model} × {pair.task}: {'; '.join(pair.stale)}")
+        if status.report:
+            console.log(f"report: {'; '.join(status.report)}")
     from rs_dagster.orchestrate import evaluate
 
+    instance = _instance(settings)
     bar = Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(),
         TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
@@ -300,6 +305,50 @@ def fft(
         path = settings.report_dir / f"fft-{model}-{task}-{name or axis}.png"
         path.write_bytes(png_bytes(chart))
         out.print(f"Chart ({axis}): {path}")
+
+
+@app.command()
+def status(
+    model: str | None = typer.Option(None, help="model name(s), comma-separated (default: every registered model)"),
+    tasks: str | None = typer.Option(None, help="comma-separated tasks (default: each model's suite)"),
+    tier: str | None = typer.Option(None, help="comma-separated tiers, as `rs eval --tier`"),
+    precision: str | None = typer.Option(None, help="precision level, as `rs eval --precision`"),
+    samples: int | None = typer.Option(None, help="items per grid point, as `rs eval --samples`"),
+    repeats: int | None = typer.Option(None, help="samples per item, as `rs eval --repeats`"),
+    as_json: bool = typer.Option(False, "--json", help="one JSON object (pairs and report) instead of the table"),
+) -> None:
+    """What the lab holds, per model × task: completions stored, the scopes evaluated, whether the scope
+    `rs eval` would evaluate (with the same options) is current, and if not why and how many requests it
+    would send at most. Read from the warehouse alone; nothing runs, nothing is written."""
+    from rs_dagster.defs.resources import EvalScope
+    from rs_dagster.freshness import lab_status
+    from rs_dagster.models.registry import load_models
+    from rs_dagster.prompting.scope import evaluation_pairs
+    from rs_dagster.tasks.manifold import load_manifolds
+
+    settings = _settings()
+    if samples is not None and precision is not None:
+        raise InputError("give either --samples (items per point) or --precision (a level), not both")
+    models = load_models(settings)
+    scope = EvalScope(tiers=_split(tier), precision=str(samples) if samples is not None else precision, repeats=repeats, use_suite=True)
+    pairs = evaluation_pairs(load_manifolds(settings.tasks_dir), models, _split(model) or list(models), _split(tasks), scope)
+    lab = lab_status(settings, pairs, scope)
+    if as_json:
+        out.print_json(json.dumps({"warehouse": settings.warehouse_location, "current": lab.current, "report": lab.report,
+                                   "pairs": [{**vars(pair), "current": pair.current} for pair in lab.pairs]}))
+        return
+    table = Table(title=f"Lab status ({settings.warehouse_location})")
+    for column in ("model", "task", "stored", "evaluated at", "`rs eval` scope", "state", "requests", "why"):
+        table.add_column(column, justify="right" if column in ("stored", "requests") else "left", overflow="fold")
+    for pair in lab.pairs:
+        table.add_row(pair.model, pair.task, str(pair.stored), "\n".join(pair.scopes) or "—", pair.scope,
+                      "current" if pair.current else "stale", str(pair.requests), "\n".join(pair.stale) or "—")
+    out.print(table)
+    out.print(f"report: {'current' if not lab.report else 'stale: ' + '; '.join(lab.report)}")
+    total = sum(pair.requests for pair in lab.pairs)
+    out.print("`rs eval` with these options would change nothing." if lab.current else
+              f"`rs eval` with these options would run the stale steps and send at most {total} requests "
+              "(adaptive precision may stop a point earlier).")
 
 
 @app.command()

@@ -9,8 +9,8 @@ from helpers import Oracle, make_lab, scripted_model
 
 from rs_dagster.definitions import build_definitions
 from rs_dagster.defs.automation import EVALUATION_ASSETS
-from rs_dagster.defs.freshness import unchanged_evaluation
 from rs_dagster.defs.resources import EvalScope
+from rs_dagster.freshness import lab_status
 from rs_dagster.models.registry import load_models
 from rs_dagster.orchestrate import evaluate
 from rs_dagster.prompting.scope import evaluation_pairs
@@ -201,8 +201,8 @@ def test_rs_eval_generates_only_the_items_its_scope_needs_and_the_ui_every_named
 
 
 def test_rs_eval_recognizes_an_evaluation_that_would_change_nothing(tmp_path, instance):
-    """Current: the same pairs at the same scope, by the same code and versions, no error stored, the
-    report refreshed after. Any difference means the evaluation runs."""
+    """Current: every answer the scope needs stored at the current versions, no error stored, and the
+    derived tables and the report as their runs left them. Any difference means the evaluation runs."""
     scope = EvalScope(tiers=["easy"], precision="4")
     oracle = Oracle(make_lab(tmp_path / "probe", {}), items_per_point=4)
     refused = iter(range(10_000))
@@ -213,22 +213,26 @@ def test_rs_eval_recognizes_an_evaluation_that_would_change_nothing(tmp_path, in
     with ScriptedServer(oracle) as server, ScriptedServer(flaky) as failing:
         settings = make_lab(tmp_path / "lab", {"alpha": scripted_model(server.base_url), "beta": scripted_model(failing.base_url)})
 
-        def current(models=("alpha",), at=scope):
+        def status(models=("alpha",), at=scope):
             pairs = evaluation_pairs(load_manifolds(settings.tasks_dir), load_models(settings), list(models), ["arithmetic", "boolean"], at)
-            return unchanged_evaluation(settings, instance, pairs, at.run_config())
+            return lab_status(settings, pairs, at)
 
-        assert current() is None  # never evaluated
-        runs = evaluate(settings, instance, ["alpha"], ["arithmetic", "boolean"], scope)
-        assert current() is not None and len(current()) == 3 and set(current()) <= set(runs.run_ids)
-        assert current(at=EvalScope(tiers=["easy"], precision="8")) is None  # another scope
+        assert [p.stale for p in status().pairs] == [["never evaluated here"]] * 2  # never evaluated
+        evaluate(settings, instance, ["alpha"], ["arithmetic", "boolean"], scope)
+        assert status().current
+        other = status(at=EvalScope(tiers=["easy"], precision="8"))  # another scope
+        assert not other.current and all("tiers easy at 8 never completed" in p.stale[0] for p in other.pairs)
+        assert all(p.requests > 0 for p in other.pairs)
 
         evaluate(settings, instance, ["beta"], ["arithmetic", "boolean"], scope)
         assert Warehouse(settings.db_path).query("SELECT count(*) AS n FROM completions WHERE model = 'beta' AND error IS NOT NULL")["n"][0] > 0
-        assert current(("beta",)) is None  # its errors are asked again
-        assert current() is not None  # alpha's results, and the report refreshed after beta, are current
+        beta = status(("beta",))
+        assert not beta.current and any("error completions to ask again" in why for p in beta.pairs for why in p.stale)
+        assert status().current  # alpha's results, and the report refreshed after beta, are current
 
         path = settings.tasks_dir / "boolean.yaml"
         doc = yaml.safe_load(path.read_text())
         doc["fixed"]["negation_rate"] = 0.4
         path.write_text(yaml.safe_dump(doc))
-        assert current() is None  # a task edited since
+        edited = status()
+        assert edited.pairs[0].current and not edited.pairs[1].current  # a task edited since: only its pair

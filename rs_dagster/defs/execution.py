@@ -1,7 +1,8 @@
 """Execution stage: one completion per (item, sample) of the evaluation's scope from the model's
 endpoint, through the response cache. Completions accumulate: a request whose answer is already
 stored is not sent again and its row is left as it is; new answers are added, and nothing is removed
-(a narrower or repeated scope only adds). Errors after the retry policy are stored as error rows,
+(a narrower or repeated scope only adds). A run without errors records every request its rounds needed
+(scope_coverage): `rs eval` and `rs status` read from it whether the selection is still complete. Errors after the retry policy are stored as error rows,
 never as answers, and are retried by the next run; if every request failed the run fails with the
 endpoint's reason and what was stored before is untouched."""
 
@@ -27,9 +28,10 @@ from rs_dagster.execution.completions import (
 from rs_dagster.execution.rounds import AdaptiveRounds
 from rs_dagster.execution.runner import Runner, endpoint_of
 from rs_dagster.progress import Progress
-from rs_dagster.prompting.scope import partition_scope
+from rs_dagster.prompting.scope import partition_scope, selection_id
 from rs_dagster.storage import schemas
 from rs_dagster.storage.batches import BatchedUpserts
+from rs_dagster.storage.fingerprints import record_coverage
 from rs_dagster.tasks.cases import current_cases
 
 
@@ -81,11 +83,12 @@ def build_execution_assets(model_task_parts: dg.PartitionsDefinition) -> list:
             on_result=on_result, shares=lab.endpoint_shares, budget=budget,
         )
         rounds = AdaptiveRounds(selected.levels, selected.repeats)
-        sent_rows, results, skipped = [], [], 0
+        sent_rows, results, needed, skipped = [], [], [], 0
         try:
             while batch := rounds.next_round():
                 asked = round_requests(items, batch, selected.repeats, endpoint, params, answered, rounds, spec.task)
                 skipped += asked.skipped
+                needed += asked.needed
                 progress.grow(len(asked.requests))
                 round_results = runner.run(asked.requests)
                 for result in round_results:
@@ -103,6 +106,8 @@ def build_execution_assets(model_task_parts: dg.PartitionsDefinition) -> list:
 
         frame = pl.DataFrame(sent_rows, schema_overrides=COMPLETION_DTYPES)
         lab.warehouse.upsert_rows("completions", schemas.Completions, frame, keys, COMPLETION_IDENTITY)
+        if not errors:  # every request the rounds needed is answered: the selection is complete
+            record_coverage(lab.warehouse, keys, selection_id(selected, model, spec), needed)
         fresh = [r for r in results if not r.from_cache]
         return dg.MaterializeResult(
             metadata={

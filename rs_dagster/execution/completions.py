@@ -42,10 +42,12 @@ def answered_requests(stored: pl.DataFrame) -> dict[tuple[str, str], dict[str, A
 
 @dataclass
 class Round:
-    """One round's requests; `waiting` holds, per request_hash, the (case, row) of every item it answers."""
+    """One round's requests; `waiting` holds, per request_hash, the (case, row) of every item it answers;
+    `needed`, the (test_case_id, request_hash) of every sample of the round, already answered or not."""
 
     requests: list[CompletionRequest] = field(default_factory=list)
     waiting: dict[str, list[tuple[dict, dict]]] = field(default_factory=dict)
+    needed: list[tuple[str, str]] = field(default_factory=list)
     skipped: int = 0
 
 
@@ -61,6 +63,7 @@ def round_requests(
         messages = json.loads(case["messages_json"])
         for sample in range(repeats):
             key = request_hash(endpoint.base_url, endpoint.served_model, messages, params, sample)
+            asked.needed.append((case["test_case_id"], key))
             if (case["test_case_id"], key) in answered:
                 asked.skipped += 1
                 rounds.record(case, answered[case["test_case_id"], key], task)

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from rs_dagster.errors import InputError, UnknownNameError
 from rs_dagster.models.registry import Model, Suite, get_model
+from rs_dagster.scoring.outcomes import SCORING_VERSION
 from rs_dagster.stats.adaptive import PrecisionLevel
 from rs_dagster.storage.warehouse import Warehouse
 from rs_dagster.tasks.base import canonical_json, sha256_hex
@@ -54,11 +55,11 @@ class Scope(BaseModel):
             raise InputError(f"scope.repeats: expected a positive number of samples per item, got {self.repeats}")
         chosen = any(v is not None for v in (self.tiers, self.surfaces, self.projections, self.points))
         try:
-            return Suite(
+            return Suite(  # names sorted and deduplicated: `--tier medium,easy,easy` is `easy,medium`
                 tasks=suite.tasks,
-                tiers=(self.tiers or []) if chosen else suite.tiers,
-                surfaces=(self.surfaces or []) if chosen else suite.surfaces,
-                projections=(self.projections or []) if chosen else suite.projections,
+                tiers=sorted(set((self.tiers or []) if chosen else suite.tiers)),
+                surfaces=sorted(set((self.surfaces or []) if chosen else suite.surfaces)),
+                projections=sorted(set((self.projections or []) if chosen else suite.projections)),
                 points=cast(Literal["all"] | None, self.points) if chosen else suite.points,  # checked above
                 precision=precision,
                 repeats=self.repeats or suite.repeats,
@@ -82,12 +83,26 @@ class Selected:
         return {pid: level.max_n for pid, level in self.levels.items()}
 
     def describe(self) -> str:
-        return " + ".join(f"{s.selection.describe()} at {s.precision}" for s in self.scopes)
+        return " + ".join(map(describe_suite, self.scopes))
+
+
+def describe_suite(suite: Suite) -> str:
+    """`tiers easy, medium at 8` (× the samples per item when more than one)."""
+    return f"{suite.selection.describe()} at {suite.precision}" + (f" ×{suite.repeats}" if suite.repeats > 1 else "")
 
 
 def scope_record(suite: Suite) -> str:
     """The suite as stored in evaluated_scopes.scope_json (tasks left out: the partition names its task)."""
     return canonical_json(suite.model_dump(mode="json", exclude={"tasks"}))
+
+
+def selection_id(selected: Selected, model: Model, spec: TaskSpec) -> str:
+    """What a completed evaluation of `selected` is recorded under in scope_coverage: its scopes and repeats,
+    and the versions of the model, the task and the scoring that decided its adaptive rounds."""
+    return sha256_hex(canonical_json({
+        "scopes": sorted(scope_record(s) for s in selected.scopes), "repeats": selected.repeats,
+        "model_version": model.version, "spec_version": spec.version, "scoring_version": SCORING_VERSION,
+    }))[:16]
 
 
 def selected_scope(spec: TaskSpec, model: Model, scope: Scope, stored: Sequence[str] = ()) -> Selected:
@@ -137,13 +152,13 @@ def evaluation_pairs(
 ) -> list[tuple[Model, TaskSpec]]:
     """Each model × task an evaluation covers (default tasks: each model's suite, else every task), in
     order; unknown names and scopes a task cannot satisfy fail here, before anything runs."""
-    chosen = [get_model(models, name) for name in model_names]
+    chosen = [get_model(models, name) for name in dict.fromkeys(model_names)]  # a name given twice is one
     for task in task_names or []:
         if task not in specs:
             raise UnknownNameError("task", task, list(specs))
     pairs = []
     for model in chosen:
-        for task in task_names or model.entry.suite.tasks or list(specs):
+        for task in dict.fromkeys(task_names or model.entry.suite.tasks or list(specs)):
             if task not in specs:
                 raise UnknownNameError("task", task, list(specs))
             selected_scope(specs[task], model, scope)

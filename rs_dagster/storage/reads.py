@@ -9,7 +9,8 @@ import polars as pl
 
 from rs_dagster.scoring import outcomes
 from rs_dagster.stats.paired import SCORED_COLUMNS
-from rs_dagster.storage.warehouse import Warehouse, key_filter, sql_text
+from rs_dagster.storage.fingerprints import existing_tables
+from rs_dagster.storage.warehouse import Warehouse, sql_text
 from rs_dagster.tasks.manifold import TaskSpec
 
 
@@ -99,11 +100,21 @@ def request_hashes(warehouse: Warehouse) -> set[str]:
     return set(warehouse.query("SELECT request_hash FROM completions")["request_hash"].to_list())
 
 
-def error_completions(warehouse: Warehouse, pairs: list[tuple[str, str]]) -> int:
-    """Stored completions of the (model, task) pairs that ended in an error (asked again by the next run)."""
-    with warehouse.reading():
-        if not pairs or not warehouse.has_table("completions"):
-            return 0
-        matches = " OR ".join(f"({key_filter({'model': model, 'task': task})})" for model, task in pairs)
-        counted = warehouse.query(f"SELECT count(*) AS n FROM completions WHERE error IS NOT NULL AND ({matches})")
+def stored_answers_within(
+    warehouse: Warehouse, model: str, task: str, model_version: str, spec_version: str, items: Mapping[str, int], repeats: int
+) -> int:
+    """Stored answers (not errors) of the model × task at the given versions to the first `items[point_id]`
+    items of each point, samples below `repeats`: what an evaluation of that selection would not ask again."""
+    if not items or not {"completions", "prompts", "test_cases"} <= existing_tables(warehouse):
+        return 0
+    limits = " OR ".join(f"(t.point_id = {sql_text(pid)} AND t.item_index < {int(n)})" for pid, n in items.items())
+    counted = warehouse.query(
+        f"""
+        SELECT count(*) AS n FROM completions c
+        JOIN prompts p ON p.model = c.model AND p.task = c.task AND p.test_case_id = c.test_case_id AND p.prompt_hash = c.prompt_hash
+        JOIN test_cases t ON t.task = c.task AND t.test_case_id = c.test_case_id AND t.spec_version = p.spec_version
+        WHERE c.model = {sql_text(model)} AND c.task = {sql_text(task)} AND p.model_version = {sql_text(model_version)}
+          AND p.spec_version = {sql_text(spec_version)} AND c.error IS NULL AND c.sample_index < {int(repeats)} AND ({limits})
+        """
+    )
     return int(counted["n"][0])

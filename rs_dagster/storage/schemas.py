@@ -596,3 +596,28 @@ class Leaderboard(_Table):
         return data.lazyframe.select(
             (pl.col("correct") + pl.col("unparsed") + pl.col("ambiguous") <= pl.col("answered")) & (pl.col("answered") <= pl.col("samples"))
         )
+
+
+class ScopeCoverage(_Table):
+    """Per model × task and completed selection (its scopes, repeats and the model, task and scoring
+    versions, hashed as selection_id), every request its adaptive rounds needed: the selection is
+    current while each of them is stored as an answer (rs_dagster.storage.fingerprints.coverage)."""
+
+    model: str
+    task: str
+    selection_id: str
+    test_case_id: str
+    request_hash: str
+
+
+class LabState(_Table):
+    """What each derived stage was built from and what it left: the fingerprints of its input and output
+    tables when its run succeeded (stage: evaluation or token_fft per model|task partition; report for the
+    tables over every partition and the HTML report). A stage is current while both still match."""
+
+    stage: str
+    partition: str
+    inputs: str
+    outputs: str
+    code: str  # the fingerprint of the package and SQL models that built it
+    dagster_run_id: str
