@@ -227,40 +227,49 @@ def eval_(
     points: str | None = typer.Option(None, help="'all': every point of each task's full grid"),
     precision: str | None = typer.Option(None, help="precision level of the manifolds (low, medium, high)"),
     samples: int | None = typer.Option(None, help="items per grid point, fixed (instead of a precision level)"),
-    repeats: int | None = typer.Option(None, help="samples per item"),
+    repeats: int | None = typer.Option(None, help="samples per item (1 to 1,000)"),
     sampler: str | None = typer.Option(None, help="sampler name for an ad-hoc model"),
     template: str | None = typer.Option(None, help="template name for an ad-hoc model"),
     concurrency: int | None = typer.Option(None, help="concurrent requests to the endpoint (saved in .rs/models.local.yaml)"),
     timeout: float | None = typer.Option(None, help="seconds before a request is abandoned and retried (saved likewise)"),
     parallel: int | None = typer.Option(None, min=1, help="Dagster runs side by side (default 1; runs on one endpoint share its concurrency)"),
     force: bool = typer.Option(False, "--force", help="run even when the last evaluation at this scope is current"),
+    max_requests: int | None = typer.Option(None, help="most requests the scope may send (default 100,000, or RS_MAX_REQUESTS)"),
 ) -> None:
     """Evaluate registered models, or an ad-hoc one given by URL (registered on the fly). Several models
     are evaluated in one command: their runs share the definitions' refreshes, the report and --parallel."""
     from rs_dagster.defs.resources import EvalScope
-    from rs_dagster.models.registry import load_models, register_local_model
+    from rs_dagster.models.registry import load_models, prepare_local_model
+    from rs_dagster.prompting.bounds import check_evaluation_size, check_repeats
 
     settings = _settings()
     models = _split(model)
     if not models:
         raise InputError("--model: give a model name (the models of models.yaml, or a new one with --base-url)")
+    check_repeats(repeats)
+    if samples is not None and precision is not None:
+        raise InputError("give either --samples (items per point) or --precision (a level), not both")
     known = model in load_models(settings)
     changes = {"base_url": base_url, "served_model": served_model or (model if base_url and not known else None),
                "api_key_env": api_key_env, "sampler": sampler, "template": template, "concurrency": concurrency, "timeout_s": timeout}
     changes = {k: v for k, v in changes.items() if v is not None}
+    pending = None  # checked now, saved once the whole command is
     if changes:
         if len(models) > 1:
             raise InputError(f"--model {model!r}: options that register or change a model ({', '.join(changes)}) take one model, not {len(models)}")
         if not base_url and not known:
             raise InputError(f"--model {model!r} is not registered; give --base-url (and --served-model) to register it")
-        register_local_model(settings, model, changes)
-        console.log(f"{model}: {', '.join(f'{k}={v}' for k, v in changes.items())} saved in {settings.local_models_file}")
-    if samples is not None and precision is not None:
-        raise InputError("give either --samples (items per point) or --precision (a level), not both")
+        pending = prepare_local_model(settings, model, changes, {
+            "name": "--model", "base_url": "--base-url", "served_model": "--served-model", "api_key_env": "--api-key-env",
+            "sampler": "--sampler", "template": "--template", "concurrency": "--concurrency", "timeout_s": "--timeout"})
     scope = EvalScope(
         tiers=_split(tier), surfaces=_split(surface), projections=_split(projection), points=points,
         precision=str(samples) if samples is not None else precision, repeats=repeats, use_suite=True,
     )
+    check_evaluation_size(settings, models, _split(tasks), scope, max_requests, pending.model if pending else None)
+    if pending:
+        pending.save()
+        console.log(f"{model}: {', '.join(f'{k}={v}' for k, v in changes.items())} saved in {settings.local_models_file}")
     _run_evaluation(settings, models, _split(tasks), scope, parallel, force=force)
     _print_leaderboard(settings)
     out.print(f"Report: {settings.report_dir / 'index.html'}")
