@@ -30,6 +30,7 @@ COMPLETION_DTYPES = {
     "answer_tokens": pl.Int64,
     "answer_phase": pl.String,
     "error": pl.String,
+    "queue_wait_s": pl.Float64,  # None (cache hits) in every row of a round would otherwise be a Null column
 }
 
 

@@ -24,12 +24,15 @@ class CompletionResult:
     prompt_tokens: int | None  # token counts add up both phases of a budget-forced answer
     completion_tokens: int | None
     reasoning_tokens: int | None
-    latency_s: float
+    latency_s: float  # time in flight, summed over attempts and phases: from each send (slot acquired) to its reply
     attempts: int  # HTTP requests made, over both phases
     error: str | None
     from_cache: bool = False
     answer_tokens: int | None = None  # completion tokens that were answer, not reasoning, when known
     answer_phase: str | None = None  # an AnswerPhase; None for errors and older cache entries
+    # Time not in flight: waiting for a concurrency slot (and any Retry-After pause) before each attempt, and
+    # the backoff between attempts; latency_s + queue_wait_s is the request's wall time. None for a cache hit.
+    queue_wait_s: float | None = None
 
 
 @dataclass

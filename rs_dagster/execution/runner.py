@@ -83,6 +83,18 @@ class _Failed(Exception):
         self.reason, self.attempts = reason, attempts
 
 
+class _Waits:
+    """One request's time not in flight (queue_wait_s): for a concurrency slot and any Retry-After pause
+    before each attempt, and the backoff between attempts."""
+
+    def __init__(self) -> None:
+        self.s = 0.0
+
+    def in_flight(self, started: float) -> float:
+        """latency_s: the request's wall time since `started` less its waits."""
+        return max(0.0, time.perf_counter() - started - self.s)
+
+
 class Runner:
     """Sends requests to one endpoint. `on_result` is called as each result arrives; `limit` holds
     the adaptive concurrency limit of the last run (how low 429s drove it, how many there were). With
@@ -135,8 +147,8 @@ class Runner:
         pending = []
         for i, request in enumerate(requests):
             cached = self.cache.get(request.request_hash)
-            if cached is not None:
-                results[i] = hit = CompletionResult(**{**cached, "from_cache": True})
+            if cached is not None:  # its latency_s is the original request's; it waited for nothing in this run
+                results[i] = hit = CompletionResult(**{**cached, "from_cache": True, "queue_wait_s": None})
                 self.on_result(hit)
             else:
                 pending.append(i)
@@ -192,13 +204,15 @@ class Runner:
             pass  # it answers; whether /models works (some servers lack it) the requests themselves will tell
 
     async def _complete(self, client: openai.AsyncOpenAI, request: CompletionRequest) -> CompletionResult:
-        """Phase 1, and the answer phase when the budget ran out inside the reasoning; cache a success."""
+        """Phase 1, and the answer phase when the budget ran out inside the reasoning; cache a success.
+        latency_s is the time in flight; the waits before and between sends are queue_wait_s (_Waits)."""
         started = time.perf_counter()
+        waits = _Waits()
         attempts = 0
         try:
-            thinking, attempts = await self._ask(client, CHAT_ROUTE, {**self._thinking_body, "messages": request.messages})
+            thinking, attempts = await self._ask(client, CHAT_ROUTE, {**self._thinking_body, "messages": request.messages}, waits=waits)
             if self.budget is not None and thinking.still_thinking:
-                final, more = await self._ask(client, *self._answer_request(request, thinking), attempts)
+                final, more = await self._ask(client, *self._answer_request(request, thinking), attempts, waits)
                 attempts += more
                 fields = budget_forced(thinking, continued(final))
             else:
@@ -212,15 +226,18 @@ class Runner:
                 prompt_tokens=None,
                 completion_tokens=None,
                 reasoning_tokens=None,
-                latency_s=time.perf_counter() - started,
+                latency_s=waits.in_flight(started),
                 attempts=failure.attempts,
                 error=self._redacted(failure.reason),
+                queue_wait_s=waits.s,
             )
         result = CompletionResult(
-            request_hash=request.request_hash, latency_s=time.perf_counter() - started, attempts=attempts, error=None, **fields
+            request_hash=request.request_hash, latency_s=waits.in_flight(started), attempts=attempts, error=None,
+            queue_wait_s=waits.s, **fields,
         )
         record = asdict(result)
         record.pop("from_cache")
+        record.pop("queue_wait_s")  # the load of this run, not a property of the answer
         self.cache.put(request.request_hash, record)
         return result
 
@@ -237,20 +254,24 @@ class Runner:
         return reason.replace(self._api_key, "<api key>") if self._api_key else reason
 
     async def _ask(
-        self, client: openai.AsyncOpenAI, route: str, body: dict[str, Any], attempts_before: int = 0
+        self, client: openai.AsyncOpenAI, route: str, body: dict[str, Any], attempts_before: int = 0, waits: _Waits | None = None
     ) -> tuple[Answer, int]:
         """One chat (or raw text) completion under the retry policy: (answer, attempts made), or _Failed with the
-        last reason (and the attempts of both phases).
+        last reason (and the attempts of both phases). The time spent waiting for a slot and backing off is
+        added to `waits`.
 
         It goes through the client's documented `post` for endpoints it does not type, with the JSON
         body and reply as plain data: the SDK's request transform and response models cost about a
         quarter of its CPU time per request, and a saturated client is CPU-bound. Authentication,
         status errors (RateLimitError, ...) and connection handling stay the SDK's."""
         endpoint = self.endpoint
+        waits = waits if waits is not None else _Waits()
         reason = "no attempt made"
         for attempt in range(1, endpoint.max_retries + 2):
             pause: float | None = None  # a Retry-After: the limit's pause covers it for every request
+            queued = time.perf_counter()
             window = await self.limit.acquire()
+            waits.s += time.perf_counter() - queued
             try:
                 async with asyncio.timeout(endpoint.timeout_s):
                     data = await client.post(route, body=body, cast_to=object)
@@ -281,5 +302,7 @@ class Runner:
                 self.limit.release()
             if attempt <= endpoint.max_retries and pause is None:
                 backoff = min(endpoint.backoff_max_s, endpoint.backoff_base_s * 2 ** (attempt - 1))
+                backing_off = time.perf_counter()
                 await asyncio.sleep(backoff * (0.5 + random.random()))
+                waits.s += time.perf_counter() - backing_off
         raise _Failed(reason, attempts_before + endpoint.max_retries + 1)

@@ -101,10 +101,13 @@ class Completions(_Table):
     reasoning_tokens: int | None = pa.Field(nullable=True, ge=0)
     answer_tokens: int | None = pa.Field(nullable=True, ge=0)
     answer_phase: str | None = pa.Field(nullable=True, isin=ANSWER_PHASES)
-    latency_s: float = pa.Field(ge=0.0)
+    latency_s: float = pa.Field(ge=0.0)  # in flight: from the send (slot acquired) to the reply, over all attempts
     attempts: int = pa.Field(ge=0)
     error: str | None = pa.Field(nullable=True)
     from_cache: bool
+    # waiting for a concurrency slot, Retry-After pauses and retry backoffs; NULL: a cache hit, or a row stored
+    # before the column existed (whose latency_s still includes the wait)
+    queue_wait_s: float | None = pa.Field(nullable=True, ge=0.0)
     sampler_json: str
     dagster_run_id: str
 
