@@ -137,3 +137,37 @@ def test_the_exported_report_opens_from_file_with_no_network_request(lab, browse
     assert page.page.locator('[data-table="paired"]').count() == 1
     assert page.requests and all(r.startswith("file://") for r in page.requests), [r for r in page.requests if not r.startswith("file://")]
     assert not page.errors, page.errors
+
+
+def _seeded_sample(warehouse: Warehouse) -> dict:
+    """A sample of alpha whose item's seed is beyond 2**53, where a JavaScript number rounds it."""
+    found = warehouse.query(
+        "SELECT s.task, s.test_case_id, t.seed FROM scored_results s JOIN test_cases t USING (test_case_id) "
+        "WHERE s.model = 'alpha' AND s.sample_index = 0 AND t.seed > 9007199254740993 ORDER BY s.test_case_id LIMIT 1"
+    )
+    assert found.height == 1
+    return found.row(0, named=True)
+
+
+def test_a_seed_beyond_2_53_is_shown_exactly_in_the_explorer_and_the_exported_report(lab, browser):
+    """An audited item is regenerated from its seed: the page shows the stored 64-bit seed digit for digit
+    (as JSON numbers they arrive rounded, ...132404 as ...132400)."""
+    warehouse = Warehouse(lab.db_path)
+    sample = _seeded_sample(warehouse)
+    route = f"#/sample/alpha/{sample['task']}/{sample['test_case_id']}/0"
+    with running(lab.db_path) as url:
+        page = Page(browser)
+        page.open(url + route)
+        assert page.text('[data-field="seed"]') == str(sample["seed"])
+        assert not page.errors, page.errors
+
+    page = Page(browser)  # the exported report, opened from file://: the first samples of each point
+    page.open((Path(lab.report_dir) / "index.html").as_uri())
+    page.click('[data-table="leaderboard"] a[href="#/task/arithmetic"]')
+    page.click('[data-table="points"] tbody tr:first-child a')
+    page.click('[data-table="samples"] tbody tr:first-child a')
+    shown = page.text('[data-field="test_case_id"]')
+    [stored] = warehouse.query("SELECT seed FROM test_cases WHERE test_case_id = ?", [shown])["seed"].to_list()
+    assert stored > 2**53
+    assert page.text('[data-field="seed"]') == str(stored)
+    assert not page.errors, page.errors

@@ -82,7 +82,7 @@ def create_app(source: Path | Warehouse, dagster_url: str = DAGSTER_URL, cache_d
     def respond(build: Callable[[LabData], views.View]) -> Response:
         try:
             with lab.session() as data:
-                return JSONResponse(build(data))
+                return JSONResponse(views.for_browser(build(data)))
         except views.NotFound as exc:
             return JSONResponse({"error": str(exc)}, status_code=404)
 

@@ -78,7 +78,7 @@ def export(
     result = Export(folder)
     for route, (holder, view) in built.items():
         name = files[route] = files.get(holder) or f"data/v{len(scripts)}.js"
-        payload = json.dumps(view, separators=(",", ":"), default=str)
+        payload = json.dumps(views.for_browser(view), separators=(",", ":"), default=str)
         scripts.setdefault(name, []).append(f"window.RS_DATA[{json.dumps(route)}]={payload};\n")
         result.routes.append(route)
         result.notes.extend(f"{view['title']}: {text}" for text in _notes(view["blocks"]))

@@ -37,6 +37,24 @@ class NotFound(RsError):
     """A route names a model, task, point or sample the lab does not have."""
 
 
+SAFE_INTEGER = 2**53 - 1
+"""JavaScript's Number.MAX_SAFE_INTEGER: a JSON number beyond it reaches the page rounded (a seed
+...132404 reads ...132400), so larger integers travel as strings."""
+
+
+def for_browser(value: Any) -> Any:
+    """`value` (a view, or anything in it) with every integer beyond ±SAFE_INTEGER as its decimal string:
+    what the server and the export send is shown exactly. Seeds are strings already (sample_view_of);
+    this keeps any other 64-bit id from being rounded."""
+    if isinstance(value, dict):
+        return {key: for_browser(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [for_browser(item) for item in value]
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > SAFE_INTEGER:
+        return str(value)
+    return value
+
+
 def segment(value: object) -> str:
     """One route segment, escaped as JavaScript's encodeURIComponent does."""
     return quote(str(value), safe="-_.!~*'()")
@@ -426,7 +444,8 @@ def sample_view_of(s: dict[str, Any], dagster_url: str) -> View:
         ("attempts", "Attempts", _or_dash(s["attempts"])), ("error", "Error", _or_dash(s["error"])), ("from_cache", "From cache", _or_dash(s["from_cache"])),
     ], "outcome")
     lineage = fields([
-        ("test_case_id", "Test case id", s["test_case_id"]), ("item_index", "Item index", _or_dash(s["item_index"])), ("seed", "Seed", _or_dash(s["seed"])),
+        ("test_case_id", "Test case id", s["test_case_id"]), ("item_index", "Item index", _or_dash(s["item_index"])),
+        ("seed", "Seed", "—" if s["seed"] is None else str(s["seed"])),  # a string: 64-bit, beyond a JavaScript number
         ("params", "Parameters", params_label(s["params_json"]) if s["params_json"] else "—"), ("request_hash", "Request hash", s["request_hash"]),
         ("prompt_hash", "Prompt hash", s["prompt_hash"]), ("spec_version", "Task spec version", s["spec_version"]),
         ("generator_version", "Generator version", s["generator_version"]), ("model_version", "Model version", s["model_version"]),
