@@ -387,17 +387,24 @@ def explore(
 
 @app.command("serve-model")
 def serve_model(port: int = typer.Option(8765, help="port on 127.0.0.1")) -> None:
-    """Serve the bundled SmolLM2-135M model on 127.0.0.1 until interrupted."""
-    from rs_dagster.bundled import start_server
+    """Serve the bundled SmolLM2-135M model on 127.0.0.1 until interrupted (Ctrl-C or SIGTERM); the model
+    server, a child process, ends with this command however it ends."""
+    from rs_dagster.bundled import interrupted_by_sigterm, start_server, stop_server
 
     settings = _settings()
     base_url = f"http://127.0.0.1:{port}/v1"
-    process = start_server(base_url, settings.home / "logs" / "model-server.log")
-    out.print(f"Serving smollm2-135m at {base_url} (OpenAI-compatible). Ctrl-C to stop.")
-    try:
-        process.wait()
-    except KeyboardInterrupt:
-        process.terminate()
+    log = settings.home / "logs" / "model-server.log"
+    with interrupted_by_sigterm(), contextlib.suppress(KeyboardInterrupt):
+        process = start_server(base_url, log)
+        try:
+            out.print(f"Serving smollm2-135m at {base_url} (OpenAI-compatible). Ctrl-C to stop.")
+            # Polled, not process.wait(): a signal that lands on another of the process's threads (polars
+            # starts some) does not interrupt a blocking wait, so the interrupt would never be raised.
+            while process.poll() is None:
+                time.sleep(0.2)
+            raise RsError(f"the model server exited with code {process.returncode}; see {log}")
+        finally:
+            stop_server(process)
 
 
 @tasks_app.command("list")
