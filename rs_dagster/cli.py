@@ -37,6 +37,8 @@ app.add_typer(tasks_app, name="tasks")
 cache_app = typer.Typer(help="Inspect and trim the response cache (.rs/cache).", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
 console = Console(stderr=True)
+CHECKS_FAILED = 3
+"""`rs eval`'s exit code when an evaluated partition failed an ERROR-severity asset check (error_share above 25%)."""
 out = Console(width=None if sys.stdout.isatty() else 160)
 
 
@@ -99,8 +101,9 @@ def _split(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
-def _run_evaluation(settings: Settings, models: list[str], tasks: list[str] | None, scope, parallel: int | None = None, force: bool = True) -> None:
-    """Run the evaluation, unless (without `force`) the warehouse shows it would change nothing."""
+def _run_evaluation(settings: Settings, models: list[str], tasks: list[str] | None, scope, parallel: int | None = None, force: bool = True) -> list[str]:
+    """Run the evaluation, unless (without `force`) the warehouse shows it would change nothing; the ERROR
+    checks that failed, one line each."""
     if not force:
         from rs_dagster.freshness import lab_status
         from rs_dagster.models.registry import load_models
@@ -112,7 +115,7 @@ def _run_evaluation(settings: Settings, models: list[str], tasks: list[str] | No
         if status.current:
             console.log(f"Nothing changed: the {len(pairs)} model × task pairs at this scope and the report are current in "
                         f"{settings.warehouse_location}; --force runs it again")
-            return
+            return []
         for pair in status.pairs:
             if pair.stale:
                 console.log(f"{pair.model} × {pair.task}: {'; '.join(pair.stale)}")
@@ -130,6 +133,15 @@ def _run_evaluation(settings: Settings, models: list[str], tasks: list[str] | No
     with bar, progress_hooks.terminal_sink(RichSink(bar)):
         runs = evaluate(settings, instance, models, tasks, scope, on_stage=lambda m: console.log(m), parallel=parallel)
     console.log(f"{len(runs.run_ids)} Dagster runs in {time.monotonic() - started:.0f}s")
+    return runs.failed_checks
+
+
+def _exit_on_failed_checks(failed: list[str]) -> None:
+    """Exit with CHECKS_FAILED when an evaluated partition failed an ERROR check (its results are stored and
+    shown, but a script must not read them as a clean measurement)."""
+    if failed:
+        console.print(f"error: {len(failed)} ERROR check(s) failed (exit code {CHECKS_FAILED}):\n  " + "\n  ".join(failed), style="red", highlight=False)
+        raise typer.Exit(CHECKS_FAILED)
 
 
 def _print_reasonscore(warehouse) -> None:
@@ -206,12 +218,13 @@ def demo(samples: int = typer.Option(8, help="items per grid point")) -> None:
     started = time.monotonic()
     with bundled_server(model.entry.base_url, settings.home / "logs" / "model-server.log") as started_here:
         console.log(f"model server {'started' if started_here else 'already running'} at {model.entry.base_url}")
-        _run_evaluation(settings, [model.name], None, EvalScope(precision=str(samples), use_suite=True))
+        failed = _run_evaluation(settings, [model.name], None, EvalScope(precision=str(samples), use_suite=True))
     _print_leaderboard(settings)
     out.print(f"\nDemo finished in {time.monotonic() - started:.0f}s.")
     out.print(f"Report: {settings.report_dir / 'index.html'}")
     out.print(f"Data:   {settings.warehouse_location}")
     out.print(f"Open the Dagster UI on the same runs:  DAGSTER_HOME={settings.dagster_home} dagster dev -w workspace.yaml")
+    _exit_on_failed_checks(failed)
 
 
 @app.command("eval")
@@ -270,9 +283,10 @@ def eval_(
     if pending:
         pending.save()
         console.log(f"{model}: {', '.join(f'{k}={v}' for k, v in changes.items())} saved in {settings.local_models_file}")
-    _run_evaluation(settings, models, _split(tasks), scope, parallel, force=force)
+    failed = _run_evaluation(settings, models, _split(tasks), scope, parallel, force=force)
     _print_leaderboard(settings)
     out.print(f"Report: {settings.report_dir / 'index.html'}")
+    _exit_on_failed_checks(failed)
 
 
 @app.command()
@@ -672,7 +686,9 @@ def _run_command() -> None:
     debug = "--debug" in sys.argv[1:] or os.environ.get("RS_DEBUG", "") not in ("", "0")
     args = [a for a in sys.argv[1:] if a != "--debug"]
     try:
-        app(args=args, standalone_mode=False)
+        code = app(args=args, standalone_mode=False)  # a typer.Exit raised by a command comes back as its code
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:

@@ -41,6 +41,7 @@ VERSIONS_TAG = "rs/versions"
 @dataclass
 class EvalRuns:
     run_ids: list[str] = field(default_factory=list)
+    failed_checks: list[str] = field(default_factory=list)  # ERROR-severity asset checks that failed, one line each
 
 
 def _origin(defs: dg.Definitions, job_name: str) -> RemoteJobOrigin:
@@ -111,6 +112,10 @@ def _run_job(
     runs.run_ids.append(result.run_id)
     if not result.success:
         raise RsError(_failure_message(result, job_name, partition_key))
+    runs.failed_checks += [
+        f"{partition_key}: {check.asset_key.to_user_string()} check {check.check_name} failed: {check.description}"
+        for check in result.get_asset_check_evaluations() if not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
+    ]
     return result.run_id
 
 
