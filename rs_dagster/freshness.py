@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+import os
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+import polars as pl
+
 from rs_dagster.models.registry import Model
-from rs_dagster.prompting.scope import Scope, describe_suite, partition_scope, recorded_scopes, selection_id
+from rs_dagster.prompting.scope import Scope, describe_suite, recorded_scopes, selected_scope, selection_id
 from rs_dagster.scoring.outcomes import SCORING_VERSION
 from rs_dagster.settings import PACKAGE_ROOT, Settings
 from rs_dagster.storage import fingerprints
@@ -67,12 +70,23 @@ def report_fingerprint(folder: Path) -> str:
     if not (folder / REPORT_FILE).is_file():
         return ABSENT
     digest = hashlib.sha256()
-    files = [folder / REPORT_FILE, *sorted(path for path in (folder / "data").rglob("*") if path.is_file())]
-    for path in files:
-        digest.update(f"{path.relative_to(folder)}:{path.stat().st_size}\n".encode())
+    files = sorted([(str(folder / REPORT_FILE), (folder / REPORT_FILE).stat().st_size), *_file_sizes(folder / "data")])
+    for name, size in files:
+        digest.update(f"{name[len(str(folder)):]}:{size}\n".encode())
     for entry in (folder / REPORT_FILE, folder / "data" / "index.js"):
         digest.update(entry.read_bytes() if entry.is_file() else b"")
     return f"{len(files)}:{digest.hexdigest()[:16]}"
+
+
+def _file_sizes(folder: Path | str) -> Iterator[tuple[str, int]]:
+    """(path, size) of every file under `folder` (none when it does not exist)."""
+    if not os.path.isdir(folder):
+        return
+    for entry in os.scandir(folder):
+        if entry.is_dir():
+            yield from _file_sizes(entry.path)
+        else:
+            yield entry.path, entry.stat().st_size
 
 
 class Snapshot:
@@ -182,11 +196,12 @@ def lab_status(settings: Settings, pairs: Sequence[tuple[Model, TaskSpec]], scop
     warehouse = Warehouse.from_settings(settings)
     with warehouse.reading():
         snapshot = Snapshot(settings, warehouse)
+        history = warehouse.table("evaluated_scopes") if "evaluated_scopes" in snapshot.present else None
         chosen = []
         for model, spec in pairs:
-            keys = {"model": model.name, "task": spec.name}
-            selected, stored = partition_scope(warehouse, keys, spec, model, scope)
-            chosen.append((model, spec, selected, selection_id(selected, model, spec), [] if stored.is_empty() else stored["scope_json"].to_list()))
+            stored = [] if history is None else history.filter((pl.col("model") == model.name) & (pl.col("task") == spec.name))["scope_json"].to_list()
+            selected = selected_scope(spec, model, scope, stored)
+            chosen.append((model, spec, selected, selection_id(selected, model, spec), stored))
         covered = fingerprints.coverage(warehouse, snapshot.present, [(m.name, s.name, sid) for m, s, _, sid, _ in chosen])
         statuses = []
         for model, spec, selected, sid, records in chosen:

@@ -13,7 +13,6 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import polars as pl
 
-from rs_dagster.storage import schemas
 from rs_dagster.storage.warehouse import Warehouse, key_filter, sql_text
 
 ABSENT = "absent"
@@ -65,12 +64,16 @@ def stage_records(warehouse: Warehouse, present: set[str]) -> dict[tuple[str, st
 def record_stage(warehouse: Warehouse, stage: str, partition: str, inputs: str, outputs: str, code: str, run_id: str) -> None:
     """What stage `stage` of `partition` (a model|task key, or "" for the tables over every partition) was
     just built from (`inputs`) and left (`outputs`), by code `code` in run `run_id`."""
+    from rs_dagster.storage import schemas  # pandera: imported when writing, not by a freshness check
+
     frame = pl.DataFrame([{"stage": stage, "partition": partition, "inputs": inputs, "outputs": outputs, "code": code, "dagster_run_id": run_id}])
     warehouse.upsert_rows("lab_state", schemas.LabState, frame, {"stage": stage, "partition": partition}, ("stage", "partition"))
 
 
 def record_coverage(warehouse: Warehouse, keys: Mapping[str, str], selection_id: str, requests: Iterable[tuple[str, str]]) -> None:
     """The (test_case_id, request_hash) of every request the completed selection `selection_id` needed."""
+    from rs_dagster.storage import schemas
+
     rows = sorted(set(requests))
     frame = pl.DataFrame(
         {"model": keys["model"], "task": keys["task"], "selection_id": selection_id,
@@ -86,14 +89,15 @@ def coverage(warehouse: Warehouse, present: set[str], wanted: Sequence[tuple[str
     many of them are not stored as an answer now). A selection never completed is left out."""
     if "scope_coverage" not in present or not wanted:
         return {}
-    keys = " OR ".join(f"(s.model = {sql_text(m)} AND s.task = {sql_text(t)} AND s.selection_id = {sql_text(s)})" for m, t, s in wanted)
-    answered = (
-        "EXISTS (SELECT 1 FROM completions c WHERE c.model = s.model AND c.task = s.task AND c.test_case_id = s.test_case_id "
-        "AND c.request_hash = s.request_hash AND c.error IS NULL)"
-        if "completions" in present else "false"
-    )
+    chosen = ", ".join(f"({sql_text(m)}, {sql_text(t)}, {sql_text(s)})" for m, t, s in wanted)
+    answers = ("SELECT model, task, test_case_id, request_hash, true AS answered FROM completions WHERE error IS NULL"
+               if "completions" in present else "SELECT NULL AS model, NULL AS task, NULL AS test_case_id, NULL AS request_hash, true AS answered")
     frame = warehouse.query(
-        f"SELECT s.model, s.task, s.selection_id, count(*) AS needed, count(*) FILTER (WHERE NOT {answered}) AS missing "
-        f"FROM scope_coverage s WHERE {keys} GROUP BY ALL"
+        f"""
+        SELECT s.model, s.task, s.selection_id, count(*) AS needed, count(*) FILTER (WHERE c.answered IS NULL) AS missing
+        FROM scope_coverage s JOIN (VALUES {chosen}) w(model, task, selection_id) USING (model, task, selection_id)
+        LEFT JOIN ({answers}) c USING (model, task, test_case_id, request_hash)
+        GROUP BY ALL
+        """
     )
     return {(r["model"], r["task"], r["selection_id"]): (r["needed"], r["missing"]) for r in frame.iter_rows(named=True)}
