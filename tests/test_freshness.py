@@ -59,7 +59,7 @@ def test_the_suite_and_the_scope_are_compared_resolved(tmp_path):
         assert _eval(["--tier", "easy,medium", "--samples", "4"], env, server)[0] is False
         assert _eval(["--tier", "medium,easy,medium", "--samples", "4"], env, server) == (True, 0)  # same scope, written otherwise
         assert _eval(["--tasks", "boolean,boolean", "--tier", "easy", "--samples", "4"], env, server) == (True, 0)  # an earlier scope
-        assert _eval([], env, server) == (True, 0)
+        assert _eval([], {**env, "RS_MAX_REQUESTS": "1"}, server) == (True, 0)  # the request maximum counts what is not stored
 
         models = yaml.safe_load(lab.models_file.read_text())
         models["models"]["scripted"]["suite"]["tiers"] = ["easy", "hard"]  # the nightly run evaluates the suite

@@ -1,6 +1,6 @@
 """How much one `rs eval` may ask for: at most MAX_REPEATS samples per item, and at most a maximum number of
 requests per command (--max-requests, RS_MAX_REQUESTS, default DEFAULT_MAX_REQUESTS), counted from the
-resolved scope before anything is registered, generated or stored. Without them `--repeats 1000000000`
+resolved scope, less the answers already stored, before anything is registered, generated or stored. Without them `--repeats 1000000000`
 (or `--samples 1000000000`) was accepted and grew past gigabytes of memory before the first request."""
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from rs_dagster.errors import InputError
 from rs_dagster.models.registry import MAX_REPEATS, Model, load_models
 from rs_dagster.prompting.scope import Scope, Selected, evaluation_pairs, selected_scope
 from rs_dagster.settings import Settings
+from rs_dagster.storage.reads import stored_answers_within
+from rs_dagster.storage.warehouse import Warehouse
 from rs_dagster.tasks.manifold import load_manifolds
 
 DEFAULT_MAX_REQUESTS = 100_000
@@ -73,12 +75,20 @@ def check_evaluation_size(
     if pending is not None:
         models[pending.name] = pending
     pairs = evaluation_pairs(load_manifolds(settings.tasks_dir), models, model_names, task_names, scope)
-    size = evaluation_size([selected_scope(spec, model, scope) for model, spec in pairs])
-    if size.requests > limit:
+    selections = [selected_scope(spec, model, scope) for model, spec in pairs]
+    size = evaluation_size(selections)
+    if size.requests <= limit:
+        return size
+    # Only what is not stored yet is sent: a lab that holds most of a large scope may evaluate it again.
+    warehouse = Warehouse.from_settings(settings)
+    with warehouse.reading():
+        stored = sum(stored_answers_within(warehouse, model.name, spec.name, model.version, spec.version, selected.max_items, selected.repeats)
+                     for (model, spec), selected in zip(pairs, selections, strict=True))
+    if size.requests - stored > limit:
         raise InputError(
-            f"this evaluation could send up to {size.requests:,} requests ({size.pairs} model × task pair(s), {size.points:,} grid "
-            f"points, {size.items:,} items, up to {size.repeats:,} sample(s) per item), more than the maximum of {limit:,} "
-            f"requests per command; narrow the scope (--tasks, --tier, --samples or --precision, --repeats) or allow more "
+            f"this evaluation could send up to {size.requests - stored:,} requests ({size.pairs} model × task pair(s), {size.points:,} grid "
+            f"points, {size.items:,} items, up to {size.repeats:,} sample(s) per item, {stored:,} answers stored), more than the maximum "
+            f"of {limit:,} requests per command; narrow the scope (--tasks, --tier, --samples or --precision, --repeats) or allow more "
             f"with --max-requests N (or {MAX_REQUESTS_ENV}=N). Nothing was registered, generated or run"
         )
     return size
