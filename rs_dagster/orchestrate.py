@@ -21,6 +21,7 @@ from rs_dagster.defs.automation import endpoint_tag
 from rs_dagster.defs.definition import DEFINITION_SHA, definition_sha, model_spec_frame, task_spec_frame
 from rs_dagster.defs.partitions import model_task_key
 from rs_dagster.defs.resources import EvalScope
+from rs_dagster.defs.traces import TRACE_ASSETS
 from rs_dagster.errors import InputError, RsError, UnknownNameError
 from rs_dagster.fft.prompts import model_tokenizer_spec
 from rs_dagster.freshness import EVALUATION, REPORT, TOKEN_FFT, Snapshot, code_fingerprint
@@ -36,6 +37,19 @@ QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 CODE_TAG = "rs/code"
 VERSIONS_TAG = "rs/versions"
 """Run tags: the code fingerprint and the model and task versions a run ran with (shown in the UI)."""
+
+
+ANALYSIS_STEPS = frozenset(TRACE_ASSETS)
+"""Steps of the `evaluation` job that nothing measured depends on: when one fails, the answers, scores and
+points are stored and the report is still refreshed; the failure is reported and retried by the next run."""
+
+
+class StepsFailed(RsError):
+    """A run that failed at `steps` (their asset names); its message names the first failure."""
+
+    def __init__(self, message: str, steps: frozenset[str]):
+        super().__init__(message)
+        self.steps = steps
 
 
 @dataclass
@@ -99,6 +113,7 @@ def _run_job(
     scope: EvalScope,
     tags: Mapping[str, str] | None = None,
     ops: Mapping[str, Any] | None = None,
+    assets: Sequence[str] | None = None,
 ) -> str:
     """Execute the job `job_name` of `defs` for one partition. The scope travels in the run config
     (only to jobs that use it), as does `ops` (config by asset), so the run is reproduced when re-executed
@@ -107,11 +122,13 @@ def _run_job(
     run_config = {**(QUIET_LOGS if quiet else {}), **(scope.run_config() if "scope" in job.required_resource_keys else {}),
                   **({"ops": ops} if ops else {})}
     result = job.execute_in_process(
-        run_config=run_config, instance=instance, partition_key=partition_key, raise_on_error=False, tags={"rs/source": "cli", **(tags or {})}
+        run_config=run_config, instance=instance, partition_key=partition_key, raise_on_error=False, tags={"rs/source": "cli", **(tags or {})},
+        asset_selection=[dg.AssetKey(asset) for asset in assets] if assets else None,
     )
     runs.run_ids.append(result.run_id)
     if not result.success:
-        raise RsError(_failure_message(result, job_name, partition_key))
+        failed = frozenset(event.step_key for event in result.all_events if event.is_step_failure and event.step_key)
+        raise StepsFailed(_failure_message(result, job_name, partition_key), failed)
     runs.failed_checks += [
         f"{partition_key}: {check.asset_key.to_user_string()} check {check.check_name} failed: {check.description}"
         for check in result.get_asset_check_evaluations() if not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
@@ -229,6 +246,7 @@ def evaluate(
     by_name = {m.name: m for m in chosen}
     run = partial(_run_job, defs, instance=instance, runs=runs, quiet=quiet, scope=scope)
     code = {CODE_TAG: code_fingerprint(settings.sql_dir)}
+    analyses_failed: list[str] = []
 
     def evaluate_pair(model: str, task: str, needs: Sequence[Future[None]]) -> None:
         if any(need.exception() for need in needs):
@@ -237,7 +255,12 @@ def evaluate(
         on_stage(f"{model} × {task}: prompts → completions → scores → points, compression, hazard{' + token-FFT' if with_fft else ''}")
         key = str(model_task_key(model, task))
         versions = {VERSIONS_TAG: f"{by_name[model].version}|{specs[task].version}"}
-        _record(settings, EVALUATION, run("evaluation", partition_key=key, tags={**endpoint_tag(by_name[model]), **code, **versions}), by_name[model], specs[task])
+        try:
+            _record(settings, EVALUATION, run("evaluation", partition_key=key, tags={**endpoint_tag(by_name[model]), **code, **versions}), by_name[model], specs[task])
+        except StepsFailed as failed:
+            if not failed.steps <= ANALYSIS_STEPS:
+                raise
+            analyses_failed.append(str(failed))  # left unrecorded: the pair stays stale, the next run retries it
         if with_fft:
             _record(settings, TOKEN_FFT, run("token_fft", partition_key=key, tags=code), by_name[model], specs[task])
 
@@ -264,7 +287,15 @@ def evaluate(
             raise RsError("\n".join(str(error) for error in failures) if len(failures) == 1 else
                           f"{len(failures)} runs failed:\n  " + "\n  ".join(str(error) for error in failures))
         on_stage("surfaces, projections, leaderboard and report")
-        _record(settings, REPORT, run("refresh_report", partition_key=None, tags=code))
+        try:
+            _record(settings, REPORT, run("refresh_report", partition_key=None, tags=code))
+        except StepsFailed as failed:
+            analyses_failed.append(str(failed))
+            if "report" not in failed.steps:  # a table the report shows failed: the report is still written from the rest
+                run("refresh_report", partition_key=None, tags=code, assets=["report"])
+    if analyses_failed:
+        raise RsError("\n".join(analyses_failed) + "\nThe answers, scores and points are stored and the report is refreshed; "
+                      "the next `rs eval` runs what failed again (`rs status` shows it stale).")
     return runs
 
 
