@@ -121,8 +121,10 @@ def _run_evaluation(settings: Settings, models: list[str], tasks: list[str] | No
                 console.log(f"{pair.model} × {pair.task}: {'; '.join(pair.stale)}")
         if status.report:
             console.log(f"report: {'; '.join(status.report)}")
+    from rs_dagster.defs.resources import EvalScope  # Dagster: imported only when something runs
     from rs_dagster.orchestrate import evaluate
 
+    scope = EvalScope(**scope.model_dump())
     instance = _instance(settings)
     bar = Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(),
@@ -251,9 +253,9 @@ def eval_(
 ) -> None:
     """Evaluate registered models, or an ad-hoc one given by URL (registered on the fly). Several models
     are evaluated in one command: their runs share the definitions' refreshes, the report and --parallel."""
-    from rs_dagster.defs.resources import EvalScope
     from rs_dagster.models.registry import load_models, prepare_local_model
     from rs_dagster.prompting.bounds import check_evaluation_size, check_repeats
+    from rs_dagster.prompting.scope import Scope
 
     settings = _settings()
     models = _split(model)
@@ -275,7 +277,7 @@ def eval_(
         pending = prepare_local_model(settings, model, changes, {
             "name": "--model", "base_url": "--base-url", "served_model": "--served-model", "api_key_env": "--api-key-env",
             "sampler": "--sampler", "template": "--template", "concurrency": "--concurrency", "timeout_s": "--timeout"})
-    scope = EvalScope(
+    scope = Scope(
         tiers=_split(tier), surfaces=_split(surface), projections=_split(projection), points=points,
         precision=str(samples) if samples is not None else precision, repeats=repeats, use_suite=True,
     )
@@ -343,17 +345,16 @@ def status(
     """What the lab holds, per model × task: completions stored, the scopes evaluated, whether the scope
     `rs eval` would evaluate (with the same options) is current, and if not why and how many requests it
     would send at most. Read from the warehouse alone; nothing runs, nothing is written."""
-    from rs_dagster.defs.resources import EvalScope
     from rs_dagster.freshness import lab_status
     from rs_dagster.models.registry import load_models
-    from rs_dagster.prompting.scope import evaluation_pairs
+    from rs_dagster.prompting.scope import Scope, evaluation_pairs
     from rs_dagster.tasks.manifold import load_manifolds
 
     settings = _settings()
     if samples is not None and precision is not None:
         raise InputError("give either --samples (items per point) or --precision (a level), not both")
     models = load_models(settings)
-    scope = EvalScope(tiers=_split(tier), precision=str(samples) if samples is not None else precision, repeats=repeats, use_suite=True)
+    scope = Scope(tiers=_split(tier), precision=str(samples) if samples is not None else precision, repeats=repeats, use_suite=True)
     pairs = evaluation_pairs(load_manifolds(settings.tasks_dir), models, _split(model) or list(models), _split(tasks), scope)
     lab = lab_status(settings, pairs, scope)
     if as_json:
