@@ -88,7 +88,7 @@ def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:
     for rank in range(m, 0, -1):  # from the largest p down
         i = order[rank - 1]
         running = min(running, p_values[i] * m / rank)
-        q[i] = min(1.0, running)
+        q[i] = min(1.0, max(p_values[i], running))  # never below its p-value (p * m / m can round a ulp under p)
     return q
 
 
