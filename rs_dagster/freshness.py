@@ -210,7 +210,7 @@ def lab_status(settings: Settings, pairs: Sequence[tuple[Model, TaskSpec]], scop
             status = PairStatus(model.name, spec.name, selected.describe(), snapshot.rows("completions", model.name, spec.name), scopes, needed)
             if missing is None:
                 status.stale.append("never evaluated here" if not status.stored else
-                                    f"{selected.describe()} never completed at these versions (model {model.version}, task {spec.version})")
+                                    f"{selected.describe()} never completed at the current model, task and scoring versions")
             elif missing:
                 status.stale.append(f"{missing} of the {needed} answers it needs are not stored")
             if errors := snapshot.errors.get((model.name, spec.name)):

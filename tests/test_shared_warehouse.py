@@ -298,6 +298,8 @@ def test_an_evaluation_on_the_lake_gives_the_leaderboard_and_views_of_the_duckdb
     with LabData(warehouses["lake"]).session() as reads:
         assert views.task_view(reads, "arithmetic") == views.task_view(LabData(warehouses["file"]), "arithmetic")
     assert (labs["lake"].report_dir / "index.html").exists()  # the report asset exported from the lake
+    again = _rs([*evaluation], {**lab_env(labs["lake"]), **shared})  # freshness is read from the lake as from a file
+    assert again.returncode == 0 and "Nothing changed" in again.stderr, again.stderr[-3000:]
 
     secret = SECRET.encode()
     assert SECRET not in outputs["lake"]

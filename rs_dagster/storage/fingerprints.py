@@ -25,7 +25,9 @@ _ROW_HASH = {"completions": 'hash(t.test_case_id, t.request_hash, t.error IS NUL
 def existing_tables(warehouse: Warehouse) -> set[str]:
     if not warehouse.exists():
         return set()
-    return set(warehouse.query("SELECT table_name FROM information_schema.tables")["table_name"])
+    return set(warehouse.query(
+        "SELECT table_name FROM information_schema.tables WHERE table_catalog = current_database() AND table_schema = current_schema()"
+    )["table_name"])
 
 
 def partition_fingerprints(warehouse: Warehouse, table: str, present: set[str]) -> dict[tuple[str, str], str]:
