@@ -4,6 +4,7 @@ for the instance's one-run-per-endpoint queue limit, which the lab's dagster.yam
 from datetime import UTC, datetime
 
 import dagster as dg
+import yaml
 from helpers import make_lab, scripted_model
 
 from rs_dagster.definitions import build_definitions
@@ -46,3 +47,32 @@ def test_the_lab_instance_retries_runs_and_queues_one_run_per_endpoint(tmp_path)
         assert instance.run_retries_enabled
         limits = instance.get_concurrency_config().run_queue_config.tag_concurrency_limits
     assert limits == [{"key": "rs/endpoint", "value": {"applyLimitPerUniqueValue": True}, "limit": 1}]
+
+
+def test_edited_inputs_refreshes_only_what_the_warehouse_does_not_hold(tmp_path):
+    """Turned on over an existing lab, the sensor's first tick requests nothing (issue 23: it refreshed every
+    task and model, 104,960 test cases); an edit requests only its own partition, once."""
+    lab = make_lab(tmp_path, {"alpha": scripted_model("http://127.0.0.1:9/v1")})
+    defs = build_definitions(lab)
+    sensor = defs.get_sensor_def("edited_inputs")
+
+    def tick(instance, cursor=None):
+        context = dg.build_sensor_context(instance=instance, cursor=cursor, repository_def=defs.get_repository_def())
+        result = sensor.evaluate_tick(context)
+        return sorted(r.partition_key for r in result.run_requests or []), result.cursor
+
+    with dg.instance_for_test() as instance:
+        requested, cursor = tick(instance)
+        assert requested == ["alpha", "arithmetic", "boolean"]  # a new lab: every definition
+        assert tick(instance, cursor)[0] == []  # requested once, not again while the refresh is in flight
+        for job, partition in (("refresh_tasks", "arithmetic"), ("refresh_tasks", "boolean"), ("refresh_models", "alpha")):
+            assert defs.resolve_job_def(job).execute_in_process(instance=instance, partition_key=partition).success
+        assert tick(instance) == ([], "{}")  # an existing lab, first tick: nothing
+
+        path = lab.tasks_dir / "boolean.yaml"
+        doc = yaml.safe_load(path.read_text())
+        doc["fixed"]["negation_rate"] = 0.4
+        path.write_text(yaml.safe_dump(doc))
+        requested, cursor = tick(instance)
+        assert requested == ["boolean"]
+        assert tick(instance, cursor)[0] == []

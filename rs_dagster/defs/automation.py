@@ -10,6 +10,8 @@ from rs_dagster.defs.resources import EvalScope
 from rs_dagster.defs.traces import TRACE_ASSETS
 from rs_dagster.models.registry import Model, load_models
 from rs_dagster.settings import Settings
+from rs_dagster.storage.reads import stored_definition_versions
+from rs_dagster.storage.warehouse import Warehouse
 from rs_dagster.tasks.manifold import load_manifolds
 
 EVALUATION_ASSETS = ["prompts", "completions", "scored_results", "points"]
@@ -85,17 +87,21 @@ def build_automation(settings: Settings):
         default_status=dg.DefaultSensorStatus.STOPPED,
     )
     def edited_inputs(context: dg.SensorEvaluationContext):
-        """Re-materializes task_specs/model_specs partitions whose YAML changed; their new data version
-        then re-runs only the downstream partitions of what changed."""
-        seen = json.loads(context.cursor) if context.cursor else {}
+        """Re-materializes task_specs/model_specs partitions whose YAML no longer matches what the warehouse
+        holds (their stored version); their new data version then re-runs only the downstream partitions of
+        what changed. What is already current is never refreshed, so turning the sensor on over an existing
+        lab materializes nothing; the cursor holds what was requested, so a refresh in flight is not asked twice."""
+        requested = json.loads(context.cursor) if context.cursor else {}
         now = {f"task:{n}": s.version for n, s in load_manifolds(settings.tasks_dir).items()}
         now |= {f"model:{n}": m.version for n, m in load_models(settings).items()}
+        stored = stored_definition_versions(Warehouse.from_settings(settings))
         for key, version in now.items():
-            if seen.get(key) == version:
+            if stored.get(key) == version or requested.get(key) == version:
                 continue
             kind, name = key.split(":", 1)
             selection = ["task_specs", "test_cases"] if kind == "task" else ["model_specs"]
-            yield dg.RunRequest(run_key=f"{key}:{version}", partition_key=name, asset_selection=[dg.AssetKey(a) for a in selection])
-        context.update_cursor(json.dumps(now))
+            yield dg.RunRequest(partition_key=name, asset_selection=[dg.AssetKey(a) for a in selection], tags={"rs/source": "edited_inputs"})
+            requested[key] = version
+        context.update_cursor(json.dumps(requested))
 
     return [evaluation_job, tasks_job, models_job, fft_job, report_job], [nightly_evaluation], [edited_inputs]

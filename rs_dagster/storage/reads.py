@@ -118,3 +118,14 @@ def stored_answers_within(
         """
     )
     return int(counted["n"][0])
+
+
+def stored_definition_versions(warehouse: Warehouse) -> dict[str, str]:
+    """The version of every definition the warehouse holds: `task:NAME` → task_specs.spec_version and
+    `model:NAME` → model_specs.model_version (none before their first refresh)."""
+    versions: dict[str, str] = {}
+    for table, kind, key, version in (("task_specs", "task", "task", "spec_version"), ("model_specs", "model", "model", "model_version")):
+        frame = warehouse.table(table)
+        if not frame.is_empty():
+            versions |= {f"{kind}:{name}": value for name, value in frame.select(key, version).iter_rows()}
+    return versions
