@@ -29,6 +29,7 @@ from rich.text import Text
 
 from rs_dagster import progress as progress_hooks
 from rs_dagster.errors import InputError, RsError
+from rs_dagster.interrupts import Interrupted, run_stoppably, stop_requested
 from rs_dagster.settings import Settings
 
 app = typer.Typer(help="rs-dagster: procedurally generated reasoning evaluations as Dagster assets in DuckDB.", no_args_is_help=True)
@@ -132,8 +133,10 @@ def _run_evaluation(settings: Settings, models: list[str], tasks: list[str] | No
         console=console,
     )
     started = time.monotonic()
-    with bar, progress_hooks.terminal_sink(RichSink(bar)):
-        runs = evaluate(settings, instance, models, tasks, scope, on_stage=lambda m: console.log(m), parallel=parallel)
+    with bar, progress_hooks.terminal_sink(RichSink(bar)):  # Ctrl-C stops it: rs_dagster.interrupts
+        runs = run_stoppably(lambda: evaluate(settings, instance, models, tasks, scope, parallel=parallel,
+                                              on_stage=lambda m: None if stop_requested() else console.log(m)),  # no stage starts after it
+                             on_stop=lambda m: console.log(m, style="yellow"))
     console.log(f"{len(runs.run_ids)} Dagster runs in {time.monotonic() - started:.0f}s")
     return runs.failed_checks
 
@@ -707,6 +710,9 @@ def _run_command() -> None:
         if debug:
             raise
         _fail(str(exc))
+    except Interrupted as exc:  # what was kept and how to resume; 130 after Ctrl-C
+        console.print(Text(str(exc)), style="yellow", soft_wrap=True)
+        sys.exit(exc.code)
     except OSError as exc:
         if debug:
             raise

@@ -25,6 +25,7 @@ from rs_dagster.defs.traces import TRACE_ASSETS
 from rs_dagster.errors import InputError, RsError, UnknownNameError
 from rs_dagster.fft.prompts import model_tokenizer_spec
 from rs_dagster.freshness import EVALUATION, REPORT, TOKEN_FFT, Snapshot, code_fingerprint
+from rs_dagster.interrupts import stop_if_requested
 from rs_dagster.models.registry import Model, get_model, load_models
 from rs_dagster.prompting.scope import evaluation_pairs, scope_record, selected_scope
 from rs_dagster.report.charts import start_renderer
@@ -118,6 +119,7 @@ def _run_job(
     """Execute the job `job_name` of `defs` for one partition. The scope travels in the run config
     (only to jobs that use it), as does `ops` (config by asset), so the run is reproduced when re-executed
     from the UI."""
+    stop_if_requested(f"{job_name} for partition {partition_key}")  # after Ctrl-C no further run starts
     job = defs.resolve_job_def(job_name)
     run_config = {**(QUIET_LOGS if quiet else {}), **(scope.run_config() if "scope" in job.required_resource_keys else {}),
                   **({"ops": ops} if ops else {})}

@@ -4,7 +4,9 @@ stored is not sent again and its row is left as it is; new answers are added, an
 (a narrower or repeated scope only adds). A run without errors records every request its rounds needed
 (scope_coverage): `rs eval` and `rs status` read from it whether the selection is still complete. Errors after the retry policy are stored as error rows,
 never as answers, and are retried by the next run; if every request failed the run fails with the
-endpoint's reason and what was stored before is untouched."""
+endpoint's reason and what was stored before is untouched. Stopped (Ctrl-C, rs_dagster.interrupts), it sends
+no new request, stores the answers in flight as they land and fails the run, saying how many it stored: its
+selection is not complete, and the next run sends only what is missing."""
 
 from collections import Counter
 
@@ -27,6 +29,7 @@ from rs_dagster.execution.completions import (
 )
 from rs_dagster.execution.rounds import AdaptiveRounds
 from rs_dagster.execution.runner import Runner, endpoint_of
+from rs_dagster.interrupts import Interrupted, count_stored
 from rs_dagster.progress import Progress
 from rs_dagster.prompting.scope import partition_scope, selection_id
 from rs_dagster.storage import schemas
@@ -68,7 +71,8 @@ def build_execution_assets(model_task_parts: dg.PartitionsDefinition) -> list:
         endpoint = endpoint_of(model)
         progress = Progress(f"{keys['model']}/{keys['task']} completions", 0, context.log.info)
         # Answers are stored as they arrive; errors wait for the partition write (a later run retries them).
-        arrivals = BatchedUpserts(lab.warehouse, "completions", schemas.Completions, keys, COMPLETION_IDENTITY, COMPLETION_DTYPES)
+        arrivals = BatchedUpserts(lab.warehouse, "completions", schemas.Completions, keys, COMPLETION_IDENTITY, COMPLETION_DTYPES,
+                                  on_flush=count_stored)
         asked = Round()
 
         def on_result(result) -> None:
@@ -84,6 +88,7 @@ def build_execution_assets(model_task_parts: dg.PartitionsDefinition) -> list:
         )
         rounds = AdaptiveRounds(selected.levels, selected.repeats)
         sent_rows, results, needed, skipped = [], [], [], 0
+        interrupted = False
         try:
             while batch := rounds.next_round():
                 asked = round_requests(items, batch, selected.repeats, endpoint, params, answered, rounds, spec.task)
@@ -96,9 +101,17 @@ def build_execution_assets(model_task_parts: dg.PartitionsDefinition) -> list:
                         rounds.record(case, vars(result), spec.task)
                         sent_rows.append(completion_row(keys, row, result, model, context.run.run_id))
                 results += round_results
+        except Interrupted:  # the answers in flight have landed; nothing more is sent
+            interrupted = True
         finally:
             progress.close()
             arrivals.close()
+        if interrupted:  # a failed run: its selection is not recorded as complete
+            raise dg.Failure(
+                f"stopped (Ctrl-C or SIGTERM): no request was sent after it; answers that arrived in this run are stored "
+                f"({arrivals.stored}), and the next run sends only the requests still missing",
+                metadata={"stored_as_they_arrived": arrivals.stored, "already_stored": skipped}, allow_retries=False,
+            )
         errors = Counter(r.error for r in results if r.error)
         if results and sum(errors.values()) == len(results):
             reason, count = errors.most_common(1)[0]

@@ -6,6 +6,8 @@ an answer phase continues the assistant turn whose thought the budget closed.
 
 Every request ends as a result: a response, or an error with its reason once the retry policy is spent.
 Errors are data about the endpoint, never answers, and never cached, so a later run retries only them.
+Once a stop is requested (rs_dagster.interrupts: Ctrl-C), no request or retry is sent any more: those in
+flight end as results (on_result), and `run` then raises Interrupted.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from rs_dagster.execution.responses import (
     was_a_timeout,
 )
 from rs_dagster.execution.shares import RENEW_EVERY_S, EndpointShares, share
+from rs_dagster.interrupts import Interrupted, stop_requested
 
 if TYPE_CHECKING:
     from rs_dagster.models.registry import Model
@@ -81,6 +84,10 @@ class _Failed(Exception):
     def __init__(self, reason: str, attempts: int):
         super().__init__(reason)
         self.reason, self.attempts = reason, attempts
+
+
+class _Unsent(Exception):
+    """A stop was requested (rs_dagster.interrupts) before this request, or its next attempt, was sent."""
 
 
 class _Waits:
@@ -167,11 +174,20 @@ class Runner:
         try:
             await self._preflight(client)
 
+            unsent = 0
+
             async def one(i: int) -> None:
-                results[i] = result = await self._complete(client, requests[i])
+                nonlocal unsent
+                try:
+                    results[i] = result = await self._complete(client, requests[i])
+                except _Unsent:
+                    unsent += 1
+                    return
                 self.on_result(result)
 
             await asyncio.gather(*(one(i) for i in pending))
+            if unsent:  # the requests in flight have landed; the rest were never sent
+                raise Interrupted(f"stop requested: {unsent} of {len(pending)} requests not sent")
         finally:
             if rebalancing and self.shares and member:
                 rebalancing.cancel()
@@ -269,9 +285,14 @@ class Runner:
         reason = "no attempt made"
         for attempt in range(1, endpoint.max_retries + 2):
             pause: float | None = None  # a Retry-After: the limit's pause covers it for every request
+            if stop_requested():
+                raise _Unsent
             queued = time.perf_counter()
             window = await self.limit.acquire()
             waits.s += time.perf_counter() - queued
+            if stop_requested():  # requested while this one waited for a slot
+                self.limit.release()
+                raise _Unsent
             try:
                 async with asyncio.timeout(endpoint.timeout_s):
                     data = await client.post(route, body=body, cast_to=object)
