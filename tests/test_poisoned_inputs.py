@@ -144,7 +144,8 @@ def test_repeats_and_the_request_maximum_are_refused_before_anything_is_stored(l
              "up to 2,000,000 requests", f"maximum of {DEFAULT_MAX_REQUESTS:,}", "--max-requests N", "RS_MAX_REQUESTS")
     _refused(_rs([*EVAL, "--model", "scripted", "--samples", "100", "--repeats", "1000"], env, timeout=60),
              "up to 200,000 requests", "2 grid points", "200 items", "1,000 sample(s) per item")
-    _refused(_rs([*EVAL, "--model", "scripted,adhoc", "--samples", "30000"], env, timeout=60), "up to 119,998 requests", "2 model × task pair(s)", "2 answers stored")  # less what is stored
+    _refused(_rs([*EVAL, "--model", "scripted,adhoc", "--samples", "30000"], env, timeout=60),
+             "up to 119,998 requests", "2 model × task pair(s)", "2 answers stored")  # 120,000 less what is stored
     _refused(_rs([*EVAL, "--model", "scripted", "--samples", "4"], {**env, "RS_MAX_REQUESTS": "7"}), "up to 8 requests", "maximum of 7")
     _refused(_rs([*EVAL, "--model", "scripted", "--samples", "4"], {**env, "RS_MAX_REQUESTS": "lots"}), "RS_MAX_REQUESTS='lots'")
     _refused(_rs([*EVAL, "--model", "scripted", "--samples", "4", "--max-requests", "0"], env), "--max-requests 0")
