@@ -50,7 +50,7 @@ SUITE = {"tasks": list(TASKS), "tiers": ["easy"], "precision": 2}
 VICTIM, VICTIM_TASK, VICTIM_SAMPLES = "victim", "boolean", 12
 WORKERS = 3
 LATENCY_S = 0.05
-VOLATILE = {"dagster_run_id", "latency_s", "run_id", "from_cache", "attempts"}
+VOLATILE = {"dagster_run_id", "latency_s", "queue_wait_s", "run_id", "from_cache", "attempts"}
 """Columns that differ between two evaluations of the same scope (who ran it, how long, whether cached)."""
 
 

@@ -286,7 +286,7 @@ def test_an_evaluation_on_the_lake_gives_the_leaderboard_and_views_of_the_duckdb
     target = parse_warehouse(shared["RS_WAREHOUSE"], shared["RS_WAREHOUSE_DATA"])
     assert target is not None
     warehouses = {"file": Warehouse(labs["file"].db_path), "lake": lake_warehouse(target, labs["lake"].home)}
-    volatile = ("dagster_run_id", "completion_run_id", "created_at", "latency_s", "generated_at", "materialized_at")
+    volatile = ("dagster_run_id", "completion_run_id", "created_at", "latency_s", "queue_wait_s", "generated_at", "materialized_at")
     for table in ("scored_results", "points", "leaderboard", "surfaces", "projections", "reasonscore"):
         frames = [warehouses[name].table(table) for name in ("file", "lake")]
         frames = [f.drop([c for c in f.columns if c in volatile or c.endswith("_at")]) for f in frames]
