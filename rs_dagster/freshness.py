@@ -29,7 +29,7 @@ from rs_dagster.scoring.outcomes import SCORING_VERSION
 from rs_dagster.settings import PACKAGE_ROOT, Settings
 from rs_dagster.storage import fingerprints
 from rs_dagster.storage.fingerprints import ABSENT
-from rs_dagster.storage.reads import stored_answers_within
+from rs_dagster.storage.reads import Wanted, stored_answers
 from rs_dagster.storage.warehouse import Warehouse
 from rs_dagster.tasks.manifold import TaskSpec
 
@@ -203,7 +203,7 @@ def lab_status(settings: Settings, pairs: Sequence[tuple[Model, TaskSpec]], scop
             selected = selected_scope(spec, model, scope, stored)
             chosen.append((model, spec, selected, selection_id(selected, model, spec), stored))
         covered = fingerprints.coverage(warehouse, snapshot.present, [(m.name, s.name, sid) for m, s, _, sid, _ in chosen])
-        statuses = []
+        statuses, unmeasured = [], []
         for model, spec, selected, sid, records in chosen:
             needed, missing = covered.get((model.name, spec.name, sid), (0, None))
             scopes = [describe_suite(s) for s in recorded_scopes(records)]
@@ -220,7 +220,9 @@ def lab_status(settings: Settings, pairs: Sequence[tuple[Model, TaskSpec]], scop
                 if model.entry.tokenizer is not None:
                     status.stale += snapshot.stale_stage(TOKEN_FFT, model, spec)
             if missing is None or missing:
-                status.requests = sum(selected.max_items.values()) * selected.repeats - stored_answers_within(
-                    warehouse, model.name, spec.name, model.version, spec.version, selected.max_items, selected.repeats)
+                unmeasured.append((status, Wanted(model.name, spec.name, model.version, spec.version, selected.max_items, selected.repeats)))
             statuses.append(status)
+        answered = stored_answers(warehouse, [wanted for _, wanted in unmeasured])
+        for status, wanted in unmeasured:  # at most what the selection asks, less what is stored
+            status.requests = sum(wanted.items.values()) * wanted.repeats - answered.get((wanted.model, wanted.task), 0)
         return LabStatus(statuses, snapshot.stale_stage(REPORT))

@@ -13,7 +13,7 @@ from rs_dagster.errors import InputError
 from rs_dagster.models.registry import MAX_REPEATS, Model, load_models
 from rs_dagster.prompting.scope import Scope, Selected, evaluation_pairs, selected_scope
 from rs_dagster.settings import Settings
-from rs_dagster.storage.reads import stored_answers_within
+from rs_dagster.storage.reads import Wanted, stored_answers
 from rs_dagster.storage.warehouse import Warehouse
 from rs_dagster.tasks.manifold import load_manifolds
 
@@ -82,8 +82,8 @@ def check_evaluation_size(
     # Only what is not stored yet is sent: a lab that holds most of a large scope may evaluate it again.
     warehouse = Warehouse.from_settings(settings)
     with warehouse.reading():
-        stored = sum(stored_answers_within(warehouse, model.name, spec.name, model.version, spec.version, selected.max_items, selected.repeats)
-                     for (model, spec), selected in zip(pairs, selections, strict=True))
+        stored = sum(stored_answers(warehouse, [Wanted(model.name, spec.name, model.version, spec.version, selected.max_items, selected.repeats)
+                                                for (model, spec), selected in zip(pairs, selections, strict=True)]).values())
     if size.requests - stored > limit:
         raise InputError(
             f"this evaluation could send up to {size.requests - stored:,} requests ({size.pairs} model × task pair(s), {size.points:,} grid "

@@ -3,7 +3,8 @@ frame, so no caller outside rs_dagster.storage writes SQL (a second backend reim
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 import polars as pl
 
@@ -100,24 +101,39 @@ def request_hashes(warehouse: Warehouse) -> set[str]:
     return set(warehouse.query("SELECT request_hash FROM completions")["request_hash"].to_list())
 
 
-def stored_answers_within(
-    warehouse: Warehouse, model: str, task: str, model_version: str, spec_version: str, items: Mapping[str, int], repeats: int
-) -> int:
-    """Stored answers (not errors) of the model × task at the given versions to the first `items[point_id]`
-    items of each point, samples below `repeats`: what an evaluation of that selection would not ask again."""
-    if not items or not {"completions", "prompts", "test_cases"} <= existing_tables(warehouse):
-        return 0
-    limits = " OR ".join(f"(t.point_id = {sql_text(pid)} AND t.item_index < {int(n)})" for pid, n in items.items())
+@dataclass(frozen=True)
+class Wanted:
+    """A model × task's selection, as stored_answers counts it: the first `items[point_id]` items of each
+    point, samples below `repeats`, answered at the given model and task versions."""
+
+    model: str
+    task: str
+    model_version: str
+    spec_version: str
+    items: Mapping[str, int]
+    repeats: int
+
+
+def stored_answers(warehouse: Warehouse, wanted: Sequence[Wanted]) -> dict[tuple[str, str], int]:
+    """Per (model, task) of `wanted`, its stored answers (not errors) within its selection: what an
+    evaluation of it would not ask again. One query for every pair."""
+    rows = [(w.model, w.task, w.model_version, w.spec_version, pid, n, w.repeats) for w in wanted for pid, n in w.items.items()]
+    if not rows or not {"completions", "prompts", "test_cases"} <= existing_tables(warehouse):
+        return {}
+    values = ", ".join(f"({', '.join(map(sql_text, row[:5]))}, {int(row[5])}, {int(row[6])})" for row in rows)
     counted = warehouse.query(
         f"""
-        SELECT count(*) AS n FROM completions c
-        JOIN prompts p ON p.model = c.model AND p.task = c.task AND p.test_case_id = c.test_case_id AND p.prompt_hash = c.prompt_hash
-        JOIN test_cases t ON t.task = c.task AND t.test_case_id = c.test_case_id AND t.spec_version = p.spec_version
-        WHERE c.model = {sql_text(model)} AND c.task = {sql_text(task)} AND p.model_version = {sql_text(model_version)}
-          AND p.spec_version = {sql_text(spec_version)} AND c.error IS NULL AND c.sample_index < {int(repeats)} AND ({limits})
+        SELECT w.model, w.task, count(*) AS n
+        FROM (VALUES {values}) w(model, task, model_version, spec_version, point_id, items, repeats)
+        JOIN prompts p ON p.model = w.model AND p.task = w.task AND p.model_version = w.model_version AND p.spec_version = w.spec_version
+        JOIN test_cases t ON t.task = w.task AND t.test_case_id = p.test_case_id AND t.spec_version = w.spec_version
+          AND t.point_id = w.point_id AND t.item_index < w.items
+        JOIN completions c ON c.model = w.model AND c.task = w.task AND c.test_case_id = p.test_case_id AND c.prompt_hash = p.prompt_hash
+          AND c.error IS NULL AND c.sample_index < w.repeats
+        GROUP BY w.model, w.task
         """
     )
-    return int(counted["n"][0])
+    return {(r["model"], r["task"]): r["n"] for r in counted.iter_rows(named=True)}
 
 
 def stored_definition_versions(warehouse: Warehouse) -> dict[str, str]:
