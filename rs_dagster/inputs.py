@@ -3,6 +3,8 @@ file and key. Task manifolds have their own loader in rs_dagster.tasks.manifold.
 
 from __future__ import annotations
 
+import copy
+import functools
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -29,10 +31,21 @@ def read_input(path: Path) -> str:
 def read_yaml(path: Path) -> Any:
     if not path.is_file():
         raise InputError(f"{path}: file not found")
+    return parse_yaml(read_input(path), path)
+
+
+def parse_yaml(text: str, path: Path) -> Any:
+    """`text` (the file `path`'s) parsed; a copy, as callers may change it. The parse is cached by text: one
+    command reads the same sampler and template files once per model, and PyYAML is slow."""
     try:
-        return yaml.safe_load(read_input(path))
+        return copy.deepcopy(_parsed(text))
     except yaml.YAMLError as exc:
         raise InputError(f"{path}: not valid YAML: {exc}") from None
+
+
+@functools.lru_cache(maxsize=512)
+def _parsed(text: str) -> Any:
+    return yaml.safe_load(text)
 
 
 def validate(model: type[M], raw: Any, where: str) -> M:
@@ -56,4 +69,4 @@ def load_named(directory: Path, name: str, model: type[M], kind: str) -> tuple[M
         known = [p.stem for p in directory.glob("*.yaml")] if directory.is_dir() else []
         raise UnknownNameError(kind, name, known)
     text = read_input(path)
-    return validate(model, read_yaml(path), str(path)), text
+    return validate(model, parse_yaml(text, path), str(path)), text
