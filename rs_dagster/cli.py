@@ -206,6 +206,19 @@ def _print_leaderboard(settings: Settings) -> None:
               "answers that hedge between two or more candidates (\"5 or 7\"), never correct.")
 
 
+def _cli_scope(tier: str | None, surface: str | None, projection: str | None, points: str | None, precision: str | None,
+               samples: int | None, repeats: int | None):
+    """The scope `rs eval` and `rs status` are given (the model's suite fills what it leaves unset)."""
+    from rs_dagster.prompting.bounds import check_repeats
+    from rs_dagster.prompting.scope import Scope
+
+    check_repeats(repeats)
+    if samples is not None and precision is not None:
+        raise InputError("give either --samples (items per point) or --precision (a level), not both")
+    return Scope(tiers=_split(tier), surfaces=_split(surface), projections=_split(projection), points=points,
+                 precision=str(samples) if samples is not None else precision, repeats=repeats, use_suite=True)
+
+
 def _interval(low: float | None, high: float | None) -> str:
     return "—" if low is None or high is None else f"[{low:.3f}, {high:.3f}]"
 
@@ -257,16 +270,13 @@ def eval_(
     """Evaluate registered models, or an ad-hoc one given by URL (registered on the fly). Several models
     are evaluated in one command: their runs share the definitions' refreshes, the report and --parallel."""
     from rs_dagster.models.registry import load_models, prepare_local_model
-    from rs_dagster.prompting.bounds import check_evaluation_size, check_repeats
-    from rs_dagster.prompting.scope import Scope
+    from rs_dagster.prompting.bounds import check_evaluation_size
 
     settings = _settings()
     models = _split(model)
     if not models:
         raise InputError("--model: give a model name (the models of models.yaml, or a new one with --base-url)")
-    check_repeats(repeats)
-    if samples is not None and precision is not None:
-        raise InputError("give either --samples (items per point) or --precision (a level), not both")
+    scope = _cli_scope(tier, surface, projection, points, precision, samples, repeats)
     known = model in load_models(settings)
     changes = {"base_url": base_url, "served_model": served_model or (model if base_url and not known else None),
                "api_key_env": api_key_env, "sampler": sampler, "template": template, "concurrency": concurrency, "timeout_s": timeout}
@@ -280,10 +290,6 @@ def eval_(
         pending = prepare_local_model(settings, model, changes, {
             "name": "--model", "base_url": "--base-url", "served_model": "--served-model", "api_key_env": "--api-key-env",
             "sampler": "--sampler", "template": "--template", "concurrency": "--concurrency", "timeout_s": "--timeout"})
-    scope = Scope(
-        tiers=_split(tier), surfaces=_split(surface), projections=_split(projection), points=points,
-        precision=str(samples) if samples is not None else precision, repeats=repeats, use_suite=True,
-    )
     check_evaluation_size(settings, models, _split(tasks), scope, max_requests, pending.model if pending else None)
     if pending:
         pending.save()
@@ -350,14 +356,12 @@ def status(
     would send at most. Read from the warehouse alone; nothing runs, nothing is written."""
     from rs_dagster.freshness import lab_status
     from rs_dagster.models.registry import load_models
-    from rs_dagster.prompting.scope import Scope, evaluation_pairs
+    from rs_dagster.prompting.scope import evaluation_pairs
     from rs_dagster.tasks.manifold import load_manifolds
 
     settings = _settings()
-    if samples is not None and precision is not None:
-        raise InputError("give either --samples (items per point) or --precision (a level), not both")
+    scope = _cli_scope(tier, None, None, None, precision, samples, repeats)
     models = load_models(settings)
-    scope = Scope(tiers=_split(tier), precision=str(samples) if samples is not None else precision, repeats=repeats, use_suite=True)
     pairs = evaluation_pairs(load_manifolds(settings.tasks_dir), models, _split(model) or list(models), _split(tasks), scope)
     lab = lab_status(settings, pairs, scope)
     if as_json:
