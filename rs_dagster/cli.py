@@ -28,6 +28,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rs_dagster import progress as progress_hooks
+from rs_dagster.dead_runs import claim_runs, dead_claims, fail_dead_runs, forget_claims
 from rs_dagster.errors import InputError, RsError
 from rs_dagster.interrupts import Interrupted, run_stoppably, stop_requested
 from rs_dagster.settings import Settings
@@ -78,23 +79,37 @@ def _settings() -> Settings:
     settings = Settings.from_env()
     settings.ensure_dirs()
     os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
+    if dead_claims(settings.dagster_home):  # an `rs` that ran runs died: its runs are failed now (rs_dagster.dead_runs)
+        _instance(settings)
     return settings
+
+
+_instances: dict = {}  # by DAGSTER_HOME: one instance per process
 
 
 def _instance(settings: Settings):
     """The lab's Dagster instance, its SQLite storages created under an exclusive file lock: two `rs`
     processes starting at once on a new state directory would otherwise both create the same tables
-    (`table secondary_indexes already exists`) and one would crash."""
+    (`table secondary_indexes already exists`) and one would crash. Under the same lock, the runs a dead
+    `rs` process left running are marked failed (one line each), so they hold no endpoint's slot, and this
+    process leaves its marker: it may execute runs (rs_dagster.dead_runs)."""
     import fcntl
 
     import dagster as dg
 
+    if settings.dagster_home in _instances:  # opened already by _settings (a dead process's runs were failed)
+        return _instances[settings.dagster_home]
     with open(settings.dagster_home / ".init.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         instance = dg.DagsterInstance.get()
         for storage in ("run_storage", "event_log_storage", "schedule_storage"):
             getattr(instance, storage)  # built (and its tables migrated) on first access
         atexit.register(instance.dispose)  # its SQLite files closed, their write-ahead logs checkpointed
+        dead = dead_claims(settings.dagster_home)  # before the query: their runs are all in it
+        fail_dead_runs(instance, report=lambda line: console.log(line, style="yellow"))
+        forget_claims(dead)
+        claim_runs(settings.dagster_home)
+        _instances[settings.dagster_home] = instance
         return instance
 
 
