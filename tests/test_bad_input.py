@@ -69,7 +69,7 @@ def test_unreachable_endpoint_records_nothing_and_keeps_what_was_stored(tmp_path
     before = warehouse.query("SELECT * FROM completions ORDER BY request_hash")
     # The server is gone now; point a new sampler at it so every request is a fresh one.
     settings.models_file.write_text(settings.models_file.read_text().replace("sampler: greedy", "sampler: demo"))
-    with pytest.raises(RsError, match=r"cannot reach the endpoint http://127\.0\.0\.1:\d+/v1"):
+    with pytest.raises(RsError, match=r"cannot reach the endpoint http://127\.0\.0\.1:(\d+)/v1: connection refused \(127\.0\.0\.1:\1\)"):
         evaluate(settings, instance, ["m"], ["arithmetic"], EvalScope(tiers=["easy"], precision="4"))
     after = warehouse.query("SELECT * FROM completions ORDER BY request_hash")
     assert after.equals(before)

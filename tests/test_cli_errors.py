@@ -67,7 +67,7 @@ def test_an_unreachable_endpoint_is_one_line_and_keeps_what_was_stored(evaluated
     models["models"]["down"] = scripted_model("http://127.0.0.1:9/v1")
     lab.models_file.write_text(yaml.safe_dump(models))
     result = _rs(["eval", "--model", "down", "--tasks", "boolean", "--tier", "easy", "--samples", "4"], lab_env(lab))
-    _one_clear_error(result, "cannot reach the endpoint http://127.0.0.1:9/v1", "Nothing was recorded")
+    _one_clear_error(result, "cannot reach the endpoint http://127.0.0.1:9/v1: connection refused (127.0.0.1:9)", "Nothing was recorded")
     after = tables()
     assert all(before[t].equals(after[t]) for t in before)
 

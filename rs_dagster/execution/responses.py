@@ -1,11 +1,17 @@
 """Turning what an endpoint sent back into a completion row: the answer and its reasoning split apart,
 the finish reason, token counts (both phases of a budget-forced answer added up), over-long texts cut,
-and an API error turned into a reason fit to store (with any Retry-After it asked for)."""
+and an API error turned into a reason fit to store (with any Retry-After it asked for): a failure to
+get any reply is named by its kind (connection_reason)."""
 
 from __future__ import annotations
 
 import email.utils
+import errno
+import re
+import socket
+import ssl
 import time
+import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,12 +116,50 @@ def innermost_error(exc: BaseException) -> str:
     return f"{type(described).__name__}: {described}"
 
 
-def was_a_timeout(exc: openai.APITimeoutError | TimeoutError) -> bool:
-    """Whether a timeout (the request's own time limit, or what the client calls one) was one. The client's
-    aiohttp transport reports a connection the server closed or reset before the reply's headers as httpx's
-    ConnectTimeout; the socket's error, at the bottom of the chain, tells a time limit (a TimeoutError) from
-    a connection that failed."""
-    return isinstance(exc, TimeoutError) or isinstance(_chain(exc)[-1], TimeoutError | openai.APITimeoutError)
+def connection_reason(exc: BaseException, base_url: str, timeout_s: float) -> str:
+    """Why a request to `base_url` got no HTTP reply, by kind, as stored and shown:
+
+    - `connection refused (HOST:PORT)`: nothing listens there;
+    - `DNS lookup failed for HOST: <resolver's words>`;
+    - `TLS handshake failed: <reason>` (an https URL to a plain-HTTP server, an untrusted certificate);
+    - `timed out after N s`: the attempt's time limit;
+    - `connection failed: <the socket's error>`: anything else (a connection reset or cut mid-reply).
+
+    The client reports most of these as APITimeoutError ("Request timed out."): its aiohttp transport
+    wraps every failure to connect as httpx's ConnectTimeout. The socket's own error, at the bottom of the
+    exception chain (__cause__ / __context__), says which it was."""
+    chain = _chain(exc)
+    host, port = _address(chain, base_url)
+    for link in reversed(chain):  # innermost first
+        if isinstance(link, ssl.SSLError):
+            return f"TLS handshake failed: {_ssl_words(link)}"
+        if isinstance(link, socket.gaierror):
+            return f"DNS lookup failed for {host}: {link.strerror or link}"
+        if isinstance(link, ConnectionRefusedError) or (isinstance(link, OSError) and link.errno == errno.ECONNREFUSED):
+            return f"connection refused ({host}:{port})"
+    if any(isinstance(link, TimeoutError) for link in chain) or isinstance(chain[-1], openai.APITimeoutError):
+        return f"timed out after {timeout_s:g} s"
+    return f"connection failed: {innermost_error(exc)}"
+
+
+def _address(chain: list[BaseException], base_url: str) -> tuple[str, int | str]:
+    """The host and port the client tried: the transport's (a proxy's, when one is used), else the URL's."""
+    for link in chain:
+        host, port = getattr(link, "host", None), getattr(link, "port", None)
+        if isinstance(host, str) and host and isinstance(port, int):
+            return host, port
+    url = urllib.parse.urlsplit(base_url)
+    try:
+        port = url.port or (443 if url.scheme == "https" else 80)
+    except ValueError:
+        port = "?"
+    return url.hostname or base_url, port
+
+
+def _ssl_words(exc: ssl.SSLError) -> str:
+    """`[SSL: WRONG_VERSION_NUMBER] wrong version number`, without the C source line."""
+    words = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], str) else str(exc)
+    return re.sub(r"\s*\(_ssl\.c:\d+\)$", "", words) or type(exc).__name__
 
 
 def _chain(exc: BaseException) -> list[BaseException]:

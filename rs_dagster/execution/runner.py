@@ -30,13 +30,12 @@ from rs_dagster.execution.responses import (
     CompletionResult,
     MalformedResponse,
     budget_forced,
+    connection_reason,
     continued,
-    innermost_error,
     parse_chat,
     parse_completion,
     retry_after,
     status_reason,
-    was_a_timeout,
 )
 from rs_dagster.execution.shares import RENEW_EVERY_S, EndpointShares, share
 from rs_dagster.interrupts import Interrupted, stop_requested
@@ -213,8 +212,8 @@ class Runner:
             await client.models.list()
         except (openai.APIConnectionError, openai.APITimeoutError) as exc:
             raise EndpointError(
-                f"cannot reach the endpoint {self.endpoint.base_url} ({type(exc).__name__}: {exc}); "
-                "is the server running and the base_url right? Nothing was recorded."
+                f"cannot reach the endpoint {self.endpoint.base_url}: {self._connection_reason(exc)}; "
+                "is the server running and the base_url right (host, port, http or https)? Nothing was recorded."
             ) from None
         except Exception:
             pass  # it answers; whether /models works (some servers lack it) the requests themselves will tell
@@ -265,6 +264,10 @@ class Runner:
             return CHAT_ROUTE, {**self._answer_body, "messages": continued_messages(request.messages, reasoning)}
         return COMPLETIONS_ROUTE, {**self._answer_body, "prompt": self.budget.continued_prompt(request.messages, reasoning)}
 
+    def _connection_reason(self, exc: BaseException) -> str:
+        """Why no reply came, by kind (refused, DNS, TLS, timed out; responses.connection_reason)."""
+        return connection_reason(exc, self.endpoint.base_url, self.endpoint.timeout_s)
+
     def _redacted(self, reason: str) -> str:
         """An error reason fit to store: a server may quote the credentials back."""
         return reason.replace(self._api_key, "<api key>") if self._api_key else reason
@@ -306,11 +309,8 @@ class Runner:
                 if exc.status_code < 500 and exc.status_code not in (408, 409):
                     raise _Failed(reason, attempts_before + attempt) from None  # a client error will not change on retry
                 self.limit.on_trouble(pause)
-            except (openai.APITimeoutError, TimeoutError) as exc:
-                reason = f"timed out after {endpoint.timeout_s:g} s" if was_a_timeout(exc) else f"connection failed: {innermost_error(exc)}"
-                self.limit.on_trouble(None)
-            except openai.APIConnectionError as exc:
-                reason = f"connection failed: {innermost_error(exc)}"
+            except (openai.APIConnectionError, TimeoutError) as exc:  # APITimeoutError included: no reply at all
+                reason = self._connection_reason(exc)
                 self.limit.on_trouble(None)
             except MalformedResponse as exc:
                 reason = str(exc)

@@ -2,7 +2,8 @@
 
 Tests and benchmarks use it to drive the real `openai` client over real HTTP with answers of known
 accuracy, and to inject the faults real servers produce (status codes, Retry-After, malformed JSON,
-empty choices, slow responses, connections reset mid-response).
+empty choices, slow responses, connections reset mid-response). Anything but HTTP (an https client's
+TLS handshake) is answered 400 and the connection closed, as a real plain-HTTP server does.
 
 It is an asyncio server on its own thread: hundreds of concurrent keep-alive connections cost no
 threads, and a Reply's delay_s is a sleep that blocks nothing else. The responder runs on that event
@@ -89,7 +90,11 @@ class ScriptedServer:
         """HTTP/1.1 with keep-alive, as much of it as the openai client uses."""
         try:
             while True:
-                head = await reader.readuntil(b"\r\n\r\n")
+                first = await reader.readexactly(1)
+                if not first.isalpha():  # not a request line (a TLS ClientHello to this plain-HTTP server)
+                    await _write(writer, 400, b'{"error": {"message": "invalid HTTP request"}}', {"Connection": "close"})
+                    return  # as real servers do: 400 and hang up, so an https client fails its handshake at once
+                head = first + await reader.readuntil(b"\r\n\r\n")
                 request_line, *header_lines = head.decode("latin-1").split("\r\n")
                 method, path, _ = request_line.split(" ", 2)
                 headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in header_lines if h)}
