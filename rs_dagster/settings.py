@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,8 +17,34 @@ PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 # The persistent Dagster instance: run retries on (runs opt in with the dagster/max_retries tag), and
 # at most one queued run per endpoint at a time (the runs' rs/endpoint tag): within a run the
 # endpoint's adaptive limit keeps it saturated; two runs on one endpoint would over-subscribe it.
+# The queue is Dagster's QueuedRunCoordinator, subclassed (rs_dagster.run_queue): it tags every run it
+# queues with its endpoint, whoever launched it, and holds back a failing model's automatic runs; the
+# `concurrency: runs:` limits apply to it as to Dagster's own (Dagster reads them for any subclass).
 # The event log is Dagster's SQLite one with its connections kept open (rs_dagster.defs.event_log).
 DAGSTER_YAML = """telemetry:
+  enabled: false
+run_retries:
+  enabled: true
+run_coordinator:
+  module: rs_dagster.run_queue
+  class: LabRunCoordinator
+concurrency:
+  runs:
+    tag_concurrency_limits:
+      - key: rs/endpoint
+        value:
+          applyLimitPerUniqueValue: true
+        limit: 1
+event_log_storage:
+  module: rs_dagster.defs.event_log
+  class: PooledSqliteEventLogStorage
+  config:
+    base_dir: {event_log_dir}
+"""
+
+
+EARLIER_DAGSTER_YAMLS = (
+    """telemetry:
   enabled: false
 run_retries:
   enabled: true
@@ -33,7 +60,23 @@ event_log_storage:
   class: PooledSqliteEventLogStorage
   config:
     base_dir: {event_log_dir}
-"""
+""",
+    """telemetry:
+  enabled: false
+run_retries:
+  enabled: true
+concurrency:
+  runs:
+    tag_concurrency_limits:
+      - key: rs/endpoint
+        value:
+          applyLimitPerUniqueValue: true
+        limit: 1
+""",
+)
+"""What earlier versions of `rs` wrote as DAGSTER_YAML: a lab's dagster.yaml that is exactly one of them is
+replaced by the current one (an edited one is left alone). The SQLite files stay where they were (the
+event log's base_dir is Dagster's default one, history/runs)."""
 
 
 @dataclass(frozen=True)
@@ -96,5 +139,10 @@ class Settings:
         for path in (self.home, self.cache_dir, self.report_dir, self.dagster_home, self.db_path.parent):
             path.mkdir(parents=True, exist_ok=True)
         instance_config = self.dagster_home / "dagster.yaml"
-        if not instance_config.exists():
-            instance_config.write_text(DAGSTER_YAML.format(event_log_dir=json.dumps(str(self.dagster_home / "history" / "runs"))))
+        event_log_dir = json.dumps(str(self.dagster_home / "history" / "runs"))
+        if not instance_config.exists() or instance_config.read_text() in {text.format(event_log_dir=event_log_dir) for text in EARLIER_DAGSTER_YAMLS}:
+            # Replaced whole: a process reading it meanwhile sees the old text or the new one.
+            with tempfile.NamedTemporaryFile("w", dir=self.dagster_home, prefix=".dagster.yaml.", delete=False) as staged:
+                staged.write(DAGSTER_YAML.format(event_log_dir=event_log_dir))
+            os.chmod(staged.name, 0o644)  # as write_text leaves a new file (the temporary one is private)
+            Path(staged.name).replace(instance_config)
