@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from helpers import make_lab, scripted_model
 
 from rs_dagster.definitions import build_definitions
+from rs_dagster.defs.partitions import register_partitions
 from rs_dagster.orchestrate import QUIET_LOGS
 from rs_dagster.settings import PACKAGE_ROOT
 from rs_dagster.testing.cluster import local_cluster
@@ -53,6 +54,7 @@ def measure(root: Path, workers: int, models: list[str], tasks: list[str], sampl
         os.environ.update({key: cluster.env[key] for key in ENV_KEYS})  # this process's instance and definitions
         instance = stack.enter_context(dg.DagsterInstance.from_config(str(lab.dagster_home)))
         defs = build_definitions(lab)
+        register_partitions(instance, models, tasks)
         for job, keys in (("refresh_tasks", tasks), ("refresh_models", models)):
             for key in keys:
                 assert defs.resolve_job_def(job).execute_in_process(run_config=QUIET_LOGS, instance=instance, partition_key=key).success

@@ -16,10 +16,11 @@ from dagster._core.definitions.data_version import CODE_VERSION_TAG
 from dagster._core.remote_origin import RegisteredCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
 from dagster._core.storage.noop_compute_log_manager import NoOpComputeLogManager
 
+from rs_dagster.dead_runs import owner_tags
 from rs_dagster.definitions import CODE_LOCATION, build_definitions
 from rs_dagster.defs.automation import endpoint_tag
 from rs_dagster.defs.definition import DEFINITION_SHA, definition_sha, model_spec_frame, task_spec_frame
-from rs_dagster.defs.partitions import model_task_key
+from rs_dagster.defs.partitions import model_task_key, register_partitions
 from rs_dagster.defs.resources import EvalScope
 from rs_dagster.defs.traces import TRACE_ASSETS
 from rs_dagster.errors import InputError, RsError, UnknownNameError
@@ -123,10 +124,14 @@ def _run_job(
     job = defs.resolve_job_def(job_name)
     run_config = {**(QUIET_LOGS if quiet else {}), **(scope.run_config() if "scope" in job.required_resource_keys else {}),
                   **({"ops": ops} if ops else {})}
-    result = job.execute_in_process(
-        run_config=run_config, instance=instance, partition_key=partition_key, raise_on_error=False, tags={"rs/source": "cli", **(tags or {})},
-        asset_selection=[dg.AssetKey(asset) for asset in assets] if assets else None,
-    )
+    from rs_dagster.run_queue import ENDPOINT_TAG, endpoint_turn
+
+    # One run per endpoint, as the instance's queue allows: first wait while another process's run holds it.
+    with endpoint_turn(instance, (tags or {}).get(ENDPOINT_TAG), f"{job_name} for partition {partition_key}") as run_id:
+        result = job.execute_in_process(
+            run_config=run_config, instance=instance, partition_key=partition_key, raise_on_error=False, tags={"rs/source": "cli", **owner_tags(), **(tags or {})},
+            asset_selection=[dg.AssetKey(asset) for asset in assets] if assets else None, run_id=run_id,
+        )
     runs.run_ids.append(result.run_id)
     if not result.success:
         failed = frozenset(event.step_key for event in result.all_events if event.is_step_failure and event.step_key)
@@ -201,6 +206,7 @@ def spectra(
     run = partial(_run_job, defs, instance=instance, runs=runs, quiet=quiet, scope=scope)
     code = {CODE_TAG: code_fingerprint(settings.sql_dir)}
     warehouse = Warehouse.from_settings(settings)
+    register_partitions(instance, [model.name], [task_name])
     with _runs_created_with_origins(instance, defs), _released(settings):
         _refresh_task(run, instance, defs, warehouse, specs[task_name], lambda message: None)
         _refresh_model(run, instance, defs, warehouse, model)
@@ -244,6 +250,7 @@ def evaluate(
     if parallel is not None and parallel < 1:
         raise InputError(f"--parallel must be at least 1, not {parallel}")
     defs = build_definitions(settings)
+    register_partitions(instance, [model.name for model in chosen], task_scopes)
     runs = EvalRuns()
     by_name = {m.name: m for m in chosen}
     run = partial(_run_job, defs, instance=instance, runs=runs, quiet=quiet, scope=scope)

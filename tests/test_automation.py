@@ -51,19 +51,26 @@ def test_the_lab_instance_retries_runs_and_queues_one_run_per_endpoint(tmp_path)
 
 def test_edited_inputs_refreshes_only_what_the_warehouse_does_not_hold(tmp_path):
     """Turned on over an existing lab, the sensor's first tick requests nothing (issue 23: it refreshed every
-    task and model, 104,960 test cases); an edit requests only its own partition, once."""
+    task and model, 104,960 test cases); an edit requests only its own partition, once. A model added to
+    models.yaml becomes a partition at the next tick (before: DagsterUnknownPartitionError on every tick until a
+    reload), and a task file that does not read is reported in the tick without hiding the other edits."""
     lab = make_lab(tmp_path, {"alpha": scripted_model("http://127.0.0.1:9/v1")})
     defs = build_definitions(lab)
     sensor = defs.get_sensor_def("edited_inputs")
 
     def tick(instance, cursor=None):
-        context = dg.build_sensor_context(instance=instance, cursor=cursor, repository_def=defs.get_repository_def())
+        # with the instance's ref, as the daemon's tick has it: run requests may name partitions the tick adds
+        context = dg.SensorEvaluationContext(instance.get_ref(), instance=instance, cursor=cursor, repository_def=defs.get_repository_def())
         result = sensor.evaluate_tick(context)
+        for added in result.dynamic_partitions_requests or []:  # as the daemon applies them
+            instance.add_dynamic_partitions(added.partitions_def_name, added.partition_keys)
         return sorted(r.partition_key for r in result.run_requests or []), result.cursor
 
     with dg.instance_for_test() as instance:
         requested, cursor = tick(instance)
         assert requested == ["alpha", "arithmetic", "boolean"]  # a new lab: every definition
+        assert instance.get_dynamic_partitions("models") == ["alpha"]
+        assert sorted(instance.get_dynamic_partitions("tasks")) == ["arithmetic", "boolean"]
         assert tick(instance, cursor)[0] == []  # requested once, not again while the refresh is in flight
         for job, partition in (("refresh_tasks", "arithmetic"), ("refresh_tasks", "boolean"), ("refresh_models", "alpha")):
             assert defs.resolve_job_def(job).execute_in_process(instance=instance, partition_key=partition).success
@@ -76,3 +83,22 @@ def test_edited_inputs_refreshes_only_what_the_warehouse_does_not_hold(tmp_path)
         requested, cursor = tick(instance)
         assert requested == ["boolean"]
         assert tick(instance, cursor)[0] == []
+
+    with dg.instance_for_test() as instance:  # a model and a task added while the deployment runs, beside a bad file
+        requested, cursor = tick(instance)
+        for job, partition in (("refresh_tasks", "arithmetic"), ("refresh_tasks", "boolean"), ("refresh_models", "alpha")):
+            assert defs.resolve_job_def(job).execute_in_process(instance=instance, partition_key=partition).success
+        (lab.tasks_dir / "broken.yaml").write_text("task: arithmetic\nfixed: [unclosed\n")
+        models = yaml.safe_load(lab.models_file.read_text())
+        models["models"]["m3"] = scripted_model("http://127.0.0.1:9/v1")
+        lab.models_file.write_text(yaml.safe_dump(models))
+        doc["fixed"]["negation_rate"] = 0.3
+        path.write_text(yaml.safe_dump(doc))
+        requested, cursor = tick(instance, cursor)
+        assert requested == ["boolean", "m3"]  # the bad file stops only itself; no reload of the code location
+        assert sorted(instance.get_dynamic_partitions("models")) == ["alpha", "m3"]
+        assert "broken" not in instance.get_dynamic_partitions("tasks")
+        context = dg.SensorEvaluationContext(instance.get_ref(), instance=instance, cursor=cursor, repository_def=defs.get_repository_def())
+        skipped = sensor.evaluate_tick(context)
+        assert not skipped.run_requests and "broken" in skipped.skip_message and "tasks/broken.yaml" in skipped.skip_message
+        assert defs.resolve_job_def("refresh_models").execute_in_process(instance=instance, partition_key="m3").success

@@ -33,6 +33,7 @@ import pytest
 from helpers import GOLDEN, Oracle, make_lab, scripted_model
 
 from rs_dagster.definitions import build_definitions, executor_from_env
+from rs_dagster.defs.partitions import register_partitions
 from rs_dagster.defs.resources import EvalScope
 from rs_dagster.orchestrate import QUIET_LOGS, evaluate
 from rs_dagster.storage.shared import WAREHOUSE_DATA_ENV, WAREHOUSE_ENV, parse_warehouse
@@ -109,6 +110,7 @@ def lab(tmp_path_factory):
             with dg.DagsterInstance.from_config(str(settings.dagster_home)) as instance:
                 defs = build_definitions(settings, executor=executor_from_env())
                 assert defs.resolve_job_def("evaluation").executor_def.name == "celery"
+                register_partitions(instance, names, TASKS)
                 for job, keys in (("refresh_tasks", TASKS), ("refresh_models", names)):
                     for key in keys:  # in-process on the Postgres instance: the executor is ignored, as by `rs eval`
                         assert defs.resolve_job_def(job).execute_in_process(run_config=QUIET_LOGS, instance=instance, partition_key=key).success

@@ -12,6 +12,7 @@ import pytest
 from helpers import Oracle, lab_env, make_lab, rs_process, scripted_model
 
 from rs_dagster.definitions import build_definitions
+from rs_dagster.defs.partitions import register_partitions
 from rs_dagster.defs.resources import EvalScope
 from rs_dagster.fft.spectrum import GRID_POINTS
 from rs_dagster.orchestrate import evaluate, spectra
@@ -89,6 +90,7 @@ def test_an_edited_task_re_runs_only_its_spectra_and_only_for_models_with_a_toke
         spectra(settings, instance, "m", task, scope)
     defs = build_definitions(settings, scope)
     # plain's definitions exist too, so only its missing tokenizer keeps its spectra from being requested
+    register_partitions(instance, ["plain"])
     assert dg.materialize(list(defs.assets), selection=["model_specs"], partition_key="plain", instance=instance, resources=defs.resources).success
     settled = dg.evaluate_automation_conditions(defs=defs, instance=instance)
     assert not settled.get_requested_partitions(dg.AssetKey("fft_spectra"))

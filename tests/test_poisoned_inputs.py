@@ -15,10 +15,11 @@ import subprocess
 import dagster as dg
 import pytest
 import yaml
+from dagster._core.definitions.partitions.context import partition_loading_context
 from dagster._core.definitions.partitions.utils.base import INVALID_PARTITION_SUBSTRINGS
 from helpers import RS, Oracle, lab_env, make_lab, scripted_model
 
-from rs_dagster.defs.partitions import model_task_partitions
+from rs_dagster.defs.partitions import MODEL_TASK, register_partitions
 from rs_dagster.models.registry import MAX_REPEATS, name_problem
 from rs_dagster.prompting.bounds import DEFAULT_MAX_REQUESTS
 from rs_dagster.settings import PACKAGE_ROOT
@@ -178,11 +179,13 @@ def test_a_good_registration_after_refused_ones_still_works(lab):
 
 def test_the_model_name_rule_covers_dagsters_partition_key_rule():
     """Every substring Dagster refuses in a partition key is refused in a model name, and names the rule
-    accepts make partition keys Dagster accepts (static and model|task)."""
+    accepts make partition keys Dagster accepts (dynamic and model|task)."""
     for bad in INVALID_PARTITION_SUBSTRINGS:
         assert name_problem(f"a{bad}b") is not None, bad
-    for good in ["m", "org/Model-1.5 b", "qwen3:8b@q4", "modèle", "a..b"]:
-        assert name_problem(good) is None, good
-        parts = model_task_partitions([good, "other"], ["boolean"])
-        key = dg.MultiPartitionKey({"model": good, "task": "boolean"})
-        assert parts.has_partition_key(key) and key.keys_by_dimension["model"] == good
+    with dg.instance_for_test() as instance:
+        for good in ["m", "org/Model-1.5 b", "qwen3:8b@q4", "modèle", "a..b"]:
+            assert name_problem(good) is None, good
+            register_partitions(instance, [good, "other"], ["boolean"])
+            key = dg.MultiPartitionKey({"model": good, "task": "boolean"})
+            with partition_loading_context(dynamic_partitions_store=instance):
+                assert MODEL_TASK.has_partition_key(key) and key.keys_by_dimension["model"] == good

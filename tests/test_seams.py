@@ -22,8 +22,9 @@ from rs_dagster.storage.warehouse import Warehouse
 from rs_dagster.testing.scripted_server import ScriptedServer
 
 PACKAGE = Path(rs_dagster.__file__).parent
-WIRING = {"defs", "definitions.py", "orchestrate.py", "cli.py"}
-"""The layers above the domain packages: they may import Dagster."""
+WIRING = {"defs", "definitions.py", "orchestrate.py", "cli.py", "run_queue.py", "dead_runs.py"}
+"""The layers above the domain packages: they may import Dagster (run_queue and dead_runs are plugged
+into the Dagster instance: its run coordinator, and the check of runs whose process died)."""
 
 
 class Toy(pa.DataFrameModel):
@@ -72,8 +73,8 @@ def test_one_run_reads_the_configuration_once(tmp_path, instance, monkeypatch):
                 return load(*args, **kwargs)
             return wrapper
 
-        monkeypatch.setattr(rs_dagster.defs.resources, "load_manifolds", counted("manifolds", rs_dagster.defs.resources.load_manifolds))
-        monkeypatch.setattr(rs_dagster.defs.resources, "load_models", counted("models", rs_dagster.defs.resources.load_models))
+        monkeypatch.setattr(rs_dagster.defs.resources, "load_each_manifold", counted("manifolds", rs_dagster.defs.resources.load_each_manifold))
+        monkeypatch.setattr(rs_dagster.defs.resources, "load_each_model", counted("models", rs_dagster.defs.resources.load_each_model))
         defs = build_definitions(settings, scope)
         for run in range(2):  # each run its own resource instance: the second reads again, once
             result = dg.materialize(

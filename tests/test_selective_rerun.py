@@ -4,12 +4,15 @@ partitions: data versions on task_specs/model_specs drive the automation conditi
 import json
 
 import dagster as dg
+import pytest
 import yaml
 from helpers import Oracle, make_lab, scripted_model
 
 from rs_dagster.definitions import build_definitions
 from rs_dagster.defs.automation import EVALUATION_ASSETS
+from rs_dagster.defs.partitions import register_partitions
 from rs_dagster.defs.resources import EvalScope
+from rs_dagster.errors import RsError
 from rs_dagster.freshness import lab_status
 from rs_dagster.models.registry import load_models
 from rs_dagster.orchestrate import evaluate
@@ -34,6 +37,7 @@ def _refresh_definitions(settings, instance) -> dg.Definitions:
     model_specs partition. Unchanged inputs keep their data version."""
     defs = build_definitions(settings, EvalScope(tiers=["easy"], precision="4"))
     assets = list(defs.assets)
+    register_partitions(instance, load_models(settings), load_manifolds(settings.tasks_dir))  # as the sensor adds them
     for task in load_manifolds(settings.tasks_dir):
         assert dg.materialize(assets, selection=["task_specs"], partition_key=task, instance=instance, resources=defs.resources).success
     for model in load_models(settings):
@@ -102,7 +106,7 @@ REPORT_ASSETS = ["surfaces", "projections", "leaderboard", "report"]
 
 
 def test_automation_refreshes_only_what_was_evaluated_at_its_scope_then_the_report(tmp_path, instance):
-    """A lab with one evaluated model and one registered but never evaluated (its server is down):
+    """A lab with one evaluated model and one registered whose one run failed (its server is down):
     turning automation on requests nothing; a task edit re-runs only the evaluated partition, at the
     scopes it was evaluated at (not the suite's defaults), then every table over all partitions."""
     with ScriptedServer(lambda body: Reply(content="ANSWER: True")) as server:
@@ -111,6 +115,11 @@ def test_automation_refreshes_only_what_was_evaluated_at_its_scope_then_the_repo
         evaluate(settings, instance, ["alpha"], ["boolean"], EvalScope(tiers=["easy"], precision="8"))
         evaluate(settings, instance, ["alpha"], ["boolean"], EvalScope(projections=["length"], precision="4"))
         sent = server.completion_requests
+        # A run of the model whose server is down fails after its prompts, and records nothing that makes
+        # automation want that partition (before: its scope, and every later edit requested it again).
+        with pytest.raises(RsError, match="connection refused"):
+            evaluate(settings, instance, ["idle"], ["boolean"], EvalScope(tiers=["easy"], precision="8"))
+        assert Warehouse(settings.db_path).count_rows("evaluated_scopes", {"model": "idle"}) == 0
 
         defs = _refresh_definitions(settings, instance)
         enabled = dg.evaluate_automation_conditions(defs=defs, instance=instance)

@@ -1,24 +1,30 @@
-"""Jobs, the nightly schedule and the sensor that notices edited inputs."""
+"""Jobs, the nightly schedule, the sensor that notices edited inputs and the one that frees the run queue of dead runs."""
 
 import json
+import os
 from urllib.parse import urlsplit
 
 import dagster as dg
 
-from rs_dagster.defs.partitions import model_task_key
+from rs_dagster.dead_runs import fail_dead_runs
+from rs_dagster.defs.partitions import model_task_key, register_partitions, unknown_partitions
 from rs_dagster.defs.resources import EvalScope
 from rs_dagster.defs.traces import TRACE_ASSETS
-from rs_dagster.models.registry import Model, load_models
+from rs_dagster.models.registry import Model, load_each_model, load_models
 from rs_dagster.settings import Settings
 from rs_dagster.storage.reads import stored_definition_versions
 from rs_dagster.storage.warehouse import Warehouse
-from rs_dagster.tasks.manifold import load_manifolds
+from rs_dagster.tasks.manifold import load_each_manifold, load_manifolds
 
 EVALUATION_ASSETS = ["prompts", "completions", "scored_results", "points"]
 """The chain from prompts to per-point statistics; the `evaluation` job adds the trace analyses."""
 REPORT_ASSETS = ["surfaces", "projections", "leaderboard", "comparisons", "reasonscore", "report"]
 """The unpartitioned tables over every model × task and the HTML report (the `refresh_report` job)."""
 RUN_RETRY_TAGS = {"dagster/max_retries": "2", "dagster/retry_strategy": "FROM_FAILURE"}
+SENSOR_INTERVAL_S = int(os.environ.get("RS_SENSOR_INTERVAL_S", "60"))
+AUTOMATION_INTERVAL_S = int(os.environ.get("RS_AUTOMATION_INTERVAL_S", "30"))
+"""How often the daemon runs the lab's sensors (edited_inputs, dead_runs) and evaluates the assets' automation
+conditions (the `automation` sensor); RS_SENSOR_INTERVAL_S, RS_AUTOMATION_INTERVAL_S (the tests use less)."""
 SUITE_SCOPE = EvalScope(use_suite=True).run_config()
 """Run config of a nightly run: each model's `suite` from models.yaml (not the scopes stored before)."""
 
@@ -71,6 +77,7 @@ def build_automation(settings: Settings):
         """Every registered model on its configured suite (models.yaml `suite`), one run per partition."""
         models = load_models(settings)
         task_names = list(load_manifolds(settings.tasks_dir))
+        register_partitions(context.instance, models, task_names)
         for model in models.values():
             for task in suite_tasks(model, task_names):
                 key = model_task_key(model.name, task)
@@ -83,25 +90,56 @@ def build_automation(settings: Settings):
 
     @dg.sensor(
         asset_selection=["task_specs", "test_cases", "model_specs"],
-        minimum_interval_seconds=60,
+        minimum_interval_seconds=SENSOR_INTERVAL_S,
         default_status=dg.DefaultSensorStatus.STOPPED,
     )
     def edited_inputs(context: dg.SensorEvaluationContext):
         """Re-materializes task_specs/model_specs partitions whose YAML no longer matches what the warehouse
         holds (their stored version); their new data version then re-runs only the downstream partitions of
         what changed. What is already current is never refreshed, so turning the sensor on over an existing
-        lab materializes nothing; the cursor holds what was requested, so a refresh in flight is not asked twice."""
+        lab materializes nothing; the cursor holds what was requested, so a refresh in flight is not asked twice.
+        A model or task new to the inputs becomes a partition here (no reload of the code location); a file
+        that does not read is skipped, its error logged in the tick, and every other file is still read."""
         requested = json.loads(context.cursor) if context.cursor else {}
-        now = {f"task:{n}": s.version for n, s in load_manifolds(settings.tasks_dir).items()}
-        now |= {f"model:{n}": m.version for n, m in load_models(settings).items()}
+        specs, task_errors = load_each_manifold(settings.tasks_dir)
+        models, model_errors = load_each_model(settings)
+        now = {f"task:{n}": s.version for n, s in specs.items()} | {f"model:{n}": m.version for n, m in models.items()}
         stored = stored_definition_versions(Warehouse.from_settings(settings))
+        run_requests = []
         for key, version in now.items():
             if stored.get(key) == version or requested.get(key) == version:
                 continue
             kind, name = key.split(":", 1)
             selection = ["task_specs", "test_cases"] if kind == "task" else ["model_specs"]
-            yield dg.RunRequest(partition_key=name, asset_selection=[dg.AssetKey(a) for a in selection], tags={"rs/source": "edited_inputs"})
+            run_requests.append(dg.RunRequest(partition_key=name, asset_selection=[dg.AssetKey(a) for a in selection],
+                                              tags={"rs/source": "edited_inputs"}))
             requested[key] = version
+        problems = [f"task {name}: {error}" for name, error in task_errors.items()] + [f"model {name}: {error}" for name, error in model_errors.items()]
+        for problem in problems:
+            context.log.error(f"skipped (fix the file; every other input is still read): {problem}")
         context.update_cursor(json.dumps(requested))
+        return dg.SensorResult(
+            run_requests=run_requests,
+            dynamic_partitions_requests=[
+                partitions.build_add_request(new) for partitions, new in unknown_partitions(context.instance, models, specs)
+            ],
+            skip_reason=None if run_requests or not problems else dg.SkipReason("; ".join(problems)),
+        )
 
-    return [evaluation_job, tasks_job, models_job, fft_job, report_job], [nightly_evaluation], [edited_inputs]
+    @dg.sensor(minimum_interval_seconds=SENSOR_INTERVAL_S, default_status=dg.DefaultSensorStatus.RUNNING)
+    def dead_runs(context: dg.SensorEvaluationContext):
+        """Marks failed the runs an `rs` process left STARTED when it died (SIGKILL, the OOM killer): they
+        would otherwise hold their endpoint's place in the run queue for good. Sends no request, launches nothing."""
+        failed = fail_dead_runs(context.instance, report=context.log.warning)
+        return dg.SkipReason(f"marked failed: {', '.join(failed)}" if failed else "no run left behind by a dead process")
+
+    automation = dg.AutomationConditionSensorDefinition(
+        "automation",
+        target=dg.AssetSelection.all(),
+        minimum_interval_seconds=AUTOMATION_INTERVAL_S,
+        default_status=dg.DefaultSensorStatus.STOPPED,
+        description="Evaluates the assets' automation conditions: after an edit (edited_inputs), re-runs the evaluated "
+        "partitions of what changed, then the report. Turn it on in the UI with edited_inputs.",
+    )
+
+    return [evaluation_job, tasks_job, models_job, fft_job, report_job], [nightly_evaluation], [edited_inputs, dead_runs, automation]

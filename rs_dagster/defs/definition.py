@@ -76,7 +76,7 @@ def build_definition_assets(task_parts: dg.PartitionsDefinition, model_parts: dg
         check_specs=[schema_check_spec("task_specs", {"task_specs": schemas.TaskSpecs}, task_parts)],
     )
     def task_specs(context: dg.AssetExecutionContext, lab: LabResource) -> dg.MaterializeResult:
-        spec = lab.task_specs[context.partition_key]
+        spec = lab.task(context.partition_key)
         frame = task_spec_frame(spec, context.run.run_id)
         keys = {"task": spec.name}
         lab.warehouse.replace_partition("task_specs", schemas.TaskSpecs, frame, keys)
@@ -110,7 +110,7 @@ def build_definition_assets(task_parts: dg.PartitionsDefinition, model_parts: dg
         check_specs=[schema_check_spec("model_specs", {"model_specs": schemas.ModelSpecs}, model_parts)],
     )
     def model_specs(context: dg.AssetExecutionContext, lab: LabResource) -> dg.MaterializeResult:
-        model = lab.models[context.partition_key]
+        model = lab.model(context.partition_key)
         frame = model_spec_frame(model)
         keys = {"model": model.name}
         lab.warehouse.replace_partition("model_specs", schemas.ModelSpecs, frame, keys)

@@ -15,7 +15,7 @@ import polars as pl
 
 from rs_dagster.defs.checks import schema_check_result, schema_check_spec
 from rs_dagster.defs.metadata import OWNERS, asset_tags, definition_metadata, table_metadata
-from rs_dagster.defs.partitions import keys_of
+from rs_dagster.defs.partitions import AFTER_NEW_VERSION_UPSTREAM, keys_of
 from rs_dagster.defs.resources import EvalScope, LabResource
 from rs_dagster.errors import EndpointError, InputError
 from rs_dagster.execution.budget import thinking_budget_of
@@ -31,11 +31,13 @@ from rs_dagster.execution.rounds import AdaptiveRounds
 from rs_dagster.execution.runner import Runner, endpoint_of
 from rs_dagster.interrupts import Interrupted, count_stored
 from rs_dagster.progress import Progress
-from rs_dagster.prompting.scope import partition_scope, selection_id
+from rs_dagster.prompting.scope import new_scope_records, partition_scope, selection_id
 from rs_dagster.storage import schemas
 from rs_dagster.storage.batches import BatchedUpserts
 from rs_dagster.storage.fingerprints import record_coverage
 from rs_dagster.tasks.cases import current_cases
+
+_TABLES = {"completions": schemas.Completions, "evaluated_scopes": schemas.EvaluatedScopes}
 
 
 def build_execution_assets(model_task_parts: dg.PartitionsDefinition) -> list:
@@ -46,21 +48,23 @@ def build_execution_assets(model_task_parts: dg.PartitionsDefinition) -> list:
         kinds={"openai", "duckdb"},
         description="What the model answered (partition: model × task), one row per (item, sample) (key: "
         "test_case_id, request_hash; request_hash is also the response-cache key): answer and reasoning text, "
-        "finish_reason, token usage, latency, attempts, error. The only asset that calls the model's endpoint. Rows "
+        "finish_reason, token usage, latency, attempts, error. The only asset that calls the model's endpoint. Once an "
+        "answer is stored it records the scope in `evaluated_scopes` (what runs without a scope of their own replay, "
+        "and what automation re-runs after an edit); a run whose every request failed records nothing. Rows "
         "accumulate: a stored answer is never requested again nor rewritten; error rows are retried by the next run. "
         "Runs in the `evaluation` job after prompts.",
-        automation_condition=dg.AutomationCondition.eager(),
+        automation_condition=AFTER_NEW_VERSION_UPSTREAM,
         code_version="1",
         pool="inference",
         owners=OWNERS,
         tags=asset_tags("execution", "model_task"),
-        metadata=definition_metadata(schemas.Completions),
-        check_specs=[schema_check_spec("completions", {"completions": schemas.Completions}, model_task_parts)],
+        metadata=definition_metadata(schemas.Completions, evaluated_scopes=schemas.EvaluatedScopes),
+        check_specs=[schema_check_spec("completions", _TABLES, model_task_parts)],
     )
     def completions(context: dg.AssetExecutionContext, lab: LabResource, scope: EvalScope) -> dg.MaterializeResult:
         keys = keys_of(context)
         model, spec = lab.model_and_spec(keys)
-        selected, _ = partition_scope(lab.warehouse, keys, spec, model, scope)
+        selected, stored_scopes = partition_scope(lab.warehouse, keys, spec, model, scope)
         cases = current_cases(lab.warehouse, spec, selected.points, selected.max_items)
         prompts = lab.warehouse.table("prompts", {**keys, "model_version": model.version, "spec_version": spec.version})
         if prompts.is_empty() or cases.join(prompts, on="test_case_id", how="anti").height:
@@ -115,10 +119,19 @@ def build_execution_assets(model_task_parts: dg.PartitionsDefinition) -> list:
         errors = Counter(r.error for r in results if r.error)
         if results and sum(errors.values()) == len(results):
             reason, count = errors.most_common(1)[0]
+            from rs_dagster.run_queue import ENDPOINT_FAILED_TAG  # the run queue backs off a model whose runs keep failing so
+
+            try:
+                context.instance.add_run_tags(context.run.run_id, {ENDPOINT_FAILED_TAG: f"{count} of {len(results)} requests: {reason}"[:500]})
+            except Exception as exc:  # the failure below is what matters
+                context.log.warning(f"could not tag the run {ENDPOINT_FAILED_TAG}: {exc}")
             raise EndpointError(f"every request to {endpoint.base_url} failed ({count}x: {reason}); nothing was recorded")
 
         frame = pl.DataFrame(sent_rows, schema_overrides=COMPLETION_DTYPES)
         lab.warehouse.upsert_rows("completions", schemas.Completions, frame, keys, COMPLETION_IDENTITY)
+        # Evaluated: at least one answer of the selection is stored (a run whose every request failed raised above).
+        scope_records = new_scope_records(keys, selected, stored_scopes, context.run.run_id)
+        lab.warehouse.upsert_rows("evaluated_scopes", schemas.EvaluatedScopes, scope_records, keys, "scope_id")
         if not errors:  # every request the rounds needed is answered: the selection is complete
             record_coverage(lab.warehouse, keys, selection_id(selected, model, spec), needed)
         fresh = [r for r in results if not r.from_cache]
@@ -143,7 +156,7 @@ def build_execution_assets(model_task_parts: dg.PartitionsDefinition) -> list:
                 "processes_sharing_endpoint": runner.most_members,
                 "progress": progress.summary(),
             },
-            check_results=[schema_check_result(lab.warehouse, {"completions": schemas.Completions}, keys)],
+            check_results=[schema_check_result(lab.warehouse, _TABLES, keys)],
         )
 
     return [completions]

@@ -7,7 +7,7 @@ import dagster as dg
 
 from rs_dagster.defs.checks import schema_check_result, schema_check_spec
 from rs_dagster.defs.metadata import OWNERS, asset_tags, definition_metadata, table_metadata
-from rs_dagster.defs.partitions import ONLY_WHAT_WAS_EVALUATED, item_inputs, keys_of
+from rs_dagster.defs.partitions import ONLY_WHAT_WAS_COMPUTED, item_inputs, keys_of
 from rs_dagster.defs.resources import EvalScope, LabResource
 from rs_dagster.fft.charts import projection_charts
 from rs_dagster.fft.prompts import spectra_frame
@@ -29,7 +29,7 @@ def build_fft_assets(model_task_parts: dg.PartitionsDefinition) -> list:
         "`token_fft` job (`rs fft`, and `rs eval` for models with a tokenizer).",
         # An edited task manifold (or model entry) re-runs the spectra computed before; partitions never
         # computed (models without a `tokenizer:`) are never requested.
-        automation_condition=ONLY_WHAT_WAS_EVALUATED,
+        automation_condition=ONLY_WHAT_WAS_COMPUTED,
         code_version="1",
         owners=OWNERS,
         tags=asset_tags("analysis", "model_task"),

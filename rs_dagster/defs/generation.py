@@ -58,7 +58,7 @@ def build_generation_assets(task_parts: dg.PartitionsDefinition) -> list:
         ],
     )
     def test_cases(context: dg.AssetExecutionContext, config: TestCasesConfig, lab: LabResource):
-        spec = lab.task_specs[context.partition_key]
+        spec = lab.task(context.partition_key)
         keys = {"task": spec.name}
         if config.scopes:
             selected = union_of_scopes(spec, recorded_scopes(config.scopes, where="test_cases config `scopes`"))

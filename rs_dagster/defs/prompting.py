@@ -10,11 +10,11 @@ from rs_dagster.defs.metadata import OWNERS, asset_tags, definition_metadata, ta
 from rs_dagster.defs.partitions import ONLY_WHAT_WAS_EVALUATED, item_inputs, keys_of
 from rs_dagster.defs.resources import EvalScope, LabResource
 from rs_dagster.prompting.prompts import PROMPT_IDENTITY, prompt_frame
-from rs_dagster.prompting.scope import new_scope_records, partition_scope
+from rs_dagster.prompting.scope import partition_scope
 from rs_dagster.storage import schemas
 from rs_dagster.tasks.cases import current_cases
 
-_TABLES = {"prompts": schemas.Prompts, "evaluated_scopes": schemas.EvaluatedScopes}
+_TABLES = {"prompts": schemas.Prompts}
 
 
 def build_prompting_assets(model_task_parts: dg.PartitionsDefinition) -> list:
@@ -25,25 +25,22 @@ def build_prompting_assets(model_task_parts: dg.PartitionsDefinition) -> list:
         kinds={"python", "duckdb"},
         description="The exact chat messages a model receives (partition: model × task), one row per item of the "
         "evaluated scope and (model version, task version) (key: test_case_id, model_version, spec_version): the "
-        "rendered template and its prompt_hash. Also records each scope the partition was evaluated at (table "
-        "`evaluated_scopes`), which runs without a scope of their own replay. First asset of the `evaluation` job; "
+        "rendered template and its prompt_hash. First asset of the `evaluation` job; "
         "re-run by `rs eval`, the nightly schedule, and automation when the task or model definition changes.",
         automation_condition=ONLY_WHAT_WAS_EVALUATED,
         code_version="1",
         owners=OWNERS,
         tags=asset_tags("prompting", "model_task"),
-        metadata=definition_metadata(schemas.Prompts, evaluated_scopes=schemas.EvaluatedScopes),
+        metadata=definition_metadata(schemas.Prompts),
         check_specs=[schema_check_spec("prompts", _TABLES, model_task_parts)],
     )
     def prompts(context: dg.AssetExecutionContext, lab: LabResource, scope: EvalScope) -> dg.MaterializeResult:
         keys = keys_of(context)
         model, spec = lab.model_and_spec(keys)
-        selected, stored = partition_scope(lab.warehouse, keys, spec, model, scope)
+        selected, _ = partition_scope(lab.warehouse, keys, spec, model, scope)
         cases = current_cases(lab.warehouse, spec, selected.points, selected.max_items)
         frame = prompt_frame(model, spec, cases)
         lab.warehouse.upsert_rows("prompts", schemas.Prompts, frame, keys, PROMPT_IDENTITY)
-        records = new_scope_records(keys, selected, stored, context.run.run_id)
-        lab.warehouse.upsert_rows("evaluated_scopes", schemas.EvaluatedScopes, records, keys, "scope_id")
         return dg.MaterializeResult(
             metadata={
                 **table_metadata(lab.warehouse, "prompts", schemas.Prompts, keys),

@@ -4,18 +4,21 @@ import os
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
+from typing import TypeVar
 
 import dagster as dg
 
-from rs_dagster.errors import InputError
+from rs_dagster.errors import InputError, UnknownNameError
 from rs_dagster.execution.cache import ResponseCache
 from rs_dagster.execution.shares import EndpointShares
-from rs_dagster.models.registry import Model, load_models
+from rs_dagster.models.registry import Model, load_each_model
 from rs_dagster.prompting.scope import Scope
 from rs_dagster.settings import Settings
 from rs_dagster.storage.shared import WAREHOUSE_ENV, dsn_secrets, parse_warehouse
 from rs_dagster.storage.warehouse import Warehouse
-from rs_dagster.tasks.manifold import TaskSpec, load_manifolds
+from rs_dagster.tasks.manifold import TaskSpec, load_each_manifold
+
+_Named = TypeVar("_Named")
 
 
 class LabResource(dg.ConfigurableResource):
@@ -52,18 +55,44 @@ class LabResource(dg.ConfigurableResource):
         return EndpointShares(self.settings.home / "endpoints.sqlite3")
 
     @cached_property
-    def task_specs(self) -> dict[str, TaskSpec]:
+    def loaded_tasks(self) -> tuple[dict[str, TaskSpec], dict[str, InputError]]:
         """Every task manifold, read once per run (Dagster gives each run its own resource instance)."""
-        return load_manifolds(self.settings.tasks_dir)
+        return load_each_manifold(self.settings.tasks_dir)
 
     @cached_property
-    def models(self) -> dict[str, Model]:
+    def loaded_models(self) -> tuple[dict[str, Model], dict[str, InputError]]:
         """Every registered model with its sampler and template, read once per run."""
-        return load_models(self.settings)
+        return load_each_model(self.settings)
+
+    @property
+    def task_specs(self) -> dict[str, TaskSpec]:
+        """The tasks whose files read (a bad file fails only the partitions of its own task)."""
+        return self.loaded_tasks[0]
+
+    @property
+    def models(self) -> dict[str, Model]:
+        """The models whose entries read (a bad entry fails only the partitions of its own model)."""
+        return self.loaded_models[0]
+
+    def task(self, name: str) -> TaskSpec:
+        return _named(self.loaded_tasks, "task", name)
+
+    def model(self, name: str) -> Model:
+        return _named(self.loaded_models, "model", name)
 
     def model_and_spec(self, keys: Mapping[str, str]) -> tuple[Model, TaskSpec]:
         """The model and the task of a model × task partition (its `keys_of`)."""
-        return self.models[keys["model"]], self.task_specs[keys["task"]]
+        return self.model(keys["model"]), self.task(keys["task"])
+
+
+def _named(loaded: tuple[dict[str, _Named], dict[str, InputError]], kind: str, name: str) -> _Named:
+    """The definition called `name`, or the error of its file, or that no file defines it."""
+    found, errors = loaded
+    if name in errors:
+        raise errors[name]
+    if name not in found:
+        raise UnknownNameError(kind, name, list(found))
+    return found[name]
 
 
 def _warehouse_spec(settings: Settings) -> str:

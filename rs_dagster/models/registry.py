@@ -182,19 +182,35 @@ def _model(settings: Settings, name: str, raw: Any, where: str) -> Model:
 
 
 def load_models(settings: Settings) -> dict[str, Model]:
-    models = {}
+    models, errors = load_each_model(settings)
+    if errors:
+        raise next(iter(errors.values()))
+    return models
+
+
+def load_each_model(settings: Settings) -> tuple[dict[str, Model], dict[str, InputError]]:
+    """Every model entry that reads, and the error of each that does not (by model name; a file that
+    does not read at all, by its path): one bad entry stops only its own model."""
+    models: dict[str, Model] = {}
+    errors: dict[str, InputError] = {}
     for path in (settings.models_file, settings.local_models_file):  # a local entry overrides a shared one
         hint = ("; this file is written by `rs eval --base-url`: correct the value there or remove the entry"
                 if path == settings.local_models_file else "")
-        for name, raw in _entries(path).items():
+        try:
+            entries = _entries(path)
+        except InputError as exc:
+            errors[str(path)] = exc
+            continue
+        for name, raw in entries.items():
             try:
                 check_model_name(name, f"{path}: a key of `models`")
                 models[name] = _model(settings, name, raw, f"{path}: models.{name}")
-            except UnknownNameError:
-                raise
+                errors.pop(name, None)
+            except UnknownNameError as exc:
+                errors[name] = exc
             except InputError as exc:
-                raise InputError(f"{exc}{hint}") from None
-    return models
+                errors[name] = InputError(f"{exc}{hint}")
+    return models, errors
 
 
 def get_model(models: dict[str, Model], name: str) -> Model:

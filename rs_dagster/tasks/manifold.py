@@ -275,11 +275,24 @@ def _parsed_manifold(path: Path, text: str) -> TaskSpec:
 
 
 def load_manifolds(tasks_dir: Path) -> dict[str, TaskSpec]:
+    specs, errors = load_each_manifold(tasks_dir)
+    if errors:
+        raise next(iter(errors.values()))
+    return specs
+
+
+def load_each_manifold(tasks_dir: Path) -> tuple[dict[str, TaskSpec], dict[str, InputError]]:
+    """Every task file that reads, and the error of each that does not (by task name): one bad file
+    stops only its own task (the edited_inputs sensor goes on with the others)."""
     if not tasks_dir.is_dir():
         raise InputError(f"{tasks_dir}: task directory not found")
-    specs = {}
+    specs: dict[str, TaskSpec] = {}
+    errors: dict[str, InputError] = {}
     for path in sorted(tasks_dir.glob("*.yaml")):
-        if "|" in path.stem or "," in path.stem:
-            raise InputError(f"{path}: task names may not contain '|' or ','")
-        specs[path.stem] = load_manifold(path)
-    return specs
+        try:
+            if "|" in path.stem or "," in path.stem:
+                raise InputError(f"{path}: task names may not contain '|' or ','")
+            specs[path.stem] = load_manifold(path)
+        except InputError as exc:
+            errors[path.stem] = exc
+    return specs, errors

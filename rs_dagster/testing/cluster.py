@@ -258,30 +258,55 @@ def local_cluster(settings: Settings, workers: int, logs: Path, concurrency: int
         dsn = create_database(server, "dagster").replace("postgresql://", "postgresql+psycopg2://", 1)
         broker = stack.enter_context(redis_server())
         instance_config(settings)
-        env = {
-            **os.environ,
-            "RS_HOME": str(settings.home), "RS_INPUTS": str(settings.inputs), "RS_DB": str(settings.db_path),
-            "DAGSTER_HOME": str(settings.dagster_home), "RS_DAGSTER_PG_URL": dsn,
-            "RS_EXECUTOR": "celery", "RS_CELERY_BROKER": broker, "RS_CELERY_BACKEND": broker,
-            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "PYTHONUNBUFFERED": "1",
-        }
+        env = {**_lab_env(settings), "RS_DAGSTER_PG_URL": dsn, "RS_EXECUTOR": "celery", "RS_CELERY_BROKER": broker, "RS_CELERY_BACKEND": broker}
         if lake is not None:
             env |= {WAREHOUSE_ENV: f"{LAKE_SCHEME}{create_database(server, 'lake')}", WAREHOUSE_DATA_ENV: str(lake)}
-        port = free_port()
-        cluster = Cluster(settings, env, logs, f"http://127.0.0.1:{port}", broker)
+        cluster = Cluster(settings, env, logs, "", broker)
         stack.callback(cluster.stop)
         # The instance's tables, made once before the processes that would otherwise race to make them.
         migrated = subprocess.run([BIN / "dagster", "instance", "migrate"], env=env, cwd=PACKAGE_ROOT, capture_output=True, text=True,
                                   timeout=START_TIMEOUT_S)
         if migrated.returncode:
             raise ClusterError(f"dagster instance migrate failed:\n{migrated.stdout[-2000:]}{migrated.stderr[-3000:]}")
-        cluster.start("webserver", [BIN / "dagster-webserver", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)])
-        cluster.start("daemon", [BIN / "dagster-daemon", "run", "-w", "workspace.yaml"])
+        _start_dagster(cluster)
         for index in range(workers):
             cluster.start_worker(f"worker{index + 1}", concurrency)
         _wait_for_location(cluster, START_TIMEOUT_S)
         cluster.workers_ready(workers)
         yield cluster
+
+
+@contextmanager
+def local_deployment(settings: Settings, logs: Path, env: dict[str, str] | None = None) -> Iterator[Cluster]:
+    """The one-machine deployment of the README (`dagster dev`'s two processes): `dagster-webserver` and
+    `dagster-daemon` on the lab's own instance (the dagster.yaml `rs` writes: SQLite, the lab's run queue),
+    runs launched by the daemon in processes of their own. `env` adds to the processes' environment."""
+    logs.mkdir(parents=True, exist_ok=True)
+    settings.ensure_dirs()
+    cluster = Cluster(settings, {**_lab_env(settings), **(env or {})}, logs, "", "")
+    try:
+        _start_dagster(cluster)
+        _wait_for_location(cluster, START_TIMEOUT_S)
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def _lab_env(settings: Settings) -> dict[str, str]:
+    """This process's environment with the lab's paths and this environment's executables first."""
+    return {
+        **os.environ,
+        "RS_HOME": str(settings.home), "RS_INPUTS": str(settings.inputs), "RS_DB": str(settings.db_path),
+        "DAGSTER_HOME": str(settings.dagster_home), "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "PYTHONUNBUFFERED": "1",
+    }
+
+
+def _start_dagster(cluster: Cluster) -> None:
+    """The webserver (on a free port of 127.0.0.1) and the daemon, both on workspace.yaml."""
+    port = free_port()
+    cluster.graphql_url = f"http://127.0.0.1:{port}"
+    cluster.start("webserver", [BIN / "dagster-webserver", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)])
+    cluster.start("daemon", [BIN / "dagster-daemon", "run", "-w", "workspace.yaml"])
 
 
 def _wait_for_location(cluster: Cluster, timeout_s: float) -> None:
