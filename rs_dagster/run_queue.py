@@ -94,12 +94,12 @@ def run_source(tags: Mapping[str, str]) -> str:
     tags (its schedule, sensor or automation tags), so they are told apart first."""
     if RETRY_NUMBER_TAG in tags:
         return "retry"
-    if BACKFILL_ID_TAG in tags:
-        return "backfill"
     if PARENT_RUN_ID_TAG in tags:
         return "re-execution"
     if tags.get(AUTOMATION_CONDITION_TAG) == "true" or tags.get(AUTO_MATERIALIZE_TAG) == "true":
-        return "automation"
+        return "automation"  # before backfill: automation launches a multi-asset partitioned request as a backfill
+    if BACKFILL_ID_TAG in tags:
+        return "backfill"
     if SENSOR_NAME_TAG in tags:
         return "sensor"
     if SCHEDULE_NAME_TAG in tags:

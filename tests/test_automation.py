@@ -1,6 +1,7 @@
 """The nightly schedule requests every registered model on its own suite, tagged for run retries and
 for the instance's one-run-per-endpoint queue limit, which the lab's dagster.yaml configures."""
 
+import logging
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -8,6 +9,7 @@ import yaml
 from helpers import make_lab, scripted_model
 
 from rs_dagster.definitions import build_definitions
+from rs_dagster.run_queue import BACKOFF_RUNS, ENDPOINT_FAILED_TAG, ENDPOINT_TAG
 
 
 def test_nightly_evaluation_requests_each_model_on_its_suite(tmp_path):
@@ -30,6 +32,32 @@ def test_nightly_evaluation_requests_each_model_on_its_suite(tmp_path):
     endpoints = {r.partition_key: r.tags["rs/endpoint"] for r in requests}
     assert endpoints == {"alpha|arithmetic": "10.0.0.5:8000", "beta|arithmetic": "inference.example.com", "beta|boolean": "inference.example.com"}
     assert all(r.tags["dagster/max_retries"] == "2" for r in requests)
+
+
+def test_the_nightly_schedule_skips_a_backed_off_model_and_says_so(tmp_path):
+    lab = make_lab(tmp_path, {"alpha": scripted_model("http://127.0.0.1:9/v1"), "beta": scripted_model("http://127.0.0.1:8/v1")}, ["arithmetic"])
+    defs = build_definitions(lab)
+    schedule = defs.get_schedule_def("nightly_evaluation")
+    with dg.instance_for_test() as instance:
+        for _ in range(BACKOFF_RUNS):  # alpha's last runs each failed because every request to its endpoint failed
+            tags = {"dagster/partition": "alpha|arithmetic", "dagster/partition/model": "alpha", "dagster/partition/task": "arithmetic",
+                    ENDPOINT_TAG: "127.0.0.1:9", ENDPOINT_FAILED_TAG: "4 of 4 requests: connection refused (127.0.0.1:9)"}
+            instance.report_run_failed(instance.create_run_for_job(defs.get_job_def("evaluation"), tags=tags))
+        warnings: list[str] = []
+        with dg.build_schedule_context(instance=instance, scheduled_execution_time=datetime.now(UTC), repository_def=defs.get_repository_def()) as context:
+            context.log.addHandler(Recorder(warnings))  # the tick's log, as the UI shows it
+            requests = list(schedule.evaluate_tick(context).run_requests)
+    assert [r.partition_key for r in requests] == ["beta|arithmetic"]
+    assert len(warnings) == 1 and "model alpha is backed off until" in warnings[0] and "connection refused (127.0.0.1:9)" in warnings[0], warnings
+
+
+class Recorder(logging.Handler):
+    def __init__(self, messages: list[str]) -> None:
+        super().__init__(logging.WARNING)
+        self.messages = messages
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
 
 
 def test_the_code_location_loads_as_the_ui_loads_it(tmp_path):

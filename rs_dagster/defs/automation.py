@@ -11,6 +11,7 @@ from rs_dagster.defs.partitions import model_task_key, register_partitions, unkn
 from rs_dagster.defs.resources import EvalScope
 from rs_dagster.defs.traces import TRACE_ASSETS
 from rs_dagster.models.registry import Model, load_each_model, load_models
+from rs_dagster.run_queue import backed_off
 from rs_dagster.settings import Settings
 from rs_dagster.storage.reads import stored_definition_versions
 from rs_dagster.storage.warehouse import Warehouse
@@ -74,11 +75,15 @@ def build_automation(settings: Settings):
 
     @dg.schedule(job=evaluation_job, cron_schedule="0 2 * * *", execution_timezone="UTC", default_status=dg.DefaultScheduleStatus.STOPPED)
     def nightly_evaluation(context: dg.ScheduleEvaluationContext):
-        """Every registered model on its configured suite (models.yaml `suite`), one run per partition."""
+        """Every registered model on its configured suite (models.yaml `suite`), one run per partition; a
+        model whose endpoint keeps failing is skipped while it is backed off (rs_dagster.run_queue)."""
         models = load_models(settings)
         task_names = list(load_manifolds(settings.tasks_dir))
         register_partitions(context.instance, models, task_names)
         for model in models.values():
+            if backoff := backed_off(context.instance, model.name):
+                context.log.warning(backoff.message())
+                continue
             for task in suite_tasks(model, task_names):
                 key = model_task_key(model.name, task)
                 yield dg.RunRequest(

@@ -126,6 +126,7 @@ class Cluster:
         results = self.gql(RUNS, filter=run_filter)["runsOrError"]["results"]
         for run in results:
             run["tags"] = {t["key"]: t["value"] for t in run["tags"]}
+            run["assets"] = {"/".join(key["path"]) for key in run.pop("assetSelection") or []}
         return results
 
     def wait_for_runs(self, run_ids: list[str], timeout_s: float, follow_retries: bool = False) -> list[dict[str, Any]]:
@@ -350,5 +351,5 @@ mutation ($params: ExecutionParams!) {
 
 RUNS = """
 query ($filter: RunsFilter) {
-  runsOrError(filter: $filter) { ... on Runs { results { runId jobName status startTime endTime tags { key value } } } }
+  runsOrError(filter: $filter) { ... on Runs { results { runId jobName status startTime endTime tags { key value } assetSelection { path } } } }
 }"""
