@@ -26,11 +26,12 @@ from rs_dagster.settings import Settings
 
 CODE_LOCATION = __name__
 """The code location's name in the UI: workspace.yaml loads this module, and the location is named after it."""
-EXECUTORS = ("default", "celery")
+EXECUTORS = ("default", "in_process", "celery")
 """Values of RS_EXECUTOR: `default` (Dagster's multiprocess executor: a run's steps in processes of its
-run worker, on one machine) or `celery` (each step a task on a Celery queue, run by `dagster-celery
-worker` processes on any machine; broker RS_CELERY_BROKER, result backend RS_CELERY_BACKEND, default
-the broker). See deploy/README.md."""
+run worker, on one machine), `in_process` (a run's steps one after another in its run worker's own
+process: no process start per step, which costs seconds each on a small machine) or `celery` (each step
+a task on a Celery queue, run by `dagster-celery worker` processes on any machine; broker
+RS_CELERY_BROKER, result backend RS_CELERY_BACKEND, default the broker). See deploy/README.md."""
 
 
 def executor_from_env() -> dg.ExecutorDefinition | None:
@@ -43,6 +44,8 @@ def executor_from_env() -> dg.ExecutorDefinition | None:
         raise ValueError(f"RS_EXECUTOR={kind!r}: expected one of {', '.join(EXECUTORS)}")
     if kind == "default":
         return None
+    if kind == "in_process":
+        return dg.in_process_executor
     if not os.environ.get("RS_CELERY_BROKER"):
         raise ValueError("RS_EXECUTOR=celery needs RS_CELERY_BROKER, the broker's URL (e.g. redis://host:6379/0)")
     from dagster_celery import celery_executor  # an optional dependency: only a celery deployment installs it

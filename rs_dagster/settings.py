@@ -19,7 +19,9 @@ PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 # endpoint's adaptive limit keeps it saturated; two runs on one endpoint would over-subscribe it.
 # The queue is Dagster's QueuedRunCoordinator, subclassed (rs_dagster.run_queue): it tags every run it
 # queues with its endpoint, whoever launched it, and holds back a failing model's automatic runs; the
-# `concurrency: runs:` limits apply to it as to Dagster's own (Dagster reads them for any subclass).
+# `concurrency: runs:` limits apply to it as to Dagster's own (Dagster reads them for any subclass): one
+# run at a time per endpoint, and per partition (an automation run that re-scores a model × task waits
+# for a UI run of that partition instead of writing its tables beside it).
 # The event log is Dagster's SQLite one with its connections kept open (rs_dagster.defs.event_log).
 DAGSTER_YAML = """telemetry:
   enabled: false
@@ -32,6 +34,10 @@ concurrency:
   runs:
     tag_concurrency_limits:
       - key: rs/endpoint
+        value:
+          applyLimitPerUniqueValue: true
+        limit: 1
+      - key: dagster/partition
         value:
           applyLimitPerUniqueValue: true
         limit: 1

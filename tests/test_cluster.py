@@ -247,7 +247,7 @@ def test_a_worker_killed_mid_partition_is_retried_with_no_duplicate_and_no_lost_
 
 
 def test_the_executor_is_chosen_by_configuration(monkeypatch):
-    """RS_EXECUTOR unset or `default`: Dagster's default executor; `celery`: dagster-celery's, its broker and
+    """RS_EXECUTOR unset or `default`: Dagster's default executor; `in_process`: Dagster's in-process one; `celery`: dagster-celery's, its broker and
     backend left as environment references (resolved in each run's process, never stored with a run)."""
     for value in (None, "default", ""):
         if value is None:
@@ -255,6 +255,8 @@ def test_the_executor_is_chosen_by_configuration(monkeypatch):
         else:
             monkeypatch.setenv("RS_EXECUTOR", value)
         assert executor_from_env() is None
+    monkeypatch.setenv("RS_EXECUTOR", "in_process")
+    assert executor_from_env() is dg.in_process_executor
     pytest.importorskip("dagster_celery")
     monkeypatch.setenv("RS_EXECUTOR", "celery")
     monkeypatch.delenv("RS_CELERY_BROKER", raising=False)

@@ -129,6 +129,9 @@ def versions(lab: Settings, model: str, task: str = "arithmetic") -> str:
     return f"{load_models(lab)[model].version}|{load_manifolds(lab.tasks_dir)[task].version}"
 
 
+LIMITS = [{"key": "rs/endpoint", "value": {"applyLimitPerUniqueValue": True}, "limit": 1},
+          {"key": "dagster/partition", "value": {"applyLimitPerUniqueValue": True}, "limit": 1}]
+"""One run at a time per endpoint, and per partition."""
 REFUSED = "12 of 12 requests: connection refused"
 
 
@@ -151,7 +154,7 @@ def test_the_lab_instance_queues_with_the_lab_coordinator_and_its_tag_limits_hol
     QueuedRunCoordinator subclass, and its daemon dequeues one run per endpoint."""
     assert isinstance(instance.run_coordinator, LabRunCoordinator)
     queue = instance.get_concurrency_config().run_queue_config
-    assert queue is not None and queue.tag_concurrency_limits == [{"key": "rs/endpoint", "value": {"applyLimitPerUniqueValue": True}, "limit": 1}]
+    assert queue is not None and queue.tag_concurrency_limits == LIMITS
     assert "QUEUED_RUN_COORDINATOR" in instance.get_required_daemon_types()
     runs = [launch(workspace, "evaluation", partition(model, task)) for model, task in
             (("delta", "arithmetic"), ("epsilon", "boolean"), ("alpha", "arithmetic"))]  # delta and epsilon: one server
@@ -166,6 +169,13 @@ def test_the_lab_instance_queues_with_the_lab_coordinator_and_its_tag_limits_hol
     assert dequeued() == {runs[2].run_id}  # while delta's run is STARTED, epsilon's stays queued
     instance.report_dagster_event(DagsterEvent(event_type_value=DagsterEventType.RUN_SUCCESS.value, job_name="evaluation"), runs[0].run_id)
     assert dequeued() == {runs[1].run_id, runs[2].run_id}
+    # A run that sends no request (automation re-scoring alpha|arithmetic) waits for the partition's run all the same.
+    rescore = launch(workspace, "__ASSET_JOB", {**partition("alpha"), **AUTOMATION}, assets=["scored_results", "points"])
+    assert ENDPOINT_TAG not in rescore.tags
+    instance.report_dagster_event(DagsterEvent(event_type_value=DagsterEventType.RUN_START.value, job_name="evaluation"), runs[2].run_id)
+    assert rescore.run_id not in dequeued()
+    instance.report_dagster_event(DagsterEvent(event_type_value=DagsterEventType.RUN_SUCCESS.value, job_name="evaluation"), runs[2].run_id)
+    assert rescore.run_id in dequeued()
 
 
 def test_a_launch_from_the_ui_is_tagged_with_its_endpoint_source_and_versions(lab, instance, workspace):
@@ -373,4 +383,4 @@ def test_the_cluster_instance_queues_with_the_lab_coordinator(tmp_path):
     with dg.DagsterInstance.from_config(str(tmp_path)) as cluster:
         assert isinstance(cluster.run_coordinator, LabRunCoordinator) and cluster.run_coordinator.dequeue_interval_seconds == 2
         queue = cluster.get_concurrency_config().run_queue_config
-        assert queue is not None and queue.tag_concurrency_limits == [{"key": "rs/endpoint", "value": {"applyLimitPerUniqueValue": True}, "limit": 1}]
+        assert queue is not None and queue.tag_concurrency_limits == LIMITS
