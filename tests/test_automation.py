@@ -69,12 +69,12 @@ def test_the_code_location_loads_as_the_ui_loads_it(tmp_path):
     assert {"evaluation", "refresh_tasks", "refresh_models"} <= jobs
 
 
-def test_the_lab_instance_retries_runs_and_queues_one_run_per_endpoint(tmp_path):
+def test_the_lab_instance_retries_runs_and_queues_one_run_per_endpoint_and_per_partition(tmp_path):
     lab = make_lab(tmp_path, {})
     with dg.DagsterInstance.from_config(str(lab.dagster_home)) as instance:
         assert instance.run_retries_enabled
         limits = instance.get_concurrency_config().run_queue_config.tag_concurrency_limits
-    assert limits == [{"key": "rs/endpoint", "value": {"applyLimitPerUniqueValue": True}, "limit": 1}]
+    assert limits == [{"key": key, "value": {"applyLimitPerUniqueValue": True}, "limit": 1} for key in ("rs/endpoint", "dagster/partition")]
 
 
 def test_edited_inputs_refreshes_only_what_the_warehouse_does_not_hold(tmp_path):
