@@ -111,3 +111,9 @@ class Oracle:
         known = self.lookup(body)
         value = known.answer if self.is_correct(known) else _wrong(known)
         return Reply(content=_STYLES[known.index % len(_STYLES)].format(x=value))
+
+
+def partition_tags(model: str, task: str = "arithmetic", dimensions: bool = True) -> dict[str, str]:
+    """The partition tags of a model × task run: its key, and (as the UI and the daemons add them) each dimension's."""
+    tags = {"dagster/partition": f"{model}|{task}"}
+    return {**tags, "dagster/partition/model": model, "dagster/partition/task": task} if dimensions else tags

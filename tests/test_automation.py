@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 import yaml
-from helpers import make_lab, scripted_model
+from helpers import make_lab, partition_tags, scripted_model
 
 from rs_dagster.definitions import build_definitions
 from rs_dagster.run_queue import BACKOFF_RUNS, ENDPOINT_FAILED_TAG, ENDPOINT_TAG
@@ -40,8 +40,7 @@ def test_the_nightly_schedule_skips_a_backed_off_model_and_says_so(tmp_path):
     schedule = defs.get_schedule_def("nightly_evaluation")
     with dg.instance_for_test() as instance:
         for _ in range(BACKOFF_RUNS):  # alpha's last runs each failed because every request to its endpoint failed
-            tags = {"dagster/partition": "alpha|arithmetic", "dagster/partition/model": "alpha", "dagster/partition/task": "arithmetic",
-                    ENDPOINT_TAG: "127.0.0.1:9", ENDPOINT_FAILED_TAG: "4 of 4 requests: connection refused (127.0.0.1:9)"}
+            tags = {**partition_tags("alpha"), ENDPOINT_TAG: "127.0.0.1:9", ENDPOINT_FAILED_TAG: "4 of 4 requests: connection refused (127.0.0.1:9)"}
             instance.report_run_failed(instance.create_run_for_job(defs.get_job_def("evaluation"), tags=tags))
         warnings: list[str] = []
         with dg.build_schedule_context(instance=instance, scheduled_execution_time=datetime.now(UTC), repository_def=defs.get_repository_def()) as context:

@@ -24,9 +24,10 @@ import time
 import dagster as dg
 import pytest
 import yaml
-from helpers import Oracle, lab_env, make_lab, rs_process, scripted_model
+from helpers import Oracle, lab_env, make_lab, partition_tags, rs_process, scripted_model
 
 from rs_dagster.defs.automation import SUITE_SCOPE
+from rs_dagster.run_queue import EVALUATION_JOB, REQUESTING_ASSET
 from rs_dagster.testing.cluster import Cluster, local_deployment
 from rs_dagster.testing.scripted_server import Reply, ScriptedServer
 from rs_dagster.testing.servers import free_port
@@ -91,11 +92,6 @@ def _ticked_since(cluster: Cluster, sensor: str, since: float) -> bool:
     return state["status"] != "RUNNING" or any(t["timestamp"] > since + 0.5 and t["status"] != "STARTED" for t in state["ticks"])
 
 
-def _partition_tags(model: str, task: str) -> dict[str, str]:
-    """The tags of a model × task run, as the UI's launchpad sets them."""
-    return {"dagster/partition": f"{model}|{task}", "dagster/partition/model": model, "dagster/partition/task": task}
-
-
 def _partition(run: dict) -> str:
     return run["tags"].get("dagster/partition", "")
 
@@ -106,7 +102,7 @@ VIEWS = {"surfaces", "projections", "leaderboard", "reasonscore", "comparisons",
 
 def _sends_requests(run: dict) -> bool:
     """A run that materializes completions: the evaluation job, or a run whose asset selection holds it."""
-    return run["jobName"] == "evaluation" or "completions" in run["assets"]
+    return run["jobName"] == EVALUATION_JOB or REQUESTING_ASSET in run["assets"]
 
 
 def _no_overlap(runs: list[dict]) -> bool:
@@ -197,7 +193,7 @@ def test_automation_holds_on_a_live_deployment(deployment):
 
     # 2 and 6. A nightly-style run of a model whose server is down fails, says why, and leaves nothing that
     # makes automation want the partition again.
-    nightly = {**_partition_tags("down", "arithmetic"), "dagster/schedule_name": "nightly_evaluation"}
+    nightly = {**partition_tags("down", "arithmetic"), "dagster/schedule_name": "nightly_evaluation"}
     [down] = cluster.wait_for_runs([cluster.launch("evaluation", nightly, yaml.safe_dump(SUITE_SCOPE))], timeout_s=240)
     assert down["status"] == "FAILURE"
     with dg.DagsterInstance.from_config(str(settings.dagster_home)) as instance:
@@ -218,7 +214,7 @@ def test_automation_holds_on_a_live_deployment(deployment):
     cli_run = next(r for r in runs if r["tags"].get("rs/source") == "cli" and r["jobName"] == "evaluation" and _partition(r) == "m1|boolean")
     launched = cluster.gql(REEXECUTE, parent=cli_run["runId"])["launchPipelineReexecution"]
     assert launched["__typename"] == "LaunchRunSuccess", launched
-    twin = cluster.launch("evaluation", _partition_tags("m1", "boolean"))
+    twin = cluster.launch("evaluation", partition_tags("m1", "boolean"))
     again = cluster.wait_for_runs([launched["run"]["runId"], twin], timeout_s=240)
     assert [r["status"] for r in again] == ["SUCCESS", "SUCCESS"]
     assert again[0]["tags"]["rs/source"] == "re-execution" and again[1]["tags"]["rs/source"] == "ui"
@@ -242,7 +238,7 @@ def test_automation_holds_on_a_live_deployment(deployment):
     assert slow.completion_requests >= 4, output.read_text()[-3000:]
     killed = next(r for r in cluster.runs(job="evaluation") if r["runId"] not in before)
     assert killed["status"] == "STARTED"
-    queued = cluster.launch("evaluation", _partition_tags("slow", "arithmetic"))
+    queued = cluster.launch("evaluation", partition_tags("slow", "arithmetic"))
     [after] = cluster.wait_for_runs([queued], timeout_s=240)
     assert after["status"] == "SUCCESS"
     [dead] = cluster.runs([killed["runId"]])

@@ -21,6 +21,7 @@ from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import Queued
 from dagster_graphql.client.query import LAUNCH_PIPELINE_EXECUTION_MUTATION, LAUNCH_PIPELINE_REEXECUTION_MUTATION
 from dagster_graphql.test.utils import execute_dagster_graphql, infer_job_selector
 from helpers import lab_env, make_lab, scripted_model
+from helpers import partition_tags as partition
 
 from rs_dagster import interrupts, orchestrate
 from rs_dagster.defs.resources import EvalScope
@@ -117,12 +118,6 @@ def launch(workspace, job: str, tags: dict[str, str], assets: list[str] | None =
     run = workspace.instance.get_run_by_id(launched["run"]["runId"])
     assert run is not None
     return run
-
-
-def partition(model: str, task: str = "arithmetic", dimensions: bool = True) -> dict[str, str]:
-    """The partition tags of a model × task run: its key, and (as the UI and the daemons add them) each dimension's."""
-    tags = {"dagster/partition": f"{model}|{task}"}
-    return {**tags, "dagster/partition/model": model, "dagster/partition/task": task} if dimensions else tags
 
 
 def versions(lab: Settings, model: str, task: str = "arithmetic") -> str:
