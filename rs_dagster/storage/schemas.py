@@ -108,6 +108,11 @@ class Completions(_Table):
     # waiting for a concurrency slot, Retry-After pauses and retry backoffs; NULL: a cache hit, or a row stored
     # before the column existed (whose latency_s still includes the wait)
     queue_wait_s: float | None = pa.Field(nullable=True, ge=0.0)
+    # what the response said about the server: its `model` and `system_fingerprint` fields, and any other
+    # top-level field a provider adds (OpenRouter's `provider`...) as JSON; NULL when it said nothing (or cached before)
+    response_model: str | None = pa.Field(nullable=True)
+    system_fingerprint: str | None = pa.Field(nullable=True)
+    served_metadata_json: str | None = pa.Field(nullable=True)
     sampler_json: str
     dagster_run_id: str
 
@@ -623,4 +628,109 @@ class LabState(_Table):
     inputs: str
     outputs: str
     code: str  # the fingerprint of the package and SQL models that built it
+    dagster_run_id: str
+
+
+class CanaryAnswers(_Table):
+    """A watched model's canary, asked afresh each night (the night is in the request key, rs_dagster.watch):
+    one row per (night, item set, item) with its outcome under the task's scorer. `item_set` is `published`
+    (the task's own items, from its published seed) or `fresh:<salt>:<k>` (the k-th extra set drawn at the same
+    points from a seed derived from the salt, never the published one). `night` is the night's date
+    (YYYY-MM-DD, the schedule's execution date) or `eval:<salt>` for `rs eval --fresh-seeds` (unwatched requests:
+    the published answers are the evaluation's own)."""
+
+    model: str
+    task: str
+    night: str
+    item_set: str
+    test_case_id: str
+    point_id: str
+    tiers: list[str]
+    request_hash: str
+    outcome: str = pa.Field(isin=OUTCOMES)
+    guess_chance: float = pa.Field(ge=0.0, lt=1.0)
+    answer_text: str | None = pa.Field(nullable=True)
+    finish_reason: str | None = pa.Field(nullable=True)
+    completion_tokens: int | None = pa.Field(nullable=True, ge=0)
+    latency_s: float = pa.Field(ge=0.0)
+    error: str | None = pa.Field(nullable=True)
+    from_cache: bool
+    response_model: str | None = pa.Field(nullable=True)
+    system_fingerprint: str | None = pa.Field(nullable=True)
+    served_metadata_json: str | None = pa.Field(nullable=True)
+    model_version: str
+    spec_version: str
+    scoring_version: str
+    dagster_run_id: str
+
+    class Config:
+        unique = ["night", "item_set", "test_case_id", "request_hash"]
+
+
+class Nights(_Table):
+    """One row per watched model × task × night: the canary's accuracy with its Wilson 95% interval, output
+    tokens and latency, what the server reported, and whether the drift tests flagged the night."""
+
+    model: str
+    task: str
+    night: str = pa.Field(unique=True)
+    n: int = pa.Field(ge=0)  # published items answered (errors left out)
+    correct: int = pa.Field(ge=0)
+    accuracy: float | None = pa.Field(nullable=True, ge=0.0, le=1.0)
+    ci_low: float | None = pa.Field(nullable=True, ge=0.0, le=1.0)
+    ci_high: float | None = pa.Field(nullable=True, ge=0.0, le=1.0)
+    errors: int = pa.Field(ge=0)
+    mean_output_tokens: float | None = pa.Field(nullable=True, ge=0.0)
+    median_latency_s: float | None = pa.Field(nullable=True, ge=0.0)
+    response_models: str  # the distinct reported `model` values, comma-separated ('' when none)
+    fingerprints: str  # the distinct `system_fingerprint` values, comma-separated ('' when none)
+    server_changed: bool  # reported model or fingerprint differs from the previous night's
+    drifted: bool  # any alarm of the night (rs_dagster.stats.drift.ALARM_METRICS)
+    drift_summary: str  # what moved, in words ('' when nothing did)
+
+
+class Drift(_Table):
+    """Each night of a watched model × task compared with the previous night and with the last k nights,
+    for the task as a whole and per grid point (scope): accuracy by a paired exact test on the shared items
+    (McNemar for one night before; its exact generalisation for k), output tokens and latency by a rank test,
+    and the reported server (model, fingerprint). q_value: Benjamini–Hochberg over the night's tests of the
+    partition; `alarm`: the row is one of ALARM_METRICS and significant (q < alpha), or the server changed."""
+
+    model: str
+    task: str
+    night: str
+    comparison: str = pa.Field(isin=["previous", "baseline"])
+    compared_to: str  # the night(s) compared with: `2026-01-03` or `2025-12-27..2026-01-02 (7 nights)`
+    scope: str  # `task` or a point_id
+    metric: str = pa.Field(isin=["accuracy", "output_tokens", "latency_s", "server"])
+    n_shared: int = pa.Field(ge=0)  # items answered on both sides
+    now: float | None = pa.Field(nullable=True)
+    before: float | None = pa.Field(nullable=True)
+    shift: float | None = pa.Field(nullable=True)  # now - before (accuracy: mean paired difference)
+    shift_low: float | None = pa.Field(nullable=True)
+    shift_high: float | None = pa.Field(nullable=True)
+    p_value: float | None = pa.Field(nullable=True, ge=0.0, le=1.0)
+    q_value: float | None = pa.Field(nullable=True, ge=0.0, le=1.0)
+    alarm: bool
+    detail: str
+    dagster_run_id: str
+
+
+class Memorisation(_Table):
+    """Per model × task × tier and night: accuracy on the published items minus accuracy on fresh items
+    drawn at the same points, stratified by point, with its 95% interval; `flagged` when it excludes 0."""
+
+    model: str
+    task: str
+    night: str
+    tier: str
+    points: int = pa.Field(ge=1)
+    n_published: int = pa.Field(ge=1)
+    n_fresh: int = pa.Field(ge=1)
+    accuracy_published: float = pa.Field(ge=0.0, le=1.0)
+    accuracy_fresh: float = pa.Field(ge=0.0, le=1.0)
+    gap: float = pa.Field(ge=-1.0, le=1.0)
+    gap_low: float = pa.Field(ge=-1.0, le=1.0)
+    gap_high: float = pa.Field(ge=-1.0, le=1.0)
+    flagged: bool
     dagster_run_id: str
