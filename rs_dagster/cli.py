@@ -117,7 +117,8 @@ def _split(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
-def _run_evaluation(settings: Settings, models: list[str], tasks: list[str] | None, scope, parallel: int | None = None, force: bool = True) -> list[str]:
+def _run_evaluation(settings: Settings, models: list[str], tasks: list[str] | None, scope, parallel: int | None = None, force: bool = True,
+                    fresh_seeds: int | None = None, salt: str = "") -> list[str]:
     """Run the evaluation, unless (without `force`) the warehouse shows it would change nothing; the ERROR
     checks that failed, one line each."""
     if not force:
@@ -142,18 +143,38 @@ def _run_evaluation(settings: Settings, models: list[str], tasks: list[str] | No
 
     scope = EvalScope(**scope.model_dump())
     instance = _instance(settings)
-    bar = Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(),
-        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-        console=console,
-    )
+    bar = _progress_bar()
     started = time.monotonic()
     with bar, progress_hooks.terminal_sink(RichSink(bar)):  # Ctrl-C stops it: rs_dagster.interrupts
-        runs = run_stoppably(lambda: evaluate(settings, instance, models, tasks, scope, parallel=parallel,
+        runs = run_stoppably(lambda: evaluate(settings, instance, models, tasks, scope, parallel=parallel, fresh_seeds=fresh_seeds, salt=salt,
                                               on_stage=lambda m: None if stop_requested() else console.log(m)),  # no stage starts after it
                              on_stop=lambda m: console.log(m, style="yellow"))
     console.log(f"{len(runs.run_ids)} Dagster runs in {time.monotonic() - started:.0f}s")
     return runs.failed_checks
+
+
+def _progress_bar() -> Progress:
+    """The bar of long work: what, how far, the rate and the ETA."""
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(),
+                    TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console)
+
+
+def _print_memorisation(settings: Settings, models: list[str]) -> None:
+    """Per model, task, tier and night: published minus fresh accuracy with its interval, and whether it is flagged."""
+    from rs_dagster.storage.warehouse import Warehouse
+
+    warehouse = Warehouse.from_settings(settings)
+    with warehouse.reading():
+        if not warehouse.has_table("memorisation"):
+            out.print("No memorisation gap: no fresh item set was answered.")
+            return
+        rows = warehouse.table("memorisation", order_by="model, task, night, tier")
+    table = Table("model", "task", "night", "tier", "published", "fresh", "gap (95% CI)", "", title="Memorisation gap: published − fresh accuracy")
+    for r in rows.filter(pl.col("model").is_in(models)).iter_rows(named=True):
+        table.add_row(r["model"], r["task"], r["night"], r["tier"], f"{r['accuracy_published']:.3f} (n={r['n_published']})",
+                      f"{r['accuracy_fresh']:.3f} (n={r['n_fresh']})", f"{r['gap']:+.3f} ({r['gap_low']:+.3f} to {r['gap_high']:+.3f})",
+                      "FLAGGED" if r["flagged"] else "")
+    out.print(table)
 
 
 def _exit_on_failed_checks(failed: list[str]) -> None:
@@ -281,6 +302,9 @@ def eval_(
     parallel: int | None = typer.Option(None, min=1, help="Dagster runs side by side (default 1; runs on one endpoint share its concurrency)"),
     force: bool = typer.Option(False, "--force", help="run even when the last evaluation at this scope is current"),
     max_requests: int | None = typer.Option(None, help="most requests the scope may send (default 100,000, or RS_MAX_REQUESTS)"),
+    fresh_seeds: int | None = typer.Option(None, min=0, max=16, help="K extra item sets drawn at the same points from fresh seeds: "
+                                           "the memorisation gap, published minus fresh accuracy (default: the suite's fresh_seeds)"),
+    salt: str = typer.Option("", help="what the fresh seeds derive from (default: today's date, UTC)"),
 ) -> None:
     """Evaluate registered models, or an ad-hoc one given by URL (registered on the fly). Several models
     are evaluated in one command: their runs share the definitions' refreshes, the report and --parallel."""
@@ -309,10 +333,53 @@ def eval_(
     if pending:
         pending.save()
         console.log(f"{model}: {', '.join(f'{k}={v}' for k, v in changes.items())} saved in {settings.local_models_file}")
-    failed = _run_evaluation(settings, models, _split(tasks), scope, parallel, force=force)
+    failed = _run_evaluation(settings, models, _split(tasks), scope, parallel, force=force or bool(fresh_seeds), fresh_seeds=fresh_seeds, salt=salt)
     _print_leaderboard(settings)
+    if fresh_seeds:
+        _print_memorisation(settings, models)
     out.print(f"Report: {settings.report_dir / 'index.html'}")
     _exit_on_failed_checks(failed)
+
+
+@app.command()
+def watch(
+    model: str = typer.Option(..., help="a registered model with a `watch:` entry"),
+    night: str | None = typer.Option(None, help="the night to ask, YYYY-MM-DD (default: today, UTC); a night already asked is not asked again"),
+) -> None:
+    """Ask a watched model's canary for one night now, as the `watched_nights` schedule does, then print its
+    nights: accuracy with its interval, tokens, latency, the server's fingerprints and what moved."""
+    import datetime as dt
+
+    from rs_dagster.orchestrate import watch_night
+    from rs_dagster.storage.warehouse import Warehouse
+    from rs_dagster.watch import night_of
+
+    settings = _settings()
+    if night is not None:
+        try:
+            dt.date.fromisoformat(night)
+        except ValueError:
+            raise InputError(f"--night {night!r}: expected a date YYYY-MM-DD") from None
+    chosen = night or night_of(dt.datetime.now(dt.UTC))
+    started = time.monotonic()
+    bar = _progress_bar()
+    with bar, progress_hooks.terminal_sink(RichSink(bar)):
+        runs = run_stoppably(lambda: watch_night(settings, _instance(settings), model, chosen, quiet=True),
+                             on_stop=lambda m: console.log(m, style="yellow"))
+    console.log(f"{len(runs.run_ids)} Dagster runs in {time.monotonic() - started:.0f}s")
+    warehouse = Warehouse.from_settings(settings)
+    with warehouse.reading():
+        nights = warehouse.table("nights", {"model": model}, order_by="task, night")
+    table = Table("task", "night", "n", "accuracy (95% CI)", "tokens", "latency", "fingerprints", "moved", title=f"Nights of {model}")
+    for r in nights.iter_rows(named=True):
+        accuracy = "—" if r["accuracy"] is None else f"{r['accuracy']:.3f} ({r['ci_low']:.3f}–{r['ci_high']:.3f})"
+        table.add_row(r["task"], r["night"], str(r["n"]), accuracy, _maybe(r["mean_output_tokens"], ".0f"), _maybe(r["median_latency_s"], ".2f"),
+                      r["fingerprints"] or "—", r["drift_summary"] or "")
+    out.print(table)
+
+
+def _maybe(value: float | None, spec: str) -> str:
+    return "—" if value is None else format(value, spec)
 
 
 @app.command()

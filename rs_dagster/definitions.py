@@ -22,6 +22,7 @@ from rs_dagster.defs.resources import EvalScope, LabResource
 from rs_dagster.defs.scoring import build_scoring_assets
 from rs_dagster.defs.sql_models import build_sql_assets
 from rs_dagster.defs.traces import build_trace_assets
+from rs_dagster.defs.watch import build_watch_assets
 from rs_dagster.settings import Settings
 
 CODE_LOCATION = __name__
@@ -67,6 +68,7 @@ def build_definitions(settings: Settings, scope: EvalScope | None = None, execut
         *build_trace_assets(MODEL_TASK),
         *build_comparison_assets(),
         *build_fft_assets(MODEL_TASK),
+        *build_watch_assets(MODEL_TASK),
         *build_sql_assets(settings.sql_dir),
         *build_reasonscore_assets(),
         *build_reporting_assets(),

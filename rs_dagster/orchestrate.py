@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -33,6 +34,7 @@ from rs_dagster.report.charts import start_renderer
 from rs_dagster.settings import Settings
 from rs_dagster.storage.warehouse import Warehouse
 from rs_dagster.tasks.manifold import TaskSpec, load_manifolds
+from rs_dagster.watch import EVAL_NIGHT
 
 # The CLI reports a failed step itself, in one line; the full events stay in the instance (Dagster UI).
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
@@ -215,6 +217,29 @@ def spectra(
     return runs
 
 
+def watch_night(settings: Settings, instance: dg.DagsterInstance, model_name: str, night: str, quiet: bool = True) -> EvalRuns:
+    """One watched night of a model now, as the `watched_nights` schedule runs it: the `watch` job per canary task."""
+    from rs_dagster.watch import canary_scope, canary_tasks
+
+    specs = load_manifolds(settings.tasks_dir)
+    model = get_model(load_models(settings), model_name)
+    if model.entry.watch is None:
+        raise InputError(f"model {model_name!r} has no `watch:` entry in models.yaml (a canary scope: tasks, tiers, n, max_requests)")
+    tasks = canary_tasks(canary_scope(model), list(specs))
+    defs, runs = build_definitions(settings), EvalRuns()
+    run = partial(_run_job, defs, instance=instance, runs=runs, quiet=quiet, scope=EvalScope())
+    warehouse = Warehouse.from_settings(settings)
+    register_partitions(instance, [model.name], tasks)
+    with _runs_created_with_origins(instance, defs), _released(settings):
+        for task in tasks:
+            _refresh_task(run, instance, defs, warehouse, specs[task], lambda message: None)
+        _refresh_model(run, instance, defs, warehouse, model)
+        for task in tasks:
+            run("watch", partition_key=str(model_task_key(model.name, task)), tags={**endpoint_tag(model), "rs/night": night},
+                ops={"canary": {"config": {"night": night}}})
+    return runs
+
+
 class _Skipped(Exception):
     """A run that was not started because a run it needs failed (that failure is reported instead)."""
 
@@ -228,9 +253,13 @@ def evaluate(
     quiet: bool = True,
     on_stage: Callable[[str], None] = lambda message: None,
     parallel: int | None = None,
+    fresh_seeds: int | None = None,
+    salt: str = "",
 ) -> EvalRuns:
     """Materialize definitions, the model × task chain and the report for the given models and tasks
     (default: each model's suite). Unknown names and impossible scopes fail before anything runs.
+    With `fresh_seeds` (default: each model's suite.fresh_seeds) > 0, each pair's `watch` job then asks that
+    many fresh item sets at the points of the model's watch (or suite) for the memorisation gap (rs_dagster.watch).
 
     Independent runs go side by side, at most `parallel` at once (default 1: one after another; side by side,
     Dagster's capture of stdout/stderr per run is off, the structured event logs stay): each task's
@@ -272,6 +301,12 @@ def evaluate(
             analyses_failed.append(str(failed))  # left unrecorded: the pair stays stale, the next run retries it
         if with_fft:
             _record(settings, TOKEN_FFT, run("token_fft", partition_key=key, tags=code), by_name[model], specs[task])
+        sets = by_name[model].entry.suite.fresh_seeds if fresh_seeds is None else fresh_seeds
+        if sets:
+            on_stage(f"{model} × {task}: {sets} fresh item set(s) → memorisation gap")
+            night = f"{EVAL_NIGHT}{salt or f'{datetime.now(UTC):%Y-%m-%d}'}"
+            run("watch", partition_key=key, tags={**endpoint_tag(by_name[model]), **code},
+                ops={"canary": {"config": {"night": night, "fresh_seeds": sets, "salt": night.removeprefix(EVAL_NIGHT)}}})
 
     workers = parallel or 1
     start_renderer()

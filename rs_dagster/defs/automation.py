@@ -10,12 +10,14 @@ from rs_dagster.dead_runs import fail_dead_runs
 from rs_dagster.defs.partitions import model_task_key, register_partitions, unknown_partitions
 from rs_dagster.defs.resources import EvalScope
 from rs_dagster.defs.traces import TRACE_ASSETS
+from rs_dagster.defs.watch import WATCH_ASSETS
 from rs_dagster.models.registry import Model, load_each_model, load_models
 from rs_dagster.run_queue import backed_off
 from rs_dagster.settings import Settings
 from rs_dagster.storage.reads import stored_definition_versions
 from rs_dagster.storage.warehouse import Warehouse
 from rs_dagster.tasks.manifold import load_each_manifold, load_manifolds
+from rs_dagster.watch import canary_tasks, night_of
 
 EVALUATION_ASSETS = ["prompts", "completions", "scored_results", "points"]
 """The chain from prompts to per-point statistics; the `evaluation` job adds the trace analyses."""
@@ -66,6 +68,14 @@ def build_automation(settings: Settings):
         description="Token-FFT of the prompts of one model × task (partition: model|task); needs a `tokenizer:` entry and no "
         "completions. `rs fft` runs it, and `rs eval` after `evaluation` for models with a tokenizer.",
     )
+    watch_job = dg.define_asset_job(
+        "watch",
+        selection=WATCH_ASSETS,
+        description="One night of a watched model on one task (partition: model|task; config: the night): its canary asked "
+        "afresh (the only step that calls the endpoint), then drift against earlier nights and the memorisation gap. "
+        "The `watched_nights` schedule runs it for every watched model at its `watch.hour`; `rs eval --fresh-seeds` for "
+        "the memorisation gap of an evaluation.",
+    )
     report_job = dg.define_asset_job(
         "refresh_report",
         selection=REPORT_ASSETS,
@@ -91,6 +101,29 @@ def build_automation(settings: Settings):
                     partition_key=key,
                     run_config=SUITE_SCOPE,
                     tags={**RUN_RETRY_TAGS, **endpoint_tag(model)},
+                )
+
+    @dg.schedule(job=watch_job, cron_schedule="0 * * * *", execution_timezone="UTC", default_status=dg.DefaultScheduleStatus.STOPPED)
+    def watched_nights(context: dg.ScheduleEvaluationContext):
+        """Each hour, the watched models whose `watch.hour` (UTC) it is: one run per canary task, the night (the
+        tick's date) in the run config and the run key, so a night is asked once. Unwatched models are never asked."""
+        when = context.scheduled_execution_time
+        models = {name: m for name, m in load_models(settings).items() if m.entry.watch is not None and m.entry.watch.hour == when.hour}
+        task_names = list(load_manifolds(settings.tasks_dir))
+        register_partitions(context.instance, models, task_names)
+        night = night_of(when)
+        for model in models.values():
+            if backoff := backed_off(context.instance, model.name):
+                context.log.warning(backoff.message())
+                continue
+            assert model.entry.watch is not None  # selected above
+            for task in canary_tasks(model.entry.watch, task_names):
+                key = model_task_key(model.name, task)
+                yield dg.RunRequest(
+                    run_key=f"watch:{night}:{key}",
+                    partition_key=key,
+                    run_config={"ops": {"canary": {"config": {"night": night}}}},
+                    tags={**RUN_RETRY_TAGS, **endpoint_tag(model), "rs/night": night},
                 )
 
     @dg.sensor(
@@ -147,4 +180,5 @@ def build_automation(settings: Settings):
         "partitions of what changed, then the report. Turn it on in the UI with edited_inputs.",
     )
 
-    return [evaluation_job, tasks_job, models_job, fft_job, report_job], [nightly_evaluation], [edited_inputs, dead_runs, automation]
+    return ([evaluation_job, tasks_job, models_job, fft_job, report_job, watch_job], [nightly_evaluation, watched_nights],
+            [edited_inputs, dead_runs, automation])

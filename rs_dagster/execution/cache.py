@@ -25,20 +25,14 @@ CACHE_FILE = "responses.sqlite3"
 _SCHEMA = "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, record TEXT NOT NULL, stored_at REAL NOT NULL)"
 
 
-def request_hash(base_url: str, served_model: str, messages: list[dict], sampler_params: dict, sample_index: int) -> str:
+def request_hash(
+    base_url: str, served_model: str, messages: list[dict], sampler_params: dict, sample_index: int, night: str | None = None
+) -> str:
     """The cache key: endpoint identity, served model, exact messages, sampler params and sample index
-    (so repeated samples at temperature > 0 stay distinct)."""
-    return sha256_hex(
-        canonical_json(
-            {
-                "base_url": base_url.rstrip("/"),
-                "model": served_model,
-                "messages": messages,
-                "sampler": sampler_params,
-                "sample": sample_index,
-            }
-        )
-    )[:32]
+    (so repeated samples at temperature > 0 stay distinct); for a watched model's canary, the night too
+    (rs_dagster.watch), so each night asks afresh while every other answer stays cached."""
+    key = {"base_url": base_url.rstrip("/"), "model": served_model, "messages": messages, "sampler": sampler_params, "sample": sample_index}
+    return sha256_hex(canonical_json({**key, "night": night} if night is not None else key))[:32]
 
 
 @dataclass(frozen=True)

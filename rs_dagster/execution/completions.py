@@ -31,6 +31,9 @@ COMPLETION_DTYPES = {
     "answer_phase": pl.String,
     "error": pl.String,
     "queue_wait_s": pl.Float64,  # None (cache hits) in every row of a round would otherwise be a Null column
+    "response_model": pl.String,
+    "system_fingerprint": pl.String,
+    "served_metadata_json": pl.String,
 }
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import email.utils
 import errno
+import json
 import re
 import socket
 import ssl
@@ -39,6 +40,36 @@ class CompletionResult:
     # Time not in flight: waiting for a concurrency slot (and any Retry-After pause) before each attempt, and
     # the backoff between attempts; latency_s + queue_wait_s is the request's wall time. None for a cache hit.
     queue_wait_s: float | None = None
+    # what the response said about the server (ServerWords); None when it said nothing, or cached before
+    response_model: str | None = None
+    system_fingerprint: str | None = None
+    served_metadata_json: str | None = None
+
+
+STANDARD_FIELDS = {"id", "object", "created", "model", "choices", "usage", "system_fingerprint"}
+MAX_SERVED_METADATA_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class ServerWords:
+    """What a response says about who answered: the `model` it reports (a hosted name may resolve to a dated
+    snapshot), its `system_fingerprint` (the serving configuration), and any other top-level field a provider
+    adds (OpenRouter's `provider`, a `service_tier`), as JSON. A provider can change any of them behind the same
+    model name; the nightly drift check (rs_dagster.stats.drift) compares them night to night."""
+
+    response_model: str | None = None
+    system_fingerprint: str | None = None
+    served_metadata_json: str | None = None
+
+    @staticmethod
+    def of(data: Any) -> ServerWords:
+        if not isinstance(data, dict):
+            return ServerWords()
+        extra = {k: v for k, v in data.items() if k not in STANDARD_FIELDS and v is not None}
+        served = json.dumps(extra, sort_keys=True, default=str) if extra else None
+        if served is not None and len(served) > MAX_SERVED_METADATA_CHARS:
+            served = served[:MAX_SERVED_METADATA_CHARS]
+        return ServerWords(_text(data.get("model")), _text(data.get("system_fingerprint")), served)
 
 
 @dataclass
@@ -52,6 +83,7 @@ class Answer:
     prompt_tokens: int | None
     completion_tokens: int | None
     reasoning_tokens: int | None
+    server: ServerWords = ServerWords()
 
     @property
     def still_thinking(self) -> bool:
@@ -76,6 +108,7 @@ class Answer:
             "reasoning_tokens": self.reasoning_tokens,
             "answer_tokens": self.answer_tokens,
             "answer_phase": AnswerPhase.SINGLE.value,
+            **vars(self.server),
         }
 
 
@@ -199,7 +232,7 @@ def _first_choice(data: Any) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def _answer(
     split: tuple[str | None, str | None], inline: bool, finish_reason: str | None, usage: dict[str, Any],
-    reasoning_tokens: int | None, max_chars: int,
+    reasoning_tokens: int | None, max_chars: int, data: Any,
 ) -> Answer:
     answer, reasoning = split
     return Answer(
@@ -210,6 +243,7 @@ def _answer(
         prompt_tokens=_count(usage.get("prompt_tokens")),
         completion_tokens=_count(usage.get("completion_tokens")),
         reasoning_tokens=reasoning_tokens,
+        server=ServerWords.of(data),
     )
 
 
@@ -228,7 +262,7 @@ def parse_chat(data: Any, max_chars: int) -> Answer:
     details = details if isinstance(details, dict) else {}
     return _answer(
         split_reasoning(content, reasoning_field), reasoning_field is None, finish_reason, usage,
-        _count(details.get("reasoning_tokens")), max_chars,
+        _count(details.get("reasoning_tokens")), max_chars, data,
     )
 
 
@@ -239,7 +273,7 @@ def parse_completion(data: Any, max_chars: int) -> Answer:
     finish_reason = _text(choice.get("finish_reason"))
     if text is None and finish_reason != "length":
         raise MalformedResponse("response choice has no text")
-    return _answer(split_reasoning(text, None), True, finish_reason, usage, None, max_chars)
+    return _answer(split_reasoning(text, None), True, finish_reason, usage, None, max_chars, data)
 
 
 def continued(final: Answer) -> Answer:
@@ -247,7 +281,7 @@ def continued(final: Answer) -> Answer:
     that files all of it as reasoning (no </think> in the output) is overruled."""
     if final.answer_text or final.reasoning_inline or not final.reasoning_text:
         return final
-    return Answer(final.reasoning_text, None, True, final.finish_reason, final.prompt_tokens, final.completion_tokens, 0)
+    return Answer(final.reasoning_text, None, True, final.finish_reason, final.prompt_tokens, final.completion_tokens, 0, final.server)
 
 
 def _add(a: int | None, b: int | None) -> int | None:
@@ -269,5 +303,6 @@ def budget_forced(thinking: Answer, final: Answer) -> dict[str, Any]:
         "reasoning_tokens": _add(phase1_reasoning, phase2_reasoning),
         "answer_tokens": final.answer_tokens,
         "answer_phase": AnswerPhase.BUDGET_FORCED.value,
+        **vars(final.server),  # the server of the answer phase: the one that wrote the answer
     }
 

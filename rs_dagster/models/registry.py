@@ -30,9 +30,8 @@ MAX_REPEATS = 1000  # samples per item (`repeats`, `rs eval --repeats`)
 MAX_TIMEOUT_S = 86400.0  # one request's deadline (`timeout_s`, `rs eval --timeout`): a day
 
 
-class Suite(BaseModel):
-    """What the nightly schedule (and `rs eval` without flags) evaluates for this model: the points of
-    the named tiers, surfaces and projections (or of the whole grid with `points: all`)."""
+class PointsScope(BaseModel):
+    """Which grid points of which tasks: the named tiers, surfaces and projections (or the whole grid with `points: all`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     tasks: list[str] | None = None  # None: every task
@@ -40,8 +39,22 @@ class Suite(BaseModel):
     surfaces: list[str] = Field(default_factory=list)
     projections: list[str] = Field(default_factory=list)
     points: Literal["all"] | None = None  # "all": every point of the full grid
+
+    @property
+    def selection(self) -> PointSelection:
+        return PointSelection(tuple(self.tiers), tuple(self.surfaces), tuple(self.projections), self.points == ALL_POINTS)
+
+
+MAX_FRESH_SEEDS = 16
+
+
+class Suite(PointsScope):
+    """What the nightly schedule (and `rs eval` without flags) evaluates for this model. `fresh_seeds`: K
+    extra item sets drawn at the same points after each evaluation, for the memorisation gap (`rs eval --fresh-seeds`)."""
+
     precision: str | int = "low"
     repeats: int = Field(default=1, ge=1, le=MAX_REPEATS)
+    fresh_seeds: int = Field(default=0, ge=0, le=MAX_FRESH_SEEDS)
 
     @field_validator("precision")
     @classmethod
@@ -50,12 +63,22 @@ class Suite(BaseModel):
             raise ValueError(f"expected a precision level name or a positive number of items per point, got {precision}")
         return precision
 
-    @property
-    def selection(self) -> PointSelection:
-        return PointSelection(tuple(self.tiers), tuple(self.surfaces), tuple(self.projections), self.points == ALL_POINTS)
+
+class Watch(PointsScope):
+    """A canary asked afresh every night at `hour` (UTC) by the `watched_nights` schedule (rs_dagster.watch): the
+    first `n` items of each point, once each, with the night in the request key; `fresh_seeds` extra item sets
+    per night for the memorisation gap. A night that would send more than `max_requests` is refused before
+    anything is sent. Drift is judged against the previous night and the last `baseline_nights`."""
+
+    n: int = Field(default=32, ge=1, le=100_000)
+    fresh_seeds: int = Field(default=0, ge=0, le=MAX_FRESH_SEEDS)
+    max_requests: int = Field(default=2000, ge=1)
+    hour: int = Field(default=3, ge=0, le=23)
+    baseline_nights: int = Field(default=7, ge=1, le=365)
+    alpha: float = Field(default=0.01, gt=0.0, lt=0.5)  # Benjamini–Hochberg level of a night's drift tests
 
 
-OPERATIONAL_FIELDS = {"concurrency", "timeout_s", "max_retries", "suite", "bundled", "tokenizer", "api_key_env"}
+OPERATIONAL_FIELDS = {"concurrency", "timeout_s", "max_retries", "suite", "watch", "bundled", "tokenizer", "api_key_env"}
 
 
 class ModelEntry(BaseModel):
@@ -72,6 +95,7 @@ class ModelEntry(BaseModel):
     bundled: bool = False  # the CLI starts the bundled SmolLM2 server for this entry
     tokenizer: dict[str, Any] | None = None
     suite: Suite = Field(default_factory=Suite)
+    watch: Watch | None = None  # asked a canary every night (drift, memorisation); None: not watched
 
     @field_validator("base_url")
     @classmethod

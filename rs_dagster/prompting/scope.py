@@ -92,8 +92,9 @@ def describe_suite(suite: Suite) -> str:
 
 
 def scope_record(suite: Suite) -> str:
-    """The suite as stored in evaluated_scopes.scope_json (tasks left out: the partition names its task)."""
-    return canonical_json(suite.model_dump(mode="json", exclude={"tasks"}))
+    """The suite as stored in evaluated_scopes.scope_json (tasks left out: the partition names its task;
+    fresh_seeds too: the memorisation canary asks more items, it does not change what this scope evaluates)."""
+    return canonical_json(suite.model_dump(mode="json", exclude={"tasks", "fresh_seeds"}))
 
 
 def selection_id(selected: Selected, model: Model, spec: TaskSpec) -> str:

@@ -19,12 +19,14 @@ from rs_dagster.tasks.manifold import Point, TaskSpec
 TEST_CASE_IDENTITY = ("test_case_id", "spec_version")
 
 
-def test_case_frame(spec: TaskSpec, points: list[Point] | None = None, count: int | None = None) -> pl.DataFrame:
-    """Items of `points` (default: every named point), `count` per point (default: the largest level)."""
+def test_case_frame(spec: TaskSpec, points: list[Point] | None = None, count: int | None = None, global_seed: int | None = None) -> pl.DataFrame:
+    """Items of `points` (default: every named point), `count` per point (default: the largest level), drawn
+    from the task's published seed (or `global_seed`: the memorisation canary's fresh items, rs_dagster.watch)."""
     rows = []
+    seed = spec.doc.global_seed if global_seed is None else global_seed
     for point in spec.points() if points is None else points:
         params_json = canonical_json(point.params)
-        for generated in generate_point(spec.task, spec.name, point.params, spec.doc.global_seed, count or spec.max_items_per_point):
+        for generated in generate_point(spec.task, spec.name, point.params, seed, count or spec.max_items_per_point):
             rows.append(
                 {
                     "task": spec.name,

@@ -37,6 +37,9 @@ class Reply:
     delay_s: float = 0.0
     reasoning_tokens: int | None = None  # reported as usage.completion_tokens_details.reasoning_tokens
     cut_after_bytes: int | None = None  # reset the connection after this many bytes of the response (status line included)
+    system_fingerprint: str | None = None  # reported as the response's system_fingerprint
+    model: str | None = None  # the model the response reports (default: the one requested)
+    served: dict[str, Any] = field(default_factory=dict)  # more top-level fields, as a provider adds them
 
 
 Responder = Callable[[dict[str, Any]], Reply]
@@ -161,9 +164,11 @@ def _payload(reply: Reply, body: dict[str, Any]) -> tuple[int, bytes]:
         "id": f"chatcmpl-{uuid.uuid4().hex}",
         "object": "chat.completion",
         "created": int(time.time()),
-        "model": body.get("model", "scripted"),
+        "model": reply.model or body.get("model", "scripted"),
         "choices": [{"index": 0, "message": message, "finish_reason": reply.finish_reason}],
         "usage": usage,
+        **({"system_fingerprint": reply.system_fingerprint} if reply.system_fingerprint is not None else {}),
+        **reply.served,
     }
     return 200, json.dumps(completion).encode()
 
