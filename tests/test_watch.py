@@ -3,15 +3,15 @@ scheduled_execution_time), drift noticed on the night and the task it happens, a
 noticed, unwatched models never asked; and the memorisation gap of a scripted server that knows the
 published items against an honest one."""
 
-import hashlib
 import os
 import subprocess
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import dagster as dg
 import polars as pl
 import pytest
 from helpers import RS, Known, Oracle, _wrong, lab_env, make_lab, scripted_model
+from nights_lab import ITEMS, STABLE_NIGHTS, WATCH, NightlyServer, draw, night_time, run_schedule
 
 from rs_dagster.definitions import build_definitions
 from rs_dagster.orchestrate import StepsFailed, evaluate, watch_night
@@ -24,42 +24,16 @@ from rs_dagster.tasks.selection import select_points
 from rs_dagster.testing.scripted_server import Reply, ScriptedServer
 from rs_dagster.watch import fresh_seed
 
-ITEMS = 150  # per point: 2 easy points, 300 items per task and night
-STABLE_NIGHTS = 20
-
-
-def _draw(key: str) -> float:
-    """A uniform number in [0, 1) decided by `key`: the scripted answers are the same on every run of the test."""
-    return int(hashlib.sha256(key.encode()).hexdigest()[:12], 16) / 16**12
-
-
-class NightlyServer(Oracle):
-    """A hosted model: on each night every item is answered right with probability accuracy[task] (drawn from
-    the question and the night, so nights are independent samples), and the response reports `fingerprint`."""
-
-    def __init__(self, settings: Settings):
-        super().__init__(settings, items_per_point=ITEMS)
-        self.night, self.fingerprint = "", "fp_a"
-        self.accuracy = {"arithmetic": 0.9, "boolean": 0.9}
-
-    def __call__(self, body):
-        known = self.lookup(body)
-        right = _draw(f"{self.night}|{body['messages'][-1]['content']}") < self.accuracy[known.task]
-        return Reply(content=f"Done.\nANSWER: {known.answer if right else _wrong(known)}", system_fingerprint=self.fingerprint,
-                     model="hosted-2026-01-01", served={"provider": "ScriptedCloud"})
-
 
 def _alarms(warehouse: Warehouse, night: str) -> pl.DataFrame:
     return warehouse.query(f"SELECT * FROM drift WHERE night = '{night}' AND alarm ORDER BY task, scope")
 
 
 def test_watched_nights_flag_a_drop_and_a_fingerprint_change_and_never_ask_unwatched_models(tmp_path):
-    lab = make_lab(tmp_path, {})
-    hosted, local_oracle = NightlyServer(lab), Oracle(lab, items_per_point=8)
+    hosted, local_oracle = NightlyServer(make_lab(tmp_path, {})), Oracle(make_lab(tmp_path / "probe", {}), items_per_point=8)
     with ScriptedServer(hosted) as hosted_server, ScriptedServer(local_oracle) as local_server:
-        watch = {"tasks": ["arithmetic", "boolean"], "tiers": ["easy"], "n": ITEMS, "hour": 3, "max_requests": 400}
         lab = make_lab(tmp_path / "lab", {
-            "hosted": scripted_model(hosted_server.base_url, watch=watch, suite={"tasks": ["arithmetic"], "precision": 4}),
+            "hosted": scripted_model(hosted_server.base_url, watch=WATCH, suite={"tasks": ["arithmetic"], "precision": 4}),
             "local": scripted_model(local_server.base_url, suite={"tasks": ["arithmetic"], "precision": 4}),
         })
         defs = build_definitions(lab)
@@ -69,35 +43,23 @@ def test_watched_nights_flag_a_drop_and_a_fingerprint_change_and_never_ask_unwat
             local_before = local_server.completion_requests
             assert local_before == 8
             checks: dict[tuple[str, str], dg.AssetCheckEvaluation] = {}
-            for night_number in range(1, STABLE_NIGHTS + 3):
-                when = datetime(2026, 1, 1, 3, tzinfo=UTC) + timedelta(days=night_number)
-                night = f"{when:%Y-%m-%d}"
-                hosted.night = night
-                if night_number == STABLE_NIGHTS + 1:
-                    hosted.accuracy["arithmetic"] = 0.8  # a 10-point drop on one task
-                if night_number == STABLE_NIGHTS + 2:
-                    hosted.fingerprint = "fp_b"  # a silent change of the serving stack
+            for number in range(1, STABLE_NIGHTS + 3):
+                when = night_time(number)
+                night = hosted.enter(number, when)
                 sent_before = hosted_server.completion_requests
-                for schedule_name in ("watched_nights", "nightly_evaluation"):
-                    schedule = defs.get_schedule_def(schedule_name)
-                    context = dg.build_schedule_context(instance=instance, scheduled_execution_time=when, repository_def=defs.get_repository_def())
-                    requests = list(schedule.evaluate_tick(context).run_requests)
-                    if schedule_name == "watched_nights":
-                        assert sorted(r.partition_key for r in requests) == ["hosted|arithmetic", "hosted|boolean"], night
-                    for request in requests:
-                        if schedule_name == "nightly_evaluation" and not request.partition_key.startswith("local|"):
-                            continue  # the watched model's own suite is as before this issue; the unwatched one is what counts
-                        result = defs.resolve_job_def(schedule.job_name).execute_in_process(
-                            run_config=request.run_config, partition_key=request.partition_key, instance=instance, tags=request.tags)
-                        assert result.success, night
-                        for check in result.get_asset_check_evaluations():
-                            if check.check_name == "no_drift_since_last_night":
-                                checks[(night, request.partition_key)] = check
+                watched = run_schedule(defs, instance, "watched_nights", when)
+                assert sorted(r.partition_key for r, _ in watched) == ["hosted|arithmetic", "hosted|boolean"], night
+                # the nightly evaluation of the unwatched model (the watched one's own suite is as before this issue)
+                nightly = run_schedule(defs, instance, "nightly_evaluation", when, models=("local",))
+                assert [r.partition_key for r, _ in nightly] == ["local|arithmetic"]
+                for request, result in watched + nightly:
+                    assert result.success, night
+                    for check in result.get_asset_check_evaluations():
+                        if check.check_name == "no_drift_since_last_night":
+                            checks[(night, request.partition_key)] = check
                 assert hosted_server.completion_requests - sent_before == 2 * 2 * ITEMS, night  # each night a complete, fresh canary
                 assert local_server.completion_requests == local_before, f"the unwatched model was asked on {night}"
-            # an hour that is no watched model's asks for nothing
-            context = dg.build_schedule_context(instance=instance, scheduled_execution_time=when + timedelta(hours=1), repository_def=defs.get_repository_def())
-            assert not list(defs.get_schedule_def("watched_nights").evaluate_tick(context).run_requests)
+            assert not run_schedule(defs, instance, "watched_nights", when + timedelta(hours=1))  # not a watched model's hour
 
         assert set(warehouse.table("completions", {"model": "local"})["response_model"]) == {"scripted"}  # every completion keeps the server's words
         nights = warehouse.table("nights", order_by="task, night")
@@ -150,7 +112,7 @@ class FreshAware(Oracle):
     def __call__(self, body):
         known = self.lookup(body)
         question = body["messages"][-1]["content"].rsplit("\n\n", 1)[0]
-        right = _draw(question) < self.rates[question in self.published_questions]
+        right = draw(question) < self.rates[question in self.published_questions]
         return Reply(content=f"ANSWER: {known.answer if right else _wrong(known)}")
 
 
