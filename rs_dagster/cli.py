@@ -350,6 +350,8 @@ def watch(
     nights: accuracy with its interval, tokens, latency, the server's fingerprints and what moved."""
     import datetime as dt
 
+    from rs_dagster.bundled import bundled_server
+    from rs_dagster.models.registry import get_model, load_models
     from rs_dagster.orchestrate import watch_night
     from rs_dagster.storage.warehouse import Warehouse
     from rs_dagster.watch import night_of
@@ -361,9 +363,14 @@ def watch(
         except ValueError:
             raise InputError(f"--night {night!r}: expected a date YYYY-MM-DD") from None
     chosen = night or night_of(dt.datetime.now(dt.UTC))
+    entry = get_model(load_models(settings), model).entry
     started = time.monotonic()
     bar = _progress_bar()
-    with bar, progress_hooks.terminal_sink(RichSink(bar)):
+    with contextlib.ExitStack() as stack:
+        if entry.bundled:  # the bundled model is served for the night, as `rs demo` does
+            stack.enter_context(bundled_server(entry.base_url, settings.home / "logs" / "model-server.log"))
+        stack.enter_context(bar)
+        stack.enter_context(progress_hooks.terminal_sink(RichSink(bar)))
         runs = run_stoppably(lambda: watch_night(settings, _instance(settings), model, chosen, quiet=True),
                              on_stop=lambda m: console.log(m, style="yellow"))
     console.log(f"{len(runs.run_ids)} Dagster runs in {time.monotonic() - started:.0f}s")

@@ -74,9 +74,9 @@ OUTCOME_TAGS = (ENDPOINT_FAILED_TAG, BACKED_OFF_TAG)
 """Tags that say how a run ended: a re-execution or a retry copies them from its parent, and the queue
 empties them (only a non-empty value is the run's own)."""
 
-EVALUATION_JOB = "evaluation"
-REQUESTING_ASSET = "completions"
-"""The only asset (and step) that sends requests to a model's endpoint."""
+REQUESTING_JOBS = frozenset({"evaluation", "watch"})
+REQUESTING_ASSETS = frozenset({"completions", "canary"})
+"""The assets (and steps) that send requests to a model's endpoint, and the jobs that hold them."""
 MODEL_DIMENSION, TASK_DIMENSION = "model", "task"
 
 BACKOFF_RUNS = 3
@@ -120,14 +120,14 @@ def partition_of(tags: Mapping[str, str]) -> tuple[str | None, str | None]:
 
 
 def sends_requests(run: dg.DagsterRun, instance: dg.DagsterInstance) -> bool:
-    """Whether the run may send requests to a model's endpoint: a run of the `evaluation` job, or of a
-    selection (an asset job, a UI materialization, an automation run) that holds `completions`."""
-    if run.job_name == EVALUATION_JOB:
+    """Whether the run may send requests to a model's endpoint: a run of the `evaluation` or `watch` job, or
+    of a selection (an asset job, a UI materialization, an automation run) that holds `completions` or `canary`."""
+    if run.job_name in REQUESTING_JOBS:
         return True
     if run.asset_selection is not None:
-        return dg.AssetKey(REQUESTING_ASSET) in run.asset_selection
+        return any(dg.AssetKey(asset) in run.asset_selection for asset in REQUESTING_ASSETS)
     plan = instance.get_execution_plan_snapshot(run.execution_plan_snapshot_id) if run.execution_plan_snapshot_id else None
-    return plan is not None and REQUESTING_ASSET in plan.step_keys_to_execute
+    return plan is not None and bool(REQUESTING_ASSETS & set(plan.step_keys_to_execute))
 
 
 def launch_tags(run: dg.DagsterRun, instance: dg.DagsterInstance, settings: Settings) -> tuple[dict[str, str], list[str]]:
@@ -200,7 +200,7 @@ def backed_off(instance: dg.DagsterInstance, model: str, now: datetime | None = 
     records = instance.get_run_records(
         dg.RunsFilter(statuses=finished, tags={f"{MULTIDIMENSIONAL_PARTITION_PREFIX}{MODEL_DIMENSION}": model}), limit=20 * BACKOFF_RUNS
     )
-    requesting = [r for r in records if ENDPOINT_TAG in r.dagster_run.tags or r.dagster_run.job_name == EVALUATION_JOB]
+    requesting = [r for r in records if ENDPOINT_TAG in r.dagster_run.tags or r.dagster_run.job_name in REQUESTING_JOBS]
     latest = requesting[:BACKOFF_RUNS]
     if len(latest) < BACKOFF_RUNS or any(
         r.dagster_run.status != dg.DagsterRunStatus.FAILURE or not r.dagster_run.tags.get(ENDPOINT_FAILED_TAG) for r in latest

@@ -150,5 +150,7 @@ def canary_rows(plan: CanaryPlan, results: list[CompletionResult], model: Model,
     return pl.DataFrame(rows, schema_overrides=CANARY_DTYPES)
 
 
-CANARY_DTYPES = {c: pl.String for c in ("answer_text", "finish_reason", "error", "response_model", "system_fingerprint", "served_metadata_json")} | {
-    "completion_tokens": pl.Int64, "latency_s": pl.Float64, "tiers": pl.List(pl.String)}
+CANARY_DTYPES: dict[str, pl.DataType | type[pl.DataType]] = {
+    **{c: pl.String for c in ("answer_text", "finish_reason", "error", "response_model", "system_fingerprint", "served_metadata_json")},
+    "completion_tokens": pl.Int64, "latency_s": pl.Float64, "tiers": pl.List(pl.String),
+}

@@ -27,7 +27,7 @@ import yaml
 from helpers import Oracle, lab_env, make_lab, partition_tags, rs_process, scripted_model
 
 from rs_dagster.defs.automation import SUITE_SCOPE
-from rs_dagster.run_queue import EVALUATION_JOB, REQUESTING_ASSET
+from rs_dagster.run_queue import REQUESTING_ASSETS, REQUESTING_JOBS
 from rs_dagster.testing.cluster import Cluster, local_deployment
 from rs_dagster.testing.scripted_server import Reply, ScriptedServer
 from rs_dagster.testing.servers import free_port
@@ -102,7 +102,7 @@ VIEWS = {"surfaces", "projections", "leaderboard", "reasonscore", "comparisons",
 
 def _sends_requests(run: dict) -> bool:
     """A run that materializes completions: the evaluation job, or a run whose asset selection holds it."""
-    return run["jobName"] == EVALUATION_JOB or REQUESTING_ASSET in run["assets"]
+    return run["jobName"] in REQUESTING_JOBS or bool(REQUESTING_ASSETS & set(run["assets"]))
 
 
 def _no_overlap(runs: list[dict]) -> bool:

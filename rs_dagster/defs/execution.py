@@ -27,6 +27,7 @@ from rs_dagster.execution.completions import (
     completion_row,
     round_requests,
 )
+from rs_dagster.execution.responses import CompletionResult
 from rs_dagster.execution.rounds import AdaptiveRounds
 from rs_dagster.execution.runner import Runner, endpoint_of
 from rs_dagster.interrupts import Interrupted, count_stored
@@ -38,6 +39,22 @@ from rs_dagster.storage.fingerprints import record_coverage
 from rs_dagster.tasks.cases import current_cases
 
 _TABLES = {"completions": schemas.Completions, "evaluated_scopes": schemas.EvaluatedScopes}
+
+
+def fail_if_every_request_failed(context: dg.AssetExecutionContext, results: list[CompletionResult], base_url: str) -> None:
+    """Fail the run, tagged `rs/endpoint_failed` with the reason (the run queue backs off a model whose runs keep
+    failing so), when every one of `results` is an error; nothing is recorded then."""
+    errors = Counter(r.error for r in results if r.error)
+    if not results or sum(errors.values()) < len(results):
+        return
+    reason, count = errors.most_common(1)[0]
+    from rs_dagster.run_queue import ENDPOINT_FAILED_TAG
+
+    try:
+        context.instance.add_run_tags(context.run.run_id, {ENDPOINT_FAILED_TAG: f"{count} of {len(results)} requests: {reason}"[:500]})
+    except Exception as exc:  # the failure below is what matters
+        context.log.warning(f"could not tag the run {ENDPOINT_FAILED_TAG}: {exc}")
+    raise EndpointError(f"every request to {base_url} failed ({count}x: {reason}); nothing was recorded")
 
 
 def build_execution_assets(model_task_parts: dg.PartitionsDefinition) -> list:
@@ -117,15 +134,7 @@ def build_execution_assets(model_task_parts: dg.PartitionsDefinition) -> list:
                 metadata={"stored_as_they_arrived": arrivals.stored, "already_stored": skipped}, allow_retries=False,
             )
         errors = Counter(r.error for r in results if r.error)
-        if results and sum(errors.values()) == len(results):
-            reason, count = errors.most_common(1)[0]
-            from rs_dagster.run_queue import ENDPOINT_FAILED_TAG  # the run queue backs off a model whose runs keep failing so
-
-            try:
-                context.instance.add_run_tags(context.run.run_id, {ENDPOINT_FAILED_TAG: f"{count} of {len(results)} requests: {reason}"[:500]})
-            except Exception as exc:  # the failure below is what matters
-                context.log.warning(f"could not tag the run {ENDPOINT_FAILED_TAG}: {exc}")
-            raise EndpointError(f"every request to {endpoint.base_url} failed ({count}x: {reason}); nothing was recorded")
+        fail_if_every_request_failed(context, results, endpoint.base_url)
 
         frame = pl.DataFrame(sent_rows, schema_overrides=COMPLETION_DTYPES)
         lab.warehouse.upsert_rows("completions", schemas.Completions, frame, keys, COMPLETION_IDENTITY)

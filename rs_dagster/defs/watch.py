@@ -8,10 +8,10 @@ import dagster as dg
 import polars as pl
 
 from rs_dagster.defs.checks import schema_check_result, schema_check_spec
+from rs_dagster.defs.execution import fail_if_every_request_failed
 from rs_dagster.defs.metadata import OWNERS, asset_tags, definition_metadata, table_metadata
 from rs_dagster.defs.partitions import item_inputs, keys_of
 from rs_dagster.defs.resources import LabResource
-from rs_dagster.errors import EndpointError
 from rs_dagster.execution.runner import Runner, endpoint_of
 from rs_dagster.progress import Progress
 from rs_dagster.stats.drift import ALARM_METRICS, night_drift, night_summary
@@ -86,9 +86,8 @@ def build_watch_assets(model_task_parts: dg.PartitionsDefinition) -> list:
             results = runner.run(plan.requests)
         finally:
             progress.close()
+        fail_if_every_request_failed(context, results, model.entry.base_url)
         failed = [r for r in results if r.error]
-        if results and len(failed) == len(results):
-            raise EndpointError(f"every canary request of night {night} to {model.entry.base_url} failed ({failed[0].error}); nothing was recorded")
         frame = canary_rows(plan, results, model, spec, night, context.run.run_id)
         lab.warehouse.upsert_rows("canary_answers", schemas.CanaryAnswers, frame, keys, CANARY_IDENTITY)
         sent = [r for r in results if not r.from_cache]
