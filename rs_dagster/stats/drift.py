@@ -180,12 +180,7 @@ def paired_shift(now: Sequence[int], before: Sequence[Sequence[int]], z: float =
     return _shift_interval(x - sums / np.maximum(counts, 1), z)
 
 
-def rank_test(now: Sequence[float], before: Sequence[float]) -> tuple[float, float]:
-    """Two-sided Mann–Whitney U p-value of `now` against `before` (normal approximation with the tie
-    correction, or exact for small untied samples: scipy's default) and the shift median(now) − median(before).
-    p = 1.0 when either side is empty or every value is the same (shift nan when a side is empty)."""
-    a = np.asarray(now, dtype=np.float64).reshape(-1)
-    b = np.asarray(before, dtype=np.float64).reshape(-1)
+def _rank(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     if a.size == 0 or b.size == 0:
         return 1.0, math.nan
     shift = float(np.median(a) - np.median(b))
@@ -196,6 +191,13 @@ def rank_test(now: Sequence[float], before: Sequence[float]) -> tuple[float, flo
 
     p = float(mannwhitneyu(a, b, alternative="two-sided").pvalue)
     return (min(1.0, max(0.0, p)) if math.isfinite(p) else 1.0), shift
+
+
+def rank_test(now: Sequence[float], before: Sequence[float]) -> tuple[float, float]:
+    """Two-sided Mann–Whitney U p-value of `now` against `before` (normal approximation with the tie
+    correction, or exact for small untied samples: scipy's default) and the shift median(now) − median(before).
+    p = 1.0 when either side is empty or every value is the same (shift nan when a side is empty)."""
+    return _rank(np.asarray(now, dtype=np.float64).reshape(-1), np.asarray(before, dtype=np.float64).reshape(-1))
 
 
 # --- a night's rows --------------------------------------------------------------------------------
@@ -293,7 +295,7 @@ def _rank_rows(tonight: pl.DataFrame, earlier: pl.DataFrame, scopes: list[str], 
             b = before_v if scope == "task" else before_v[before_p == scope]
             if a.size == 0:
                 continue
-            p, shift = rank_test(a, b)
+            p, shift = _rank(a, b)
             rows.append(_row(*head, scope, metric, int(a.size), now=float(np.median(a)), before=float(np.median(b)),
                              shift=shift, p_value=p))
     return rows
