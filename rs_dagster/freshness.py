@@ -40,7 +40,8 @@ STAGE_TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     EVALUATION: (("completions",), ("prompts", "evaluated_scopes", "scored_results", "points", "compression", "compression_points", "hazard", "survival")),
     TOKEN_FFT: (("prompts",), ("fft_spectra",)),
     REPORT: (
-        ("task_specs", "model_specs", "evaluated_scopes", "scored_results", "points", "compression_points", "hazard", "survival", "fft_spectra"),
+        ("task_specs", "model_specs", "evaluated_scopes", "scored_results", "points", "compression_points", "hazard", "survival", "fft_spectra",
+         "nights", "drift", "memorisation"),
         ("surfaces", "projections", "leaderboard", "comparisons", "reasonscore", "reasonscore_tasks"),
     ),
 }

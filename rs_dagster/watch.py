@@ -22,14 +22,12 @@ from rs_dagster.execution.runner import CompletionRequest, endpoint_of
 from rs_dagster.models.registry import Model, Watch
 from rs_dagster.prompting.prompts import prompt_frame
 from rs_dagster.scoring.outcomes import SCORING_VERSION, score_sample
+from rs_dagster.stats.drift import EVAL_NIGHT, FRESH_PREFIX, PUBLISHED
 from rs_dagster.tasks.base import canonical_json, sha256_hex
 from rs_dagster.tasks.cases import test_case_frame
 from rs_dagster.tasks.manifold import Point, TaskSpec
 from rs_dagster.tasks.selection import select_points
 
-PUBLISHED = "published"
-EVAL_NIGHT = "eval:"
-"""A night label beginning so (`eval:<salt>`) is `rs eval --fresh-seeds`: unsalted requests, no drift."""
 CHARS_PER_TOKEN = 4  # the estimate of prompt tokens before a night is sent (a tokenizer-free rule of thumb)
 
 
@@ -64,7 +62,7 @@ def fresh_seed(global_seed: int, salt: str, k: int) -> int:
 
 
 def fresh_item_set(salt: str, k: int) -> str:
-    return f"fresh:{salt}:{k}"
+    return f"{FRESH_PREFIX}{salt}:{k}"
 
 
 def canary_points(spec: TaskSpec, watch: Watch) -> list[Point]:

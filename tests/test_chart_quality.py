@@ -15,10 +15,11 @@ import numpy as np
 import polars as pl
 import pytest
 import vl_convert
+from watched_tables import NIGHTS, TASKS, night_row
 
 from rs_dagster.fft import charts as fft_charts
 from rs_dagster.fft.spectrum import summarize_point
-from rs_dagster.report import charts, comparisons, reasonscore, traces
+from rs_dagster.report import charts, comparisons, nights, reasonscore, traces
 from rs_dagster.stats.compression import sample_compression
 from rs_dagster.stats.hazard import ALL_TIERS, survival_frames
 from rs_dagster.stats.intervals import wilson_interval
@@ -176,6 +177,11 @@ def comparisons_frame() -> pl.DataFrame:
     return compare_runs(scored.filter(pl.col("model") == MODELS[0]), scored.filter(pl.col("model") == MODELS[1]), identity, params)
 
 
+def nights_frame() -> pl.DataFrame:
+    """`nights` rows of one watched model: two tasks × five nights, a drift alarm and a server change among them."""
+    return pl.DataFrame([night_row(task, night) for task in TASKS for night in NIGHTS])
+
+
 def _accuracy_points() -> alt.TopLevelMixin:
     frame = points_frame().filter((pl.col("model") == MODELS[0]) & (pl.col("task") == "arithmetic"))
     return charts.accuracy_by_point(frame, f"{MODELS[0]} / arithmetic")
@@ -213,6 +219,8 @@ CHARTS: dict[str, Callable[[], alt.TopLevelMixin]] = {
     "radar": _radar,
     "task_bars": _task_bars,
     "change_chart": lambda: comparisons.change_chart(comparisons_frame()),
+    "nights_accuracy": lambda: nights.accuracy_chart(nights_frame(), "alpha-7b: canary accuracy per night"),
+    "nights_usage": lambda: nights.usage_chart(nights_frame(), "alpha-7b: output tokens and latency per night"),
 }
 WITH_CHANCE = {"accuracy_by_point", "surface_heatmap", "leaderboard_bars", "difficulty_curve_numeric", "difficulty_curve_categorical", "band_vs_accuracy"}
 
@@ -295,7 +303,7 @@ def test_chance_is_labelled(drawn):
 
 
 def test_marks_have_tooltips_with_interval_and_n():
-    for name in ("accuracy_by_point", "leaderboard_bars", "difficulty_curve_numeric", "surface_heatmap", "band_vs_accuracy"):
+    for name in ("accuracy_by_point", "leaderboard_bars", "difficulty_curve_numeric", "surface_heatmap", "band_vs_accuracy", "nights_accuracy"):
         tooltips = [enc for channel, enc in _encodings(CHARTS[name]().to_dict()) if channel == "tooltip"]
         fields = {t.get("field") for tooltip in tooltips for t in (tooltip if isinstance(tooltip, list) else [tooltip])}
         assert fields & {"n", "answered", "samples"} and ({"ci_low", "ci_high"} <= fields or "interval" in fields), f"{name}: tooltip fields {fields}"
@@ -330,14 +338,14 @@ def test_grid_points_are_labelled_by_their_axis_values():
 
 
 def test_intervals_are_drawn_where_computed():
-    """Wilson intervals on accuracy, the bootstrap interval on ReasonScore, the band on S(t)."""
+    """Wilson intervals on accuracy (per point, task and night), the bootstrap interval on ReasonScore, the band on S(t)."""
     def has_interval(chart: alt.TopLevelMixin, low: str, high: str) -> bool:
         return any(
             channel in ("x2", "y2") and enc.get("field") == high
             for channel, enc in _encodings(chart.to_dict()) if isinstance(enc, dict)
         ) and any(enc.get("field") == low for _, enc in _encodings(chart.to_dict()) if isinstance(enc, dict))
 
-    for name in ("accuracy_by_point", "leaderboard_bars", "difficulty_curve_numeric", "band_vs_accuracy"):
+    for name in ("accuracy_by_point", "leaderboard_bars", "difficulty_curve_numeric", "band_vs_accuracy", "nights_accuracy"):
         assert has_interval(CHARTS[name](), "ci_low", "ci_high"), name
     assert has_interval(CHARTS["score_bars"](), "v2_low", "v2_high")
     assert has_interval(CHARTS["survival_chart"](), "ci_low", "ci_high")

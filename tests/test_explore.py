@@ -8,14 +8,16 @@ import shutil
 import subprocess
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 
 import duckdb
 import polars as pl
 import pytest
 from explore_lab import MODELS, explored_lab
 from helpers import lab_env, rs_process
+from watched_tables import GAPS, NIGHTS, SUMMARIES, TASKS, TOKENS_RISE, WATCHED, write_watched
 
-from rs_dagster.explore import views
+from rs_dagster.explore import nights, views
 from rs_dagster.explore.app import running
 from rs_dagster.explore.export import export
 from rs_dagster.explore.queries import LabData
@@ -30,16 +32,35 @@ def lab(tmp_path_factory):
         yield settings
 
 
+def getter(url: str) -> Callable[[str], tuple[int, dict]]:
+    def get(path: str) -> tuple[int, dict]:
+        try:
+            with urllib.request.urlopen(url + "api" + path) as response:
+                return response.status, json.load(response)
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.load(exc)
+    return get
+
+
 @pytest.fixture(scope="module")
 def api(lab):
     with running(lab.db_path, DAGSTER_URL) as url:
-        def get(path: str) -> tuple[int, dict]:
-            try:
-                with urllib.request.urlopen(url + "api" + path) as response:
-                    return response.status, json.load(response)
-            except urllib.error.HTTPError as exc:
-                return exc.code, json.load(exc)
-        yield get
+        yield getter(url)
+
+
+@pytest.fixture(scope="module")
+def watched(lab, tmp_path_factory):
+    """The lab with alpha watched (tests/watched_tables.py), a copy: the other tests' lab never watched a model."""
+    db = tmp_path_factory.mktemp("watched") / "lab.duckdb"
+    shutil.copy(lab.db_path, db)
+    write_watched(db)
+    return db
+
+
+@pytest.fixture(scope="module")
+def watched_api(lab, watched):
+    with running(watched, DAGSTER_URL, cache_dir=lab.cache_dir) as url:
+        yield getter(url)
 
 
 def blocks_of(view: dict, kind: str, name: str) -> dict:
@@ -223,3 +244,67 @@ def test_rs_explore_prints_its_url_and_serves_until_stopped(lab):
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_the_nights_view_shows_each_night_in_order_with_its_interval_and_what_moved(watched, watched_api):
+    status, view = watched_api("/nights/alpha")
+    assert status == 200 and view["title"] == "Nights of alpha"
+    stored = Warehouse(watched).query("SELECT * FROM nights ORDER BY task, night")
+    [per_task] = [b for b in view["blocks"] if b["type"] == "choice"]
+    assert [o["label"] for o in per_task["options"]] == list(TASKS)
+    for option in per_task["options"]:
+        rows = option["blocks"][0]["rows"]
+        mine = stored.filter(pl.col("task") == option["label"])
+        assert [r[0] for r in rows] == list(NIGHTS)
+        assert [r[1] for r in rows] == [views.interval(a, low, high) for a, low, high in mine.select("accuracy", "ci_low", "ci_high").rows()]
+    flags = {r[0]: (r[7], r[8], r[9]) for r in per_task["options"][0]["blocks"][0]["rows"]}  # arithmetic: fingerprint, flags, what moved
+    assert {night: flags[night][2] for night in SUMMARIES} == SUMMARIES
+    assert flags[NIGHTS[3]][:2] == ("fp-2", "drift alarm · server changed") and flags[NIGHTS[2]][1] == "drift alarm"
+    assert [flags[night][1:] for night in NIGHTS[:2]] == [("—", "—")] * 2
+    accuracy = blocks_of(view, "chart", "nights-accuracy")["spec"]
+    drawn = pl.DataFrame(accuracy["data"]["values"])
+    assert drawn.filter(pl.col("drifted")).select("task", "night").rows() == [("arithmetic", night) for night in SUMMARIES]
+    assert drawn.filter(pl.col("server_changed"))["night"].to_list() == [NIGHTS[3]] and {"ci_low", "ci_high"} <= set(drawn.columns)
+    assert blocks_of(view, "chart", "nights-usage")
+    # The alarms of the latest night only (the third night's accuracy alarm is history), and the quiet task said in words.
+    alarms = blocks_of(view, "table", "alarms")["rows"]
+    assert [(r[0], r[1], r[4], r[8]) for r in alarms] == [("arithmetic", TOKENS_RISE, "output_tokens", "+300.0")]
+    assert {"type": "text", "text": f"No alarm on the latest tested night of boolean ({TOKENS_RISE}, 4 tests)."} in view["blocks"]
+    assert watched_api("/nights/beta") == (404, {"error": "no nights of model 'beta'; watched models: alpha"})
+
+
+def test_the_leaderboard_links_watched_models_and_gives_the_latest_memorisation_gaps(watched_api):
+    status, view = watched_api("/leaderboard")
+    assert status == 200
+    assert blocks_of(view, "table", "watched")["rows"] == [
+        [WATCHED, 2, len(NIGHTS), f"{NIGHTS[0]} – {NIGHTS[-1]}", len(SUMMARIES), 1, {"text": "nights", "href": "#/nights/alpha"}]
+    ]
+    gaps = blocks_of(view, "table", "memorisation")["rows"]
+    latest = [GAPS[1], GAPS[3], GAPS[4]]  # the latest night's row; an `eval:` row where a task and tier has no night
+    assert [(r[0], r[1], r[2], r[3]) for r in gaps] == [
+        ({"text": WATCHED, "href": "#/nights/alpha"} if g["model"] == WATCHED else g["model"], g["task"], g["tier"], g["night"]) for g in latest
+    ]
+    assert gaps[0][7:] == ["+0.300 [+0.120, +0.480]", "flagged"] and gaps[2][7:] == ["-0.050 [-0.200, +0.100]", "—"]
+    assert blocks_of(view, "table", "leaderboard")["rows"]  # the leaderboard itself is unchanged above them
+
+
+def test_a_lab_that_never_watched_a_model_serves_every_view_without_the_nights_sections(lab, api, tmp_path):
+    status, board = api("/leaderboard")
+    assert status == 200 and not {b.get("name") for b in board["blocks"]} & {"watched", "memorisation"}
+    assert not any("Memorisation" in b.get("text", "") or "Watched" in b.get("text", "") for b in board["blocks"])
+    point = Warehouse(lab.db_path).query("SELECT point_id FROM points WHERE model = 'alpha' ORDER BY point_id LIMIT 1")["point_id"][0]
+    sample = Warehouse(lab.db_path).query("SELECT task, test_case_id FROM scored_results WHERE model = 'alpha' LIMIT 1").row(0, named=True)
+    for path in ("/task/arithmetic", f"/point/alpha/arithmetic/{point}", f"/sample/alpha/{sample['task']}/{sample['test_case_id']}/0",
+                 "/compare/alpha/beta"):
+        assert api(path)[0] == 200, path
+    assert api("/nights/alpha") == (404, {"error": "no nights of model 'alpha'; no watched model (the nights table is missing or empty)"})
+    with pytest.raises(views.NotFound, match="no watched model"):
+        nights.nights_view(LabData(tmp_path / "none.duckdb"), "alpha")
+
+
+def test_the_export_holds_the_nights_view_as_the_server_shows_it(lab, watched, tmp_path):
+    data, snapshot = LabData(watched), LabData(watched).snapshot(1)
+    assert nights.nights_view(snapshot, WATCHED) == nights.nights_view(data, WATCHED)
+    assert views.leaderboard_view(snapshot) == views.leaderboard_view(data)
+    written = export(watched, tmp_path / "out", samples_per_point=1, cache_dir=lab.cache_dir)
+    assert "/nights/alpha" in written.routes and '"/nights/alpha"' in (tmp_path / "out" / "data" / "index.js").read_text()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from explore_lab import explored_lab
+from watched_tables import NIGHTS, SUMMARIES, TOKENS_RISE, write_watched
 
 from rs_dagster.explore import views
 from rs_dagster.explore.app import running
@@ -171,3 +172,30 @@ def test_a_seed_beyond_2_53_is_shown_exactly_in_the_explorer_and_the_exported_re
     assert stored > 2**53
     assert page.text('[data-field="seed"]') == str(stored)
     assert not page.errors, page.errors
+
+
+def test_the_nights_view_draws_accuracy_per_night_with_its_drift_markers_and_alarms(lab, browser, tmp_path):
+    """From the leaderboard's watched models to alpha's nights: the charts drawn, a ▼ per night with a drift
+    alarm, the latest night's alarm, and each task's nights in a table."""
+    db = tmp_path / "watched.duckdb"
+    shutil.copy(lab.db_path, db)
+    write_watched(db)
+    with running(db, cache_dir=lab.cache_dir) as url:
+        page = Page(browser)
+        page.open(url)
+        page.click('[data-table="watched"] a[href="#/nights/alpha"]')
+        assert page.text("h1") == "Nights of alpha"
+        for name in ("nights-accuracy", "nights-usage"):
+            assert page.page.locator(f'[data-chart="{name}"] .vega svg').count() == 1, name
+        markers = page.page.locator('[data-chart="nights-accuracy"] svg .drift_markers_marks path')
+        assert markers.count() == len(SUMMARIES)  # one ▼ per drifted night, all on arithmetic
+        assert page.page.locator('[data-chart="nights-accuracy"] svg .server_changes_marks line, '
+                                 '[data-chart="nights-accuracy"] svg .server_changes_marks path').count() == 1
+        alarm = page.text('[data-table="alarms"] tbody tr')
+        assert "output_tokens" in alarm and TOKENS_RISE in alarm
+        assert page.page.locator('[data-table="nights"] tbody tr').count() == len(NIGHTS)
+        assert SUMMARIES[NIGHTS[2]] in page.text('[data-table="nights"]')
+        page.page.select_option('select[aria-label="Task"]', label="boolean")
+        assert "drift alarm" not in page.text('[data-table="nights"]')
+        assert not page.errors, page.errors
+        assert not page.page.locator(".error").count()

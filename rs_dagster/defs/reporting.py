@@ -15,11 +15,13 @@ from rs_dagster.report.charts import chart_markdown, leaderboard_bars
 
 def build_reporting_assets() -> list:
     @dg.asset(
-        deps=["leaderboard", "surfaces", "projections", "points", "fft_spectra", "comparisons", "reasonscore", "compression", "hazard"],
+        deps=["leaderboard", "surfaces", "projections", "points", "fft_spectra", "comparisons", "reasonscore", "compression", "hazard",
+              "drift", "memorisation"],
         group_name="reporting",
         kinds={"html", "altair"},
         description="The report folder (.rs/report): index.html is the explorer exported (leaderboard and ReasonScore → task, with its "
-        "difficulty curves and surfaces, token-FFT spectra and reasoning traces → point → sample, two models side by side; interactive "
+        "difficulty curves and surfaces, token-FFT spectra and reasoning traces → point → sample, two models side by side, the nights of "
+        "each watched model and the memorisation gaps; interactive "
         "Vega-Lite charts; opens offline from file://).",
         # fft_spectra is read (lineage) but left out of the automation condition: most model × task
         # partitions of it stay missing (models without a `tokenizer:`), which would block eager() forever.

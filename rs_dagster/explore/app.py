@@ -26,7 +26,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from rs_dagster.errors import InputError
-from rs_dagster.explore import views
+from rs_dagster.explore import nights, views
+from rs_dagster.explore.blocks import for_browser
 from rs_dagster.explore.queries import LabData
 from rs_dagster.storage.warehouse import Warehouse
 
@@ -82,7 +83,7 @@ def create_app(source: Path | Warehouse, dagster_url: str = DAGSTER_URL, cache_d
     def respond(build: Callable[[LabData], views.View]) -> Response:
         try:
             with lab.session() as data:
-                return JSONResponse(views.for_browser(build(data)))
+                return JSONResponse(for_browser(build(data)))
         except views.NotFound as exc:
             return JSONResponse({"error": str(exc)}, status_code=404)
 
@@ -101,6 +102,8 @@ def create_app(source: Path | Warehouse, dagster_url: str = DAGSTER_URL, cache_d
                 return respond(lambda data: views.sample_view(data, model, task, test_case_id, int(index), dagster_url))
             case "compare", [model_a, model_b]:
                 return respond(lambda data: views.compare_view(data, model_a, model_b))
+            case "nights", [model]:
+                return respond(lambda data: nights.nights_view(data, model))
         return JSONResponse({"error": f"no view at {request.url.path}"}, status_code=404)
 
     def vega(request: Request) -> Response:

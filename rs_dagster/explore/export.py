@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from rs_dagster.explore import views
+from rs_dagster.explore import nights, views
 from rs_dagster.explore.app import DAGSTER_URL, STATIC, default_cache, vega_bundle
+from rs_dagster.explore.blocks import for_browser
 from rs_dagster.explore.queries import LabData
 from rs_dagster.storage.warehouse import Warehouse
 
@@ -48,6 +49,10 @@ def _views(lab: LabData, dagster_url: str, samples_per_point: int) -> dict[str, 
         for model_b in models[i + 1:]:
             compare = views.route("compare", model_a, model_b)
             built[compare] = (compare, views.compare_view(data, model_a, model_b))
+    watched = data.nights()
+    for model in watched["model"].unique(maintain_order=True) if not watched.is_empty() else []:
+        nights_route = views.route("nights", model)
+        built[nights_route] = (nights_route, nights.nights_view(data, model))
     return built
 
 
@@ -78,7 +83,7 @@ def export(
     result = Export(folder)
     for route, (holder, view) in built.items():
         name = files[route] = files.get(holder) or f"data/v{len(scripts)}.js"
-        payload = json.dumps(views.for_browser(view), separators=(",", ":"), default=str)
+        payload = json.dumps(for_browser(view), separators=(",", ":"), default=str)
         scripts.setdefault(name, []).append(f"window.RS_DATA[{json.dumps(route)}]={payload};\n")
         result.routes.append(route)
         result.notes.extend(f"{view['title']}: {text}" for text in _notes(view["blocks"]))

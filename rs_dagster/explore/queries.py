@@ -32,6 +32,9 @@ class Tables(Protocol):
     def point_spectra(self, task: str, point_id: str) -> pl.DataFrame: ...
     def samples(self, model: str, task: str, point_id: str, offset: int, limit: int) -> pl.DataFrame: ...
     def comparisons(self, model_a: str, model_b: str) -> pl.DataFrame: ...
+    def nights(self, model: str | None = None) -> pl.DataFrame: ...
+    def latest_drift(self, model: str) -> pl.DataFrame: ...
+    def memorisation(self) -> pl.DataFrame: ...
 
 
 class LabData(ExplorerReads):
@@ -69,6 +72,8 @@ class Snapshot:
         totals = lab.sample_totals()
         pages = self.details.join(totals, on=["model", "task", "point_id"], maintain_order="left") if not self.details.is_empty() else self.details
         self._samples = _groups(pages, "model", "task", "point_id")
+        self._nights, self._memorisation = lab.nights(), lab.memorisation()
+        self._nights_of, self._latest_drift = _groups(self._nights, "model"), _groups(lab.latest_drift(), "model")
 
     def leaderboard(self) -> pl.DataFrame:
         return self._leaderboard
@@ -120,3 +125,12 @@ class Snapshot:
         if not pairs:
             return pl.DataFrame()
         return pl.concat(pairs).sort("task", "level", "params_json", descending=[False, True, False], nulls_last=True, maintain_order=True)
+
+    def nights(self, model: str | None = None) -> pl.DataFrame:
+        return self._nights if model is None else self._nights_of.get((model,), self._nights.clear())
+
+    def latest_drift(self, model: str) -> pl.DataFrame:
+        return self._latest_drift.get((model,), pl.DataFrame())
+
+    def memorisation(self) -> pl.DataFrame:
+        return self._memorisation

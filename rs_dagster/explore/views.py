@@ -1,6 +1,7 @@
 """Each explorer view as JSON: a title, breadcrumbs and a list of blocks (tables, fields, texts, Vega-Lite
-specs from the report's Altair charts, choices between them) that static/app.js renders. The server sends
-these from /api/...; the export writes the same objects into the report folder, so both show one thing.
+specs from the report's Altair charts, choices between them; rs_dagster.explore.blocks) that static/app.js
+renders. The server sends these from /api/...; the export writes the same objects into the report folder,
+so both show one thing.
 
 A view with nothing to show says in one sentence why, and what to run."""
 
@@ -9,15 +10,32 @@ from __future__ import annotations
 import json
 import math
 from typing import Any
-from urllib.parse import quote
 
-import altair as alt
 import polars as pl
 
-from rs_dagster.errors import RsError
+from rs_dagster.explore.blocks import (
+    Block,
+    NotFound,
+    View,
+    chart,
+    choice,
+    fields,
+    fmt,
+    heading,
+    href,
+    interval,
+    link,
+    note,
+    params_label,
+    route,
+    table,
+    text,
+    view,
+)
+from rs_dagster.explore.nights import watched_sections
 from rs_dagster.explore.queries import LabData, Tables
 from rs_dagster.fft.charts import model_comparison, projection_charts, task_figures
-from rs_dagster.report.charts import accuracy_by_point, difficulty_curve, leaderboard_bars, surface_heatmap, vega_lite
+from rs_dagster.report.charts import accuracy_by_point, difficulty_curve, leaderboard_bars, surface_heatmap
 from rs_dagster.report.comparisons import change_chart
 from rs_dagster.report.reasonscore import radar, score_bars, task_bars
 from rs_dagster.report.reasonscore_table import ranked_rows, tiers_of
@@ -28,110 +46,6 @@ from rs_dagster.stats.reasonscore import FLOOR, RESAMPLES
 
 PAGE_SIZE = 200
 """Samples per page of a point's sample table: a point of 10,000 samples opens as fast as one of 200."""
-
-Block = dict[str, Any]
-View = dict[str, Any]
-
-
-class NotFound(RsError):
-    """A route names a model, task, point or sample the lab does not have."""
-
-
-SAFE_INTEGER = 2**53 - 1
-"""JavaScript's Number.MAX_SAFE_INTEGER: a JSON number beyond it reaches the page rounded (a seed
-...132404 reads ...132400), so larger integers travel as strings."""
-
-
-def for_browser(value: Any) -> Any:
-    """`value` (a view, or anything in it) with every integer beyond ±SAFE_INTEGER as its decimal string:
-    what the server and the export send is shown exactly. Seeds are strings already (sample_view_of);
-    this keeps any other 64-bit id from being rounded."""
-    if isinstance(value, dict):
-        return {key: for_browser(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [for_browser(item) for item in value]
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > SAFE_INTEGER:
-        return str(value)
-    return value
-
-
-def segment(value: object) -> str:
-    """One route segment, escaped as JavaScript's encodeURIComponent does."""
-    return quote(str(value), safe="-_.!~*'()")
-
-
-def route(*parts: object) -> str:
-    return "/" + "/".join(segment(p) for p in parts)
-
-
-def href(*parts: object) -> str:
-    return "#" + route(*parts)
-
-
-def fmt(value: float | None, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    return f"{value:.{digits}f}"
-
-
-def interval(value: float | None, low: float | None, high: float | None) -> str:
-    """`0.625 [0.306, 0.863]`: a proportion and its 95% interval."""
-    if value is None:
-        return "—"
-    return f"{fmt(value)} [{fmt(low)}, {fmt(high)}]"
-
-
-def params_label(params_json: str) -> str:
-    """`depth=1, terms=12`: a grid point's parameters, compact."""
-    return ", ".join(f"{k}={v}" for k, v in json.loads(params_json).items())
-
-
-def link(text: object, target: str) -> dict[str, str]:
-    return {"text": str(text), "href": target}
-
-
-def note(text: str) -> Block:
-    return {"type": "note", "text": text}
-
-
-def heading(text: str) -> Block:
-    return {"type": "heading", "text": text}
-
-
-def text(body: str) -> Block:
-    return {"type": "text", "text": body}
-
-
-OUTCOME_KEYS = ("outcome", "flexible_outcome")
-"""The fields whose value is an outcome: the page colours them by their `outcome-VALUE` class (static/style.css)."""
-
-
-def table(columns: list[str], rows: list[list[Any]], name: str = "", outcome_columns: tuple[int, ...] = ()) -> Block:
-    """A table; the cells of `outcome_columns` (indexes) hold outcomes, coloured by their `outcome-VALUE` class."""
-    block: Block = {"type": "table", "name": name, "columns": columns, "rows": rows}
-    if outcome_columns:
-        block["outcome_columns"] = list(outcome_columns)
-    return block
-
-
-def fields(items: list[tuple[str, str, Any]], name: str = "") -> Block:
-    """Label/value pairs; the key names each value in the page (data-field) for tests and deep links. The values of
-    OUTCOME_KEYS are coloured by outcome."""
-    return {"type": "fields", "name": name, "items": [
-        {"key": k, "label": label, "value": v, **({"outcome": True} if k in OUTCOME_KEYS else {})} for k, label, v in items]}
-
-
-def chart(spec: alt.TopLevelMixin, name: str, models: list[str] | None = None) -> Block:
-    """A Vega-Lite spec; with `models`, the page offers one checkbox per model to overlay or hide it."""
-    return {"type": "chart", "name": name, "spec": vega_lite(spec), "models": models or []}
-
-
-def choice(label: str, options: list[tuple[str, list[Block]]]) -> Block:
-    return {"type": "choice", "label": label, "options": [{"label": o, "blocks": b} for o, b in options]}
-
-
-def view(title: str, crumbs: list[dict[str, str]], blocks: list[Block]) -> View:
-    return {"title": title, "crumbs": [link("Leaderboard", "#/"), *crumbs], "blocks": blocks}
 
 
 def _tier_order(tiers: list[str]) -> list[str]:
@@ -182,7 +96,7 @@ def leaderboard_view(lab: Tables) -> View:
     Wilson 95% interval, flexible accuracy, format compliance, the share of hedged (ambiguous) answers and truncation."""
     board = lab.leaderboard()
     if board.is_empty():
-        return view("Leaderboard", [], [note(NO_DATA.format(db=lab.location, table="leaderboard"))])
+        return view("Leaderboard", [], [note(NO_DATA.format(db=lab.location, table="leaderboard")), *watched_sections(lab)])
     blocks: list[Block] = []
     blocks.extend(_reasonscore(lab))
     blocks.append(heading("Accuracy per task and tier"))
@@ -203,6 +117,7 @@ def leaderboard_view(lab: Tables) -> View:
     blocks.append(table(["Tier", "Rank", "Model", "Task", "Accuracy (strict) [95% CI]", "Flexible accuracy [95% CI]", "Format compliance",
                          "Ambiguous", "Truncation rate", "Samples", "Grid points"], rows, "leaderboard"))
     blocks.append(chart(leaderboard_bars(board), "leaderboard"))
+    blocks.extend(watched_sections(lab))
     models = sorted(board["model"].unique().to_list())
     blocks.append(heading("Two models side by side"))
     if len(models) < 2:

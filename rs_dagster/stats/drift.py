@@ -30,7 +30,7 @@ alarm           (metric in ALARM_METRICS and q < alpha) or the server changed.
 
 Rows with an error (error not null, or outcome `error`) are left out of accuracy, tokens and latency. An
 item answered twice on one night counts once (its first row). Nights labelled `eval:<salt>` (`rs eval
---fresh-seeds`, rs_dagster.watch.EVAL_NIGHT) are no watched nights and are ignored. No dagster here.
+--fresh-seeds`, EVAL_NIGHT) are no watched nights and are ignored. No dagster here.
 """
 
 from __future__ import annotations
@@ -53,8 +53,11 @@ changing, so a latency alarm would mostly report traffic; a changed model shows 
 or in the reported server."""
 DEFAULT_ALPHA = 0.01
 DEFAULT_BASELINE_NIGHTS = 7
-PUBLISHED = "published"  # rs_dagster.watch.PUBLISHED (not imported: this module stays free of the runner)
-EVAL_NIGHT = "eval:"  # rs_dagster.watch.EVAL_NIGHT: `rs eval --fresh-seeds`, no watched night
+PUBLISHED = "published"
+"""The item_set of the task's own items (from its published seed); fresh sets are `fresh:<salt>:<k>` (rs_dagster.watch)."""
+FRESH_PREFIX = "fresh:"
+EVAL_NIGHT = "eval:"
+"""A night label beginning so (`eval:<salt>`) is `rs eval --fresh-seeds`: unsalted requests, no watched night."""
 METRICS = ("accuracy", "output_tokens", "latency_s")
 _SERVER_FIELDS = (("response_model", "model"), ("system_fingerprint", "system_fingerprint"))
 

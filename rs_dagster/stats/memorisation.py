@@ -29,10 +29,8 @@ import polars as pl
 from polars._typing import PolarsDataType
 
 from rs_dagster.scoring.outcomes import Outcome, is_answered, is_correct
+from rs_dagster.stats.drift import FRESH_PREFIX, PUBLISHED
 from rs_dagster.stats.intervals import Z95
-
-PUBLISHED = "published"  # rs_dagster.watch.PUBLISHED
-FRESH_PREFIX = "fresh:"
 
 MEMORISATION_COLUMNS: dict[str, PolarsDataType] = {
     "night": pl.String,

@@ -203,6 +203,34 @@ class ExplorerReads:
         """Every paired comparison of two models (not of two versions), in stored order."""
         return self._read("SELECT * FROM comparisons WHERE kind = 'models'", needs=("comparisons",))
 
+    def nights(self, model: str | None = None) -> pl.DataFrame:
+        """The canary's nights of `model` (every watched model's when None), by model, task and night."""
+        where, params = ("WHERE model = ?", [model]) if model is not None else ("", [])
+        return self._read(f"SELECT * FROM nights {where} ORDER BY model, task, night", params, needs=("nights",))
+
+    def latest_drift(self, model: str | None = None) -> pl.DataFrame:
+        """Every drift test of each model × task's latest tested night (alarms or not, so a quiet night reads as
+        one), in the order the drift table's rows are made: the previous night before the baseline, the task's
+        own tests before its points'."""
+        where, params = ("WHERE model = ?", [model]) if model is not None else ("", [])
+        return self._read(
+            f"""SELECT * EXCLUDE (latest) FROM (SELECT *, max(night) OVER (PARTITION BY model, task) AS latest FROM drift {where})
+                WHERE night = latest
+                ORDER BY model, task, comparison <> 'previous', scope <> 'task', scope,
+                         list_position(['accuracy', 'output_tokens', 'latency_s', 'server'], metric)""",
+            params, needs=("drift",),
+        )
+
+    def memorisation(self) -> pl.DataFrame:
+        """Each model × task × tier's latest memorisation gap: its latest night's row, else one of `rs eval
+        --fresh-seeds` (night `eval:<salt>`, which carries no date: the last by salt)."""
+        return self._read(
+            """SELECT * FROM memorisation
+               QUALIFY row_number() OVER (PARTITION BY model, task, tier ORDER BY starts_with(night, 'eval:'), night DESC) = 1
+               ORDER BY model, task, tier""",
+            needs=("memorisation",),
+        )
+
     def first_samples(self, samples_per_point: int) -> pl.DataFrame:
         """The first `samples_per_point` samples of every point in item order, with their details (as `sample`)."""
         return self._read(
