@@ -147,3 +147,23 @@ def test_rs_eval_fresh_seeds_reports_the_memorisation_gap_of_a_memorising_server
     assert memoriser["flagged"] and memoriser["gap_low"] > 0.2 and memoriser["accuracy_published"] == 1.0
     assert not fair["flagged"] and fair["gap_low"] < 0 < fair["gap_high"]
     assert memoriser["n_published"] == 64 and memoriser["n_fresh"] == warehouse.table("canary_answers", {"model": "memoriser"}).height - 64
+
+
+def test_rs_watch_asks_one_night_prints_its_cost_and_nights_and_asks_it_once(tmp_path):
+    server = NightlyServer(make_lab(tmp_path, {}))
+    with ScriptedServer(server) as scripted:
+        lab = make_lab(tmp_path / "lab", {"hosted": scripted_model(scripted.base_url, watch={**WATCH, "tasks": ["boolean"], "n": 20})})
+        env = {**os.environ, **lab_env(lab)}
+
+        def rs_watch(*args: str) -> subprocess.CompletedProcess:
+            return subprocess.run([*RS, "watch", "--model", "hosted", *args], env=env, capture_output=True, text=True, timeout=600, cwd=PACKAGE_ROOT)
+
+        first = rs_watch("--night", "2026-02-01")
+        assert first.returncode == 0, first.stderr[-3000:]
+        assert scripted.completion_requests == 40  # 2 easy points × 20 items
+        again = rs_watch("--night", "2026-02-01")
+        assert again.returncode == 0 and scripted.completion_requests == 40  # a night already asked is not asked again
+        bad = rs_watch("--night", "yesterday")
+    assert "Nights of hosted" in first.stdout and "2026-02-01" in first.stdout and "fp_a" in first.stdout
+    assert "40 requests for 40 items" in first.stdout + first.stderr  # the night's cost, shown before it is sent
+    assert bad.returncode == 2 and "--night 'yesterday': expected a date YYYY-MM-DD" in bad.stderr and "Traceback" not in bad.stderr
