@@ -518,6 +518,31 @@ def serve_model(port: int = typer.Option(8765, help="port on 127.0.0.1")) -> Non
             stop_server(process)
 
 
+@app.command("serve-calibration")
+def serve_calibration(
+    port: int = typer.Option(8766, help="port on 127.0.0.1"),
+    items: int = typer.Option(64, min=1, help="items per grid point it knows (the first ITEMS of each named point)"),
+) -> None:
+    """Serve the known-truth calibration endpoint on 127.0.0.1 until interrupted: it answers the lab's own
+    prompts right with a documented probability per grid point (rs_dagster.calibration), so an evaluation of
+    it shows whether the lab measures what is true. Register it with `calibration: true` to see the truth in the explorer."""
+    from rs_dagster.bundled import interrupted_by_sigterm
+    from rs_dagster.calibration import CalibrationResponder
+    from rs_dagster.testing.scripted_server import ScriptedServer
+
+    settings = _settings()
+    responder = CalibrationResponder(settings.tasks_dir, items)
+    try:
+        server = ScriptedServer(responder, model_ids=("calibration",), port=port)
+    except OSError as exc:
+        raise InputError(f"--port {port}: cannot listen on 127.0.0.1:{port} ({exc.strerror or exc})") from None
+    with interrupted_by_sigterm(), contextlib.suppress(KeyboardInterrupt), server:
+        out.print(f"Serving the calibration endpoint at {server.base_url} (OpenAI-compatible, model `calibration`, "
+                  f"{len(responder.known):,} items). Ctrl-C to stop.")
+        while True:
+            time.sleep(0.2)
+
+
 @tasks_app.command("list")
 def tasks_list() -> None:
     """Every task manifold with its generator, points and version."""

@@ -78,7 +78,7 @@ class Watch(PointsScope):
     alpha: float = Field(default=0.01, gt=0.0, lt=0.5)  # Benjamini–Hochberg level of a night's drift tests
 
 
-OPERATIONAL_FIELDS = {"concurrency", "timeout_s", "max_retries", "suite", "watch", "bundled", "tokenizer", "api_key_env"}
+OPERATIONAL_FIELDS = {"concurrency", "timeout_s", "max_retries", "suite", "watch", "bundled", "calibration", "tokenizer", "api_key_env"}
 
 
 class ModelEntry(BaseModel):
@@ -93,6 +93,7 @@ class ModelEntry(BaseModel):
     timeout_s: float = Field(300.0, gt=0, le=MAX_TIMEOUT_S, allow_inf_nan=False)
     max_retries: int = Field(4, ge=0, le=20)
     bundled: bool = False  # the CLI starts the bundled SmolLM2 server for this entry
+    calibration: bool = False  # the known-truth endpoint (`rs serve-calibration`): the explorer draws its true curve
     tokenizer: dict[str, Any] | None = None
     suite: Suite = Field(default_factory=Suite)
     watch: Watch | None = None  # asked a canary every night (drift, memorisation); None: not watched

@@ -48,7 +48,7 @@ _NOT_FOUND = b'{"error": {"message": "not found"}}'
 
 
 class ScriptedServer:
-    def __init__(self, responder: Responder, model_ids: tuple[str, ...] = ("scripted",)):
+    def __init__(self, responder: Responder, model_ids: tuple[str, ...] = ("scripted",), port: int = 0):
         self.responder = responder
         self.model_ids = model_ids
         self.requests: list[dict[str, Any]] = []  # chat completion bodies, in arrival order
@@ -57,7 +57,7 @@ class ScriptedServer:
         self.max_in_flight = 0
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
-        self._sock = socket.create_server(("127.0.0.1", 0), backlog=1024)
+        self._sock = socket.create_server(("127.0.0.1", port), backlog=1024)  # port 0: any free one
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
 
     @property
