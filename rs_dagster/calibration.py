@@ -21,13 +21,16 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from rs_dagster.tasks.generation import generate_point
 from rs_dagster.tasks.manifold import TaskSpec, load_manifolds
-from rs_dagster.testing.scripted_server import Reply
+from rs_dagster.testing.scripted_server import Reply, ScriptedServer
 
 CEILING, SLOPE, MIDPOINT = 0.95, 10.0, 0.45
 
@@ -44,6 +47,11 @@ def point_difficulty(spec: TaskSpec, params: dict[str, Any]) -> float:
 
 def true_accuracy(difficulty: float, guess_chance: float) -> float:
     return guess_chance + (1 - guess_chance) * CEILING / (1 + math.exp(SLOPE * (difficulty - MIDPOINT)))
+
+
+def point_truth(spec: TaskSpec, params: dict[str, Any], guess_chance: float) -> float:
+    """The calibration endpoint's true accuracy at a grid point of `spec`."""
+    return true_accuracy(point_difficulty(spec, params), guess_chance)
 
 
 def right_draw(question: str) -> float:
@@ -89,3 +97,16 @@ class CalibrationResponder:
         if item is None:
             return Reply(status=400)
         return Reply(content=f"ANSWER: {item.answer if item.right else item.wrong}", model="calibration")
+
+
+@contextmanager
+def calibration_server(base_url: str, tasks_dir: Path, items: int) -> Iterator[bool]:
+    """Serve the calibration endpoint at `base_url` (a loopback URL) for the block, in this process; reuse one
+    already serving there. Yields whether this block started it."""
+    from rs_dagster.bundled import is_serving
+
+    if is_serving(base_url, "calibration"):
+        yield False
+        return
+    with ScriptedServer(CalibrationResponder(tasks_dir, items), model_ids=("calibration",), port=urlsplit(base_url).port or 80):
+        yield True

@@ -10,6 +10,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Iterator
 
 import polars as pl
 import typer
@@ -143,9 +144,8 @@ def _run_evaluation(settings: Settings, models: list[str], tasks: list[str] | No
 
     scope = EvalScope(**scope.model_dump())
     instance = _instance(settings)
-    bar = _progress_bar()
     started = time.monotonic()
-    with bar, progress_hooks.terminal_sink(RichSink(bar)):  # Ctrl-C stops it: rs_dagster.interrupts
+    with _progress_display():  # Ctrl-C stops it: rs_dagster.interrupts
         runs = run_stoppably(lambda: evaluate(settings, instance, models, tasks, scope, parallel=parallel, fresh_seeds=fresh_seeds, salt=salt,
                                               on_stage=lambda m: None if stop_requested() else console.log(m)),  # no stage starts after it
                              on_stop=lambda m: console.log(m, style="yellow"))
@@ -153,10 +153,18 @@ def _run_evaluation(settings: Settings, models: list[str], tasks: list[str] | No
     return runs.failed_checks
 
 
-def _progress_bar() -> Progress:
-    """The bar of long work: what, how far, the rate and the ETA."""
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(),
-                    TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console)
+@contextlib.contextmanager
+def _progress_display() -> Iterator[None]:
+    """Progress of long work: on a terminal a bar per run (what, how far, rate, ETA); otherwise (a log file, CI)
+    plain lines, so output that goes to a file is never silent for minutes."""
+    if not console.is_terminal:
+        with progress_hooks.terminal_sink(progress_hooks.LineSink(console.log)):
+            yield
+        return
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(),
+                   TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console)
+    with bar, progress_hooks.terminal_sink(RichSink(bar)):
+        yield
 
 
 def _print_memorisation(settings: Settings, models: list[str]) -> None:
@@ -261,24 +269,52 @@ def _interval(low: float | None, high: float | None) -> str:
 
 @app.command()
 def demo(samples: int = typer.Option(8, help="items per grid point")) -> None:
-    """Evaluate the bundled SmolLM2-135M model on its suite in models.yaml: the easy tier of arithmetic
-    and boolean and one difficulty curve (projection) of each."""
+    """Evaluate the bundled SmolLM2-135M model and the known-truth calibration endpoint on their suites in
+    models.yaml (the easy tier of arithmetic and boolean and one difficulty curve of each), then say in words
+    what the run found and where to look next."""
     from rs_dagster.bundled import bundled_server
+    from rs_dagster.calibration import calibration_server
     from rs_dagster.defs.resources import EvalScope
     from rs_dagster.models.registry import get_model, load_models
 
     settings = _settings()
-    model = get_model(load_models(settings), "smollm2-135m")
+    models = load_models(settings)
+    model = get_model(models, "smollm2-135m")
+    calibration = [m for m in models.values() if m.entry.calibration]
     started = time.monotonic()
-    with bundled_server(model.entry.base_url, settings.home / "logs" / "model-server.log") as started_here:
+    with contextlib.ExitStack() as stack:
+        started_here = stack.enter_context(bundled_server(model.entry.base_url, settings.home / "logs" / "model-server.log"))
         console.log(f"model server {'started' if started_here else 'already running'} at {model.entry.base_url}")
-        failed = _run_evaluation(settings, [model.name], None, EvalScope(precision=str(samples), use_suite=True))
+        for known in calibration:
+            stack.enter_context(calibration_server(known.entry.base_url, settings.tasks_dir, max(samples, 64)))
+            console.log(f"calibration endpoint (known truth) at {known.entry.base_url}")
+        failed = _run_evaluation(settings, [model.name, *(m.name for m in calibration)], None, EvalScope(precision=str(samples), use_suite=True))
     _print_leaderboard(settings)
-    out.print(f"\nDemo finished in {time.monotonic() - started:.0f}s.")
-    out.print(f"Report: {settings.report_dir / 'index.html'}")
-    out.print(f"Data:   {settings.warehouse_location}")
-    out.print(f"Open the Dagster UI on the same runs:  DAGSTER_HOME={settings.dagster_home} dagster dev -w workspace.yaml")
+    _print_finding(settings, [model.name, *(m.name for m in calibration)], {m.name for m in calibration})
+    out.print(f"\nDemo finished in {time.monotonic() - started:.0f}s. Where to look next:")
+    out.print("  rs explore                       the results explorer (difficulty curves, points, samples, lineage)")
+    out.print(f"  {settings.report_dir / 'index.html'}   the same views, offline")
+    out.print(f"  DAGSTER_HOME={settings.dagster_home} dagster dev -w workspace.yaml   the Dagster UI: the runs, assets and checks behind every number")
+    out.print(f"Data: {settings.warehouse_location}")
     _exit_on_failed_checks(failed)
+
+
+def _print_finding(settings: Settings, models: list[str], calibration: set[str]) -> None:
+    """What the run found, in words from its points (rs_dagster.report.finding)."""
+    from rs_dagster.calibration import point_truth
+    from rs_dagster.report.finding import run_finding
+    from rs_dagster.storage.warehouse import Warehouse
+    from rs_dagster.tasks.manifold import load_manifolds
+
+    specs = load_manifolds(settings.tasks_dir)
+    warehouse = Warehouse.from_settings(settings)
+    with warehouse.reading():
+        points = warehouse.table("points").filter(pl.col("model").is_in(models))
+    if points.is_empty():
+        return
+    out.print("\nWhat this run found:")
+    for sentence in run_finding(points, calibration, lambda task, params, chance: point_truth(specs[task], params, chance)):
+        out.print(f"  {sentence}")
 
 
 @app.command("eval")
@@ -365,12 +401,10 @@ def watch(
     chosen = night or night_of(dt.datetime.now(dt.UTC))
     entry = get_model(load_models(settings), model).entry
     started = time.monotonic()
-    bar = _progress_bar()
     with contextlib.ExitStack() as stack:
         if entry.bundled:  # the bundled model is served for the night, as `rs demo` does
             stack.enter_context(bundled_server(entry.base_url, settings.home / "logs" / "model-server.log"))
-        stack.enter_context(bar)
-        stack.enter_context(progress_hooks.terminal_sink(RichSink(bar)))
+        stack.enter_context(_progress_display())
         runs = run_stoppably(lambda: watch_night(settings, _instance(settings), model, chosen, quiet=True),
                              on_stop=lambda m: console.log(m, style="yellow"))
     console.log(f"{len(runs.run_ids)} Dagster runs in {time.monotonic() - started:.0f}s")
@@ -480,7 +514,7 @@ def leaderboard() -> None:
 @app.command()
 def explore(
     host: str = typer.Option("127.0.0.1", help="address to listen on"),
-    port: int = typer.Option(8000, help="port (0: a free one)"),
+    port: int = typer.Option(8050, help="port (0: a free one); not 8000, where vLLM serves by default"),
     dagster_url: str = typer.Option("http://127.0.0.1:3000", help="the Dagster UI that lineage links to (its /runs/ID pages)"),
 ) -> None:
     """Browse the lab's results in a local web app (read-only; safe while an evaluation runs) until Ctrl-C."""

@@ -3,6 +3,7 @@ CLI has installed one, to a terminal progress bar."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -54,11 +55,43 @@ class Progress:
             self.log(self.summary())
 
     def summary(self) -> str:
-        elapsed = max(time.monotonic() - self.started, 1e-9)
-        rate = self.done / elapsed
-        eta = (self.total - self.done) / rate if rate > 0 else float("inf")
-        return f"{self.label}: {self.done}/{self.total} ({rate:.1f}/s, elapsed {elapsed:.0f}s, ETA {eta:.0f}s)"
+        return progress_line(self.label, self.done, self.total, time.monotonic() - self.started)
 
     def close(self) -> None:
         if _terminal_sink:
             _terminal_sink.stop()
+
+
+def progress_line(label: str, done: int, total: int, elapsed_s: float) -> str:
+    """`label: 12/48 (1.5/s, elapsed 8s, ETA 24s)`: the Dagster log's progress, and the CLI's when not on a terminal."""
+    elapsed = max(elapsed_s, 1e-9)
+    rate = done / elapsed
+    eta = (total - done) / rate if rate > 0 else float("inf")
+    return f"{label}: {done}/{total} ({rate:.1f}/s, elapsed {elapsed:.0f}s, ETA {eta:.0f}s)"
+
+
+class LineSink:
+    """Progress as plain lines, for output that is not a terminal (a log file, CI): the start, then a line
+    every `every_s` seconds and at the end, per thread (runs side by side each report their own)."""
+
+    def __init__(self, write: Callable[[str], None], every_s: float = 10.0):
+        self.write, self.every_s = write, every_s
+        self._mine = threading.local()
+
+    def start(self, label: str, total: int) -> None:
+        self._mine.state = [label, total, 0, time.monotonic(), time.monotonic()]
+        self.write(progress_line(label, 0, total, 0.0))
+
+    def advance(self, n: int = 1) -> None:
+        state = self._mine.state
+        state[2] += n
+        now = time.monotonic()
+        if now - state[4] >= self.every_s or state[2] >= state[1]:
+            state[4] = now
+            self.write(progress_line(state[0], state[2], state[1], now - state[3]))
+
+    def resize(self, total: int) -> None:
+        self._mine.state[1] = total
+
+    def stop(self) -> None:
+        pass

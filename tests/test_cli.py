@@ -5,6 +5,7 @@ import os
 import subprocess
 
 import dagster as dg
+import polars as pl
 import pytest
 from helpers import RS, Oracle, lab_env, make_lab
 
@@ -35,7 +36,7 @@ def test_cli_errors_are_one_clear_line(tmp_path):
     assert result.returncode == 2
     assert "terms: Input should be greater than or equal to 2" in result.stderr and "Traceback" not in result.stderr
     result = _rs(["eval", "--model", "nope"], {"RS_HOME": str(tmp_path)})
-    assert result.returncode == 2 and "unknown model 'nope'; known models: smollm2-135m" in result.stderr
+    assert result.returncode == 2 and "unknown model 'nope'; known models: calibration, smollm2-135m" in result.stderr
 
 
 def test_eval_registers_an_adhoc_endpoint_and_the_runs_land_in_dagster_home(tmp_path):
@@ -80,12 +81,17 @@ def test_demo_against_the_bundled_real_model(tmp_path):
     env = {"RS_HOME": str(tmp_path / ".rs"), "COLUMNS": "200"}
     result = _rs(["demo", "--samples", "2"], env, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "smollm2-135m" in result.stdout and "Report:" in result.stdout
+    assert "smollm2-135m" in result.stdout and "index.html" in result.stdout and "rs explore" in result.stdout
+    found = result.stdout.split("What this run found:", 1)[1]
+    assert "smollm2-135m × arithmetic" in found and "of answers in the requested form" in found and "calibration × boolean" in found
+    assert "covers the known truth at" in found
     warehouse = Warehouse(tmp_path / ".rs" / "rs.duckdb")
-    completions = warehouse.query("SELECT * FROM completions")
+    everything = warehouse.query("SELECT * FROM completions")
+    completions = everything.filter(pl.col("model") == "smollm2-135m")
     assert completions.height == 24  # 2 tasks × (2 easy points + a 5-point projection sharing one of them) × 2 items
-    curves = warehouse.query("SELECT task, count(*) AS n FROM points WHERE len(projections) > 0 GROUP BY ALL ORDER BY ALL")
-    assert curves.rows() == [("arithmetic", 5), ("boolean", 5)]
+    assert everything.filter(pl.col("model") == "calibration").height == 24  # the known-truth endpoint beside it
+    curves = warehouse.query("SELECT model, task, count(*) AS n FROM points WHERE len(projections) > 0 GROUP BY ALL ORDER BY ALL")
+    assert curves.rows() == [(m, t, 5) for m in ("calibration", "smollm2-135m") for t in ("arithmetic", "boolean")]
     assert completions["error"].is_null().all()
     assert (completions["completion_tokens"] > 0).all() and (completions["answer_text"].str.len_chars() > 0).all()
     outcomes = set(warehouse.query("SELECT outcome FROM scored_results")["outcome"])
