@@ -72,10 +72,15 @@ def leaderboard_frame() -> pl.DataFrame:
     )
 
 
-def projections_frame(categorical: bool) -> pl.DataFrame:
-    """`projections` rows of one projection: terms (numeric, log-spaced) or notation (categorical)."""
+DENSE_TERMS = ["1", "2", "3", "4", "5", "6", "7", "8", "10", "12", "16", "20", "24", "32", "40", "48", "64", "80", "96", "128", "256", "384", "512",
+               "768", "1000"]
+"""A long numeric projection, log-spaced: on a log axis the values crowd at the top of each decade (40, 48; 768, 1000)."""
+
+
+def projections_frame(categorical: bool, values: list[str] | None = None) -> pl.DataFrame:
+    """`projections` rows of one projection: terms (numeric, log-spaced; `values` if given) or notation (categorical)."""
     rows = []
-    values = ["infix", "python", "lisp"] if categorical else ["3", "6", "12", "24", "48"]
+    values = values or (["infix", "python", "lisp"] if categorical else ["3", "6", "12", "24", "48"])
     for m, model in enumerate(MODELS):
         for rank, value in enumerate(values, start=1):
             correct, n = max(0, 15 - 3 * rank + 2 * m), 16
@@ -153,9 +158,17 @@ def trace_samples() -> pl.DataFrame:
     return pl.DataFrame(rows, schema_overrides={"reasoning_tokens": pl.Int64})
 
 
-def survival_tables() -> tuple[pl.DataFrame, pl.DataFrame]:
-    hazard, survival = survival_frames(trace_samples())
+def survival_tables(samples: pl.DataFrame | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    hazard, survival = survival_frames(trace_samples() if samples is None else samples)
     return hazard.filter(pl.col("tier") == ALL_TIERS), survival.filter(pl.col("tier") == ALL_TIERS)
+
+
+def short_samples() -> pl.DataFrame:
+    """The demo's case: max_tokens 160, answers after 30-150 tokens, a quarter truncated at 160."""
+    return pl.DataFrame({
+        "model": MODELS[0], "task": "arithmetic", "outcome": ["correct", "incorrect", "unparsed", "truncated"] * 16,
+        "completion_tokens": [160 if i % 4 == 3 else 30 + (i * 23) % 121 for i in range(64)],
+    })
 
 
 def reasonscore_frames() -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -207,6 +220,7 @@ CHARTS: dict[str, Callable[[], alt.TopLevelMixin]] = {
     "surface_heatmap": lambda: charts.surface_heatmap(surfaces_frame(), "depth", "style", "alpha-7b / arithmetic / depth_by_style"),
     "leaderboard_bars": lambda: charts.leaderboard_bars(leaderboard_frame()),
     "difficulty_curve_numeric": lambda: charts.difficulty_curve(projections_frame(False), "terms", "arithmetic / terms (2 models)"),
+    "difficulty_curve_dense_log": lambda: charts.difficulty_curve(projections_frame(False, DENSE_TERMS), "terms", "arithmetic / terms, 1 to 1000"),
     "difficulty_curve_categorical": lambda: charts.difficulty_curve(projections_frame(True), "notation", "arithmetic / notation (2 models)"),
     "spectra_by_projection": lambda: fft_charts.spectra_by_projection(spectra_frame().filter(pl.col("model") == MODELS[0]), "terms"),
     "spectra_by_categorical_projection": lambda: fft_charts.projection_charts(spectra_frame())[0][2],
@@ -214,7 +228,8 @@ CHARTS: dict[str, Callable[[], alt.TopLevelMixin]] = {
     "band_vs_accuracy": lambda: fft_charts.band_vs_accuracy(joined_frame()),
     "compression_chart": lambda: traces.compression_chart(sample_compression(trace_samples()), "alpha-7b / arithmetic: reasoning trace compression"),
     "survival_chart": _survival,
-    "hazard_chart": lambda: traces.hazard_chart(survival_tables()[0], "alpha-7b / arithmetic: hazard per 256-token bucket"),
+    "hazard_chart": lambda: traces.hazard_chart(survival_tables()[0], "alpha-7b / arithmetic: hazard per bucket of tokens"),
+    "hazard_chart_short": lambda: traces.hazard_chart(survival_tables(short_samples())[0], "alpha-7b / arithmetic: hazard, max_tokens 160"),
     "score_bars": lambda: reasonscore.score_bars(reasonscore_frames()[0]),
     "radar": _radar,
     "task_bars": _task_bars,
@@ -225,12 +240,73 @@ CHARTS: dict[str, Callable[[], alt.TopLevelMixin]] = {
 WITH_CHANCE = {"accuracy_by_point", "surface_heatmap", "leaderboard_bars", "difficulty_curve_numeric", "difficulty_curve_categorical", "band_vs_accuracy"}
 
 
+EM_WIDTHS = {
+    **dict.fromkeys("'ijlIJ", 0.30), **dict.fromkeys(" ,.·/:;\\|f-", 0.36), **dict.fromkeys("()[]t!r", 0.41),
+    **dict.fromkeys('"*_`–szc?', 0.55), **dict.fromkeys("abdeghnopquvxykLFPTYESτμ$0123456789{}", 0.64),
+    **dict.fromkeys("AVXZBRCK", 0.70), **dict.fromkeys("UNHDGOQ&w", 0.79), **dict.fromkeys("#+<=>^~−±×≤≥M", 0.87),
+    **dict.fromkeys("%mW@—…", 1.0),
+}
+"""Advance widths in em of DejaVu Sans (rounded up), the widest common sans-serif a browser or SVG viewer may
+draw a label in; vl-convert places labels measuring a narrower one. Other characters: 0.7 em."""
+OVERLAP_SLACK = 0.5  # px: boxes that share less than this along some axis do not overlap
+
+
+def label_corners(item: dict) -> list[tuple[float, float]]:
+    """The corners of an axis label's box (scenegraph item: x, y, align, baseline, angle, font size)."""
+    lines = [str(line) for line in (item["text"] if isinstance(item["text"], list) else [item["text"]])]
+    size = item.get("fontSize") or 10
+    width = max(sum(EM_WIDTHS.get(c, 0.7) for c in line) * size for line in lines)
+    width = min(width, item["limit"]) if item.get("limit") else width
+    height = size * len(lines)
+    left = {"left": 0.0, "center": -width / 2, "right": -width}[item.get("align") or "left"]
+    top = {"top": 0.0, "middle": -height / 2, "bottom": -height, "line-top": 0.0, "line-bottom": -height}.get(
+        item.get("baseline") or "alphabetic", -0.8 * size)
+    angle = np.radians(item.get("angle") or 0)
+    x, y = (item.get("x") or 0) + (item.get("dx") or 0), (item.get("y") or 0) + (item.get("dy") or 0)
+    box = [(left, top), (left + width, top), (left + width, top + height), (left, top + height)]
+    return [(x + px * np.cos(angle) - py * np.sin(angle), y + px * np.sin(angle) + py * np.cos(angle)) for px, py in box]
+
+
+def boxes_overlap(a: list[tuple[float, float]], b: list[tuple[float, float]]) -> bool:
+    """Whether two (rotated) rectangles overlap: no edge normal of either separates them (separating axes)."""
+    for polygon in (a, b):
+        for (x1, y1), (x2, y2) in zip(polygon, polygon[1:] + polygon[:1]):
+            normal = np.array([y2 - y1, x1 - x2]) / np.hypot(y2 - y1, x1 - x2)
+            on_a, on_b = np.array(a) @ normal, np.array(b) @ normal
+            if min(on_a.max(), on_b.max()) - max(on_a.min(), on_b.min()) <= OVERLAP_SLACK:
+                return False
+    return True
+
+
+def axis_label_groups(node) -> list[list[dict]]:
+    """The shown labels of each axis in a vl-convert scenegraph (labels hidden by labelOverlap have opacity 0)."""
+    if isinstance(node, list):
+        return [group for child in node for group in axis_label_groups(child)]
+    if not isinstance(node, dict):
+        return []
+    if node.get("role") == "axis-label":
+        return [[i for i in node.get("items", []) if i.get("opacity", 1) != 0 and i.get("text") not in (None, "", [])]]
+    return [group for value in node.values() if isinstance(value, dict | list) for group in axis_label_groups(value)]
+
+
+def overlapping_labels(groups: list[list[dict]]) -> list[tuple[str, str]]:
+    """Pairs of labels of one axis whose boxes overlap."""
+    found = []
+    for items in groups:
+        corners = [(str(i["text"]), label_corners(i)) for i in items]
+        found += [(a, b) for k, (a, box_a) in enumerate(corners) for b, box_b in corners[k + 1:] if boxes_overlap(box_a, box_b)]
+    return found
+
+
 class Rendered:
-    """A chart's vl-convert SVG: its size and the text of each role (axis titles, labels, legends, titles)."""
+    """A chart as the explorer, the report and asset metadata draw it (charts.vega_lite), rendered by vl-convert:
+    its size, the text of each role (axis titles, labels, legends, titles) and each axis's shown labels."""
 
     def __init__(self, chart: alt.TopLevelMixin):
-        self.spec = chart.to_dict()
-        svg = vl_convert.vegalite_to_svg(chart.to_json())
+        self.spec = chart.to_dict()  # validated against the Vega-Lite schema
+        drawn = charts.vega_lite(chart)
+        svg = vl_convert.vegalite_to_svg(drawn)
+        self.axis_labels = axis_label_groups(vl_convert.vegalite_to_scenegraph(drawn))
         root = ET.fromstring(svg)
         self.width = float(root.get("width", "0"))
         self.texts: dict[str, list[str]] = {}
@@ -264,6 +340,32 @@ def _encodings(spec: dict):
 def test_the_chart_fits_the_report_column(drawn):
     name, chart = drawn
     assert 0 < chart.width <= MAX_WIDTH, f"{name} renders {chart.width:.0f} px wide"
+
+
+def test_axis_labels_never_overlap(drawn):
+    """No two labels an axis shows overlap, measured in a font wider than the one Vega placed them with (log axes
+    crowd their labels at the top of each decade; a flush last label leans into its neighbour)."""
+    name, chart = drawn
+    assert chart.axis_labels or name == "radar", f"{name}: no axis labels found"
+    collisions = overlapping_labels(chart.axis_labels)
+    assert not collisions, f"{name}: axis labels overlap: {collisions[:5]}"
+
+
+def test_the_overlap_check_sees_labels_that_collide():
+    """The check itself: every value of a dense log axis labelled with labelOverlap off collides; with the
+    explorer's defaults (charts.vega_lite) the crowded labels are left out instead."""
+    data = alt.Data(values=[{"v": float(v)} for v in DENSE_TERMS])
+    crowded = alt.Chart(data).mark_point().encode(
+        x=alt.X("v:Q", title="terms", scale=alt.Scale(type="log"), axis=alt.Axis(values=[float(v) for v in DENSE_TERMS], labelOverlap=False))
+    ).properties(width=300)
+    assert overlapping_labels(axis_label_groups(vl_convert.vegalite_to_scenegraph(charts.vega_lite(crowded))))
+    thinned = crowded.encode(x=alt.X("v:Q", title="terms", scale=alt.Scale(type="log"), axis=alt.Axis(values=[float(v) for v in DENSE_TERMS])))
+    shown = axis_label_groups(vl_convert.vegalite_to_scenegraph(charts.vega_lite(thinned)))
+    assert not overlapping_labels(shown) and 3 <= len(shown[0]) < len(DENSE_TERMS)
+    # A flush "1,000" beside "900" (Vega measured them apart, DejaVu Sans does not): the label gap keeps one out.
+    flush = alt.Chart(alt.Data(values=[{"v": 0}, {"v": 1000}])).mark_point().encode(x=alt.X("v:Q", title="score")).properties(width=360)
+    assert overlapping_labels(axis_label_groups(vl_convert.vegalite_to_scenegraph(flush.to_dict())))
+    assert not overlapping_labels(axis_label_groups(vl_convert.vegalite_to_scenegraph(charts.vega_lite(flush))))
 
 
 def test_axes_have_human_titles_and_a_chart_title(drawn):
@@ -355,3 +457,29 @@ def test_every_chart_renders_to_png():
     for name, make in CHARTS.items():
         png = charts.png_bytes(make(), scale=1.0)
         assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5_000, name
+
+
+def test_grid_values_sort_as_numbers_and_text_keeps_a_stable_order():
+    texts = [json.dumps({"terms": t}) for t in (12, 24, 3, 48, 6)]
+    assert [json.loads(t)["terms"] for t in charts.grid_order(texts)] == [3, 6, 12, 24, 48]
+    mixed = [json.dumps({"size": v}) for v in ("all", 12, 2.5, "any", True, [1, 2], 3)]
+    assert [json.loads(t)["size"] for t in charts.grid_order(mixed)] == [2.5, 3, 12, [1, 2], "all", "any", True]
+    two = [json.dumps({"terms": t, "depth": d}) for t in (12, 3) for d in (10, 2)]
+    assert [tuple(json.loads(t).values()) for t in charts.grid_order(two)] == [(3, 2), (3, 10), (12, 2), (12, 10)]
+    assert [tuple(json.loads(t).values()) for t in charts.grid_order(two, ["depth"])] == [(3, 2), (12, 2), (3, 10), (12, 10)]
+    frame = pl.DataFrame({"model": ["b", "a", "a", "a", "a"], "params_json": [texts[0], *texts[:3], None]})
+    ordered = charts.sort_points(frame, "model")
+    assert ordered["model"].to_list() == ["a"] * 4 + ["b"]
+    assert ordered["params_json"].to_list()[:4] == [texts[2], texts[0], texts[1], None]
+    assert charts.axis_order(["10", "9", "x", "1.5", "nan", "10"]) == ["1.5", "9", "10", "nan", "x"]
+
+
+def test_charts_put_grid_values_in_numeric_order():
+    """accuracy_by_point's rows and a surface's axes (also one stored without its rank columns) run 3, 6, 12, 24."""
+    frame = points_frame().filter((pl.col("model") == MODELS[0]) & (pl.col("task") == "arithmetic"))
+    y = charts.accuracy_by_point(frame.reverse(), "a").to_dict()["layer"][0]["encoding"]["y"]
+    assert [label.split(" · ")[0] for label in y["sort"]][::2] == ["terms=3", "terms=6", "terms=12", "terms=24"]
+    cells = pl.DataFrame([{**surfaces_frame().row(0, named=True), "x": str(x), "y": y_value, "x_rank": None, "y_rank": None}
+                          for x in (12, 3, 24, 6) for y_value in ("plain", "nested")]).drop("x_rank", "y_rank")
+    x = charts.surface_heatmap(cells, "terms", "style", "t").to_dict()["layer"][0]["encoding"]["x"]
+    assert x["sort"] == ["3", "6", "12", "24"]

@@ -21,6 +21,7 @@ from rs_dagster.explore import nights, views
 from rs_dagster.explore.app import running
 from rs_dagster.explore.export import export
 from rs_dagster.explore.queries import LabData
+from rs_dagster.report.charts import value_order
 from rs_dagster.storage.warehouse import Warehouse
 
 DAGSTER_URL = "http://dagster.example:3000"
@@ -105,7 +106,16 @@ def test_task_view_offers_each_projection_and_surface_with_a_model_picker(lab, a
     assert curve["type"] == "chart" and curve["models"] == list(MODELS) and "layer" in curve["spec"]
     assert surfaces["options"][0]["label"] == "terms × depth (terms_by_depth)" and len(surfaces["options"][0]["blocks"]) == len(MODELS)
     points = blocks_of(view, "table", "points")["rows"]
-    assert len(points) == Warehouse(lab.db_path).query("SELECT count(*) AS n FROM points WHERE task = 'arithmetic'")["n"][0]
+    stored = Warehouse(lab.db_path).query("SELECT model, params_json FROM points WHERE task = 'arithmetic'")
+    assert len(points) == stored.height
+    # Grid values as numbers, parameter by parameter as the labels name them (depth, max_operand, terms, ...):
+    # depth=0 has terms=3, 6, 12, 24, 48, where the JSON text sorts 12, 24, 3, 48, 6. Model by model.
+    assert [r[0] for r in points] == sorted(r[0] for r in points)
+    for model in MODELS:
+        shown = [json.loads(next(p for p in stored["params_json"] if views.params_label(p) == r[1]["text"])) for r in points if r[0] == model]
+        keys = list(shown[0])
+        assert [[value_order(p[k]) for k in keys] for p in shown] == sorted([value_order(p[k]) for k in keys] for p in shown)
+        assert [p["terms"] for p in shown if p["depth"] == 0] == [3, 6, 12, 24, 48]
     assert [o["label"] for o in traces["options"]] == list(MODELS)
     alpha = {b.get("name"): b for b in traces["options"][0]["blocks"]}
     assert {"survival", "hazard", "tokens"} <= set(alpha)  # scripted models send no reasoning trace, so no compression

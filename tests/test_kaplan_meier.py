@@ -163,7 +163,7 @@ def _loop_events_of(self, cause):
     return counts
 
 
-def _loop_bucket_rows(curves, keys, width=hazard.BUCKET_TOKENS):
+def _loop_bucket_rows(curves, keys, width):
     """bucket_rows as it was: a mask over every sample for each bucket."""
     tokens, outcomes = curves.tokens, np.array(curves.outcomes)
     rows = []

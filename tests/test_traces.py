@@ -20,7 +20,7 @@ from rs_dagster.stats.compression import (
     point_compression,
     sample_compression,
 )
-from rs_dagster.stats.hazard import ALL_TIERS, Curves, bucket_rows, survival_frames
+from rs_dagster.stats.hazard import ALL_TIERS, MAX_BUCKETS, MIN_BUCKETS, Curves, bucket_rows, bucket_width, survival_frames
 from rs_dagster.storage import schemas
 from rs_dagster.storage.warehouse import Warehouse, validate
 from rs_dagster.testing.scripted_server import Reply, ScriptedServer
@@ -142,7 +142,7 @@ def test_kaplan_meier_and_bucket_hazards_by_hand():
     se = math.sqrt(5 / 216) / (F[1] * abs(math.log(F[1])))
     assert (low[1], high[1]) == pytest.approx(((1 / 6) ** math.exp(1.959963984540054 * se), (1 / 6) ** math.exp(-1.959963984540054 * se)))
 
-    buckets = bucket_rows(curves, {"model": "m", "task": "t", "tier": "all"})
+    buckets = bucket_rows(curves, {"model": "m", "task": "t", "tier": "all"}, width=256)
     table = [(b["bucket_start"], b["at_risk"], b["answered"], b["correct"], b["incorrect"], b["truncated"], b["hazard"]) for b in buckets]
     assert table == [
         (0, 6, 0, 0, 0, 0, 0.0),
@@ -188,6 +188,36 @@ def test_survival_frames_per_tier_and_schema():
     assert hazard.filter(pl.col("tier") == "easy")["samples"][0] == 3
     answered = survival.filter((pl.col("tier") == "all") & (pl.col("curve") == "answered"))
     assert answered["estimate"].to_list() == pytest.approx([1, 5 / 6, 2 / 3, 4 / 9, 4 / 9])
+
+
+def test_bucket_widths_are_round_and_chosen_from_the_data():
+    """The demo's max_tokens 160 gets 10-token buckets, not one 256-token block; any length gets 10 to 30 buckets
+    of a round width, more of them (never fewer) the more samples there are."""
+    assert bucket_width(160, 64) == 10 and bucket_width(1024, 32) == 100 and bucket_width(4096, 2000) == 200
+    round_widths = {m * 10**e for e in range(6) for m in (1, 2, 5, 10, 20, 25, 50)}
+    for top in (9, 12, 100, 160, 255, 256, 333, 1000, 1024, 2000, 4096, 8192, 32768, 100_000):
+        counts = []
+        for samples in (1, 16, 100, 400, 900, 5000):
+            width = bucket_width(top, samples)
+            assert width in round_widths, (top, samples, width)
+            counts.append(top // width + 1)
+            assert MIN_BUCKETS <= counts[-1] <= MAX_BUCKETS, (top, samples, width)
+        assert counts == sorted(counts), (top, counts)
+    assert bucket_width(0, 5) == bucket_width(5, 5) == 1  # too few tokens for 10 buckets: one token each
+
+
+def test_the_demo_hazard_has_several_buckets_and_every_tier_shares_the_pooled_width():
+    """max_tokens 160 (the demo's): answers spread over 40-150 tokens and truncations at 160 fall in many buckets."""
+    tokens = [40 + (i * 23) % 111 for i in range(48)] + [160] * 16
+    outcomes = ["correct" if i % 3 else "incorrect" for i in range(48)] + ["truncated"] * 16
+    tiers = [["easy"] if i % 2 else ["hard"] for i in range(64)]
+    hazard, _ = survival_frames(pl.DataFrame({"model": "m", "task": "t", "outcome": outcomes, "completion_tokens": tokens, "tiers": tiers}))
+    validate("hazard", schemas.Hazard, hazard)
+    pooled = hazard.filter(pl.col("tier") == ALL_TIERS)
+    assert pooled["bucket_start"].to_list() == list(range(0, 161, 10))
+    assert (pooled["answered"] > 0).sum() >= 10 and pooled["truncated"].to_list() == [0] * 16 + [16]
+    assert (hazard["bucket_end"] - hazard["bucket_start"]).unique().to_list() == [10]  # the tiers too
+    assert survival_frames(pl.DataFrame({"model": "m", "task": "t", "outcome": outcomes, "completion_tokens": tokens}), width=256)[0].height == 1
 
 
 def test_the_explorer_says_why_a_trace_view_cannot_be_drawn():
@@ -282,9 +312,13 @@ def test_trace_analyses_find_the_planted_loops_and_lengths(tmp_path, instance):
     assert first["samples"] == 32 and first["median_tokens"] == sorted(correct_tokens)[15]
     assert first["median_ci_low"] <= 300 <= first["median_ci_high"] and first["median_ci_low"] >= 280
     assert first["median_ci_high"] <= 820  # the band's upper edge reaches 0.5 by the last wrong answer
+    # 32 samples up to 1024 tokens: 100-token buckets (11 of them). Per point, 6 correct answers at 280-296 tokens,
+    # 3 at 302-315, the 3 wrong ones at 802-808 and 4 truncations at 1024.
+    assert (hazard["bucket_end"] - hazard["bucket_start"]).unique().to_list() == [100]
     table = hazard.select("bucket_start", "at_risk", "answered", "correct", "incorrect", "truncated").rows()
-    assert table == [(0, 32, 0, 0, 0, 0), (256, 32, 18, 18, 0, 0), (512, 14, 0, 0, 0, 0), (768, 14, 6, 0, 6, 0), (1024, 8, 0, 0, 0, 8)]
-    assert hazard["hazard"].to_list() == pytest.approx([0, 18 / 32, 0, 6 / 14, 0])
+    quiet = [(start, at_risk, 0, 0, 0, 0) for start, at_risk in ((0, 32), (100, 32), (400, 14), (500, 14), (600, 14), (700, 14), (900, 8))]
+    assert table == sorted([*quiet, (200, 32, 12, 12, 0, 0), (300, 20, 6, 6, 0, 0), (800, 14, 6, 0, 6, 0), (1000, 8, 0, 0, 0, 8)])
+    assert hazard["hazard"].to_list() == pytest.approx([0, 0, 12 / 32, 6 / 20, 0, 0, 0, 0, 6 / 14, 0, 0])
     last = hazard.row(-1, named=True)
     assert (last["survival"], last["incidence_correct"], last["incidence_incorrect"]) == pytest.approx((8 / 32, 18 / 32, 6 / 32))
     # The easy tier holds both points, so its curves are the pooled ones.

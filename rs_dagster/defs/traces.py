@@ -92,7 +92,8 @@ def build_trace_assets(model_task_parts: dg.PartitionsDefinition) -> list:
         deps=["scored_results"],
         group_name="analysis",
         kinds={"python", "duckdb"},
-        description="Survival over output tokens (event: an answer; censoring: truncation): per tier and 256-token bucket "
+        description="Survival over output tokens (event: an answer; censoring: truncation): per tier and token bucket (a round width "
+        "giving 10–30 buckets up to the longest sample, shared by the tiers) "
         "the hazard (answers / at risk) by kind of answer, Kaplan-Meier survival and Aalen-Johansen incidence of "
         "correct / incorrect / unparsed / ambiguous answers, and the median tokens to answer with its 95% CI (table `hazard`); the "
         "step curves (table `survival`). Partition: model × task, over the samples of the current model and task "

@@ -35,13 +35,12 @@ from rs_dagster.explore.blocks import (
 from rs_dagster.explore.nights import watched_sections
 from rs_dagster.explore.queries import LabData, Tables
 from rs_dagster.fft.charts import model_comparison, projection_charts, task_figures
-from rs_dagster.report.charts import accuracy_by_point, difficulty_curve, leaderboard_bars, surface_heatmap
+from rs_dagster.report.charts import accuracy_by_point, difficulty_curve, leaderboard_bars, sort_points, surface_heatmap
 from rs_dagster.report.comparisons import change_chart
 from rs_dagster.report.reasonscore import radar, score_bars, task_bars
 from rs_dagster.report.reasonscore_table import ranked_rows, tiers_of
-from rs_dagster.report.traces import compression_chart, compression_summary, hazard_chart, survival_chart
+from rs_dagster.report.traces import bucket_tokens, compression_chart, compression_summary, hazard_chart, survival_chart
 from rs_dagster.stats.compression import LOOP_FACTOR, LOOP_FLOOR, LOOP_MIN_BYTES
-from rs_dagster.stats.hazard import BUCKET_TOKENS
 from rs_dagster.stats.reasonscore import FLOOR, RESAMPLES
 
 PAGE_SIZE = 200
@@ -191,8 +190,9 @@ TRACES = (
     f"bytes is a loop when its ratio is below {LOOP_FACTOR} × the median ratio of its grid point's finished traces, or below "
     f"{LOOP_FLOOR}. Tokens to answer: survival over completion tokens, an answer the event and truncation at max_tokens censoring; "
     "S(t) is the Kaplan-Meier share still without an answer after t tokens, the incidence curves (Aalen-Johansen) the probability "
-    f"of having answered correctly, incorrectly, outside the format or with a hedge (ambiguous) by t; the hazard of a {BUCKET_TOKENS}-token bucket is the "
-    "answers in it over the samples still running at its start. Every sample of the current versions, all tiers pooled."
+    "of having answered correctly, incorrectly, outside the format or with a hedge (ambiguous) by t; the hazard of a bucket of tokens is the "
+    "answers in it over the samples still running at its start, the buckets as wide as a round number of tokens that gives 10 to 30 of "
+    "them up to the longest sample (more with more samples). Every sample of the current versions, all tiers pooled."
 )
 
 
@@ -216,8 +216,9 @@ def _compression(samples: pl.DataFrame, label: str) -> list[Block]:
 def _tokens_to_answer(hazard: pl.DataFrame, survival: pl.DataFrame, label: str) -> list[Block]:
     first = hazard.row(0, named=True)
     truncated, median = int(hazard["truncated"].sum()), first["median_tokens"]
+    width = bucket_tokens(hazard)
     blocks = [chart(survival_chart(survival, f"{label}: tokens to answer", median), "survival"),
-              chart(hazard_chart(hazard, f"{label}: hazard per {BUCKET_TOKENS}-token bucket"), "hazard")]
+              chart(hazard_chart(hazard, f"{label}: hazard per {f'{width}-token bucket' if width else 'bucket'}"), "hazard")]
     if median is None:
         blocks.append(note(f"Median tokens to answer for {label} not reached: {truncated} of {first['samples']} samples were truncated, "
                            "so S(t) never falls to 0.5."))
@@ -257,7 +258,7 @@ def traces_section(task: str, compression: pl.DataFrame, hazard: pl.DataFrame, s
 
 
 def task_view(lab: Tables, task: str) -> View:
-    points, spectra = lab.points(task), lab.task_spectra(task)
+    points, spectra = sort_points(lab.points(task), "model"), lab.task_spectra(task)  # terms=3, 6, 12: grid values as numbers
     if points.is_empty() and spectra.is_empty():
         raise NotFound(f"no evaluated grid point and no token-FFT spectrum of task {task!r}; tasks with results: {', '.join(lab.tasks()) or 'none'}")
     blocks = [*_curves(task, lab.projections(task)), *_surfaces(task, lab.surfaces(task)), heading("Grid points")]

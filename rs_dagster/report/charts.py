@@ -4,19 +4,30 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import threading
+from collections.abc import Iterable
 from typing import Final, cast
 
 import altair as alt
 import polars as pl
 import vl_convert
 
+LABEL_GAP = 5
+"""Pixels Vega keeps between two axis labels it shows (Vega-Lite's labelSeparation, 0 by default): Vega hides
+labels that come closer (labelOverlap, on for every quantitative axis, greedy on log scales), measuring them
+in the font it has, and a page or an SVG viewer may draw the same text in a wider sans-serif (DejaVu Sans is
+about 14% wider than the Arial-metric font vl-convert measures with), which would close a smaller gap."""
+
 
 def vega_lite(chart: alt.TopLevelMixin) -> dict:
-    """The chart's Vega-Lite spec, without altair's jsonschema validation, which took 2-3 times as long
-    as the spec itself (survival chart: 29 ms against 14 ms) in every evaluation run and report. Every
-    chart builder's spec is validated by tests/test_chart_quality.py instead."""
-    return chart.to_dict(validate=False)
+    """The chart's Vega-Lite spec as the explorer, the report and asset metadata draw it: axis labels kept
+    LABEL_GAP apart (a chart's own labelSeparation wins). Without altair's jsonschema validation, which took
+    2-3 times as long as the spec itself (survival chart: 29 ms against 14 ms) in every evaluation run and
+    report; every chart builder's spec is validated by tests/test_chart_quality.py instead."""
+    spec = chart.to_dict(validate=False)
+    spec.setdefault("config", {}).setdefault("axis", {}).setdefault("labelSeparation", LABEL_GAP)
+    return spec
 
 
 def start_renderer() -> None:
@@ -76,11 +87,48 @@ def varying_params(params_json: list[str]) -> list[str]:
     return varying or keys
 
 
-def _sort_key(value: object) -> tuple[int, float, str]:
-    """Numbers in numeric order, before any text."""
+GridKey = tuple[int, float, str, str]
+
+
+def value_order(value: object) -> GridKey:
+    """A parameter value's place in the order of a grid's values: a number by its value (12 after 3), before
+    every other value (text, booleans, lists), which go in the order of their text; a missing value last."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return (0, float(value), "")
-    return (1, 0.0, json.dumps(value, sort_keys=True))
+        return (0, float(value), "", "")
+    if value is None:
+        return (2, 0.0, "", "")
+    return (1, 0.0, param_text(value), json.dumps(value, sort_keys=True))
+
+
+def grid_order(params_json: Iterable[str], keys: list[str] | None = None) -> list[str]:
+    """The distinct grid points (params_json texts) in the order of their values, parameter by parameter
+    (`keys` first, then the others in the order the points name them), each as value_order puts it: numbers
+    numerically (terms=3, 6, 12, 24, 48, where the JSON text sorts 12, 24, 3, 48, 6), other values by their text."""
+    points = {text: json.loads(text) for text in dict.fromkeys(params_json)}
+    names = list(dict.fromkeys([*(keys or []), *(k for params in points.values() for k in params)]))
+    return sorted(points, key=lambda text: ([value_order(points[text].get(k)) for k in names], text))
+
+
+def sort_points(frame: pl.DataFrame, *by: str, column: str = "params_json") -> pl.DataFrame:
+    """The frame's rows sorted by the columns `by`, then by grid point in grid_order (rows without a point,
+    a null `column`, after those with one), rows that tie keeping their order."""
+    if frame.is_empty() or column not in frame.columns:
+        return frame
+    order = {text: i for i, text in enumerate(grid_order(frame[column].drop_nulls().to_list()))}
+    rank = pl.col(column).replace_strict(order, default=None, return_dtype=pl.Int64)
+    return frame.sort([*(pl.col(c) for c in by), rank], nulls_last=True, maintain_order=True)
+
+
+def axis_order(values: Iterable[object]) -> list[str]:
+    """Axis values as text in order: those that read as numbers numerically, before the others in text order."""
+    def key(text: str) -> GridKey:
+        try:
+            number = float(text)
+        except ValueError:
+            return value_order(text)
+        return value_order(number) if math.isfinite(number) else value_order(text)
+
+    return sorted(dict.fromkeys(str(v) for v in values if v is not None), key=key)
 
 
 def interval_text(low: str = "ci_low", high: str = "ci_high", digits: int = 3) -> pl.Expr:
@@ -112,9 +160,7 @@ def accuracy_by_point(points: pl.DataFrame, title: str) -> alt.LayerChart:
     numeric order of their values."""
     measured = points.filter(pl.col("accuracy").is_not_null())
     keys = varying_params(measured["params_json"].to_list())
-    order = sorted(
-        measured["params_json"].unique().to_list(), key=lambda text: [_sort_key(json.loads(text).get(k)) for k in keys]
-    )
+    order = grid_order(measured["params_json"].to_list(), keys)
     data = measured.select(
         pl.col("params_json").map_elements(lambda text: point_label(text, keys), return_dtype=pl.String).alias("point"),
         "accuracy", "ci_low", "ci_high", "guess_chance", "n", "answered", interval_text(),
@@ -139,10 +185,11 @@ def accuracy_by_point(points: pl.DataFrame, title: str) -> alt.LayerChart:
     return (intervals + dots + chance).properties(title=alt.TitleParams(title, subtitle=subtitle), width=420)
 
 
-def _axis_order(surface: pl.DataFrame, value: str, rank: str) -> list[str] | None:
-    """The axis values in the order of the surfaces table's rank column (numeric, else the manifold's)."""
+def _axis_order(surface: pl.DataFrame, value: str, rank: str) -> list[str]:
+    """The axis values in the order of the surfaces table's rank column (numeric, else the manifold's); a
+    table without it (written before it existed): numbers numerically, then text (axis_order)."""
     if rank not in surface.columns:
-        return None
+        return axis_order(surface[value].to_list())
     return surface.sort(rank).unique(value, maintain_order=True)[value].cast(pl.String).to_list()
 
 
@@ -164,7 +211,7 @@ def surface_heatmap(surface: pl.DataFrame, x: str, y: str, title: str) -> alt.La
     y_order = _axis_order(surface, "y", "y_rank")
     base = alt.Chart(alt.Data(values=_values(data))).encode(
         x=alt.X("x:O", title=x, sort=_axis_order(surface, "x", "x_rank"), axis=alt.Axis(labelAngle=0)),
-        y=alt.Y("y:O", title=y, sort=list(reversed(y_order)) if y_order is not None else "descending"),
+        y=alt.Y("y:O", title=y, sort=list(reversed(y_order))),
     )
     cells = base.mark_rect().encode(
         color=alt.Color("accuracy:Q", title="strict accuracy", scale=alt.Scale(domain=[0, 1], scheme="viridis")),
@@ -254,7 +301,10 @@ def difficulty_curve(curve: pl.DataFrame, axis: str, title: str) -> alt.LayerCha
         values = sorted(set(curve["axis_numeric"].to_list()))
         log = values[0] > 0 and values[-1] / values[0] >= 10
         scale = alt.Scale(type="log", nice=False) if log else alt.Scale(zero=False)
-        x = alt.X("axis_numeric:Q", title=axis, scale=scale, axis=alt.Axis(values=values))
+        # Every value gets a tick; on a log scale values crowd at the top of each decade (40, 48), so labels
+        # that would come within LABEL_GAP of the previous shown one are left out, greedily from the left.
+        x = alt.X("axis_numeric:Q", title=axis, scale=scale,
+                  axis=alt.Axis(values=values, labelOverlap="greedy" if log else True, labelSeparation=LABEL_GAP))
     else:
         order = curve.sort("axis_rank").unique("axis_value", maintain_order=True)["axis_value"].to_list()
         x = alt.X("axis_value:O", title=axis, sort=order, axis=alt.Axis(labelAngle=0))

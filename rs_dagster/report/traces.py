@@ -1,6 +1,7 @@
 """Charts of the analyses that look inside reasoning traces: gzip compression
 of the traces by outcome (loops flagged), Kaplan-Meier survival and Aalen-Johansen incidence over output
-tokens, and the hazard per 256-token bucket (definitions: rs_dagster.stats.compression and .hazard)."""
+tokens, and the hazard per bucket of tokens, its width chosen from the data (definitions: rs_dagster.stats.compression
+and .hazard)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import altair as alt
 import polars as pl
 
 from rs_dagster.stats.compression import LOOP_FACTOR, LOOP_FLOOR, LOOP_MIN_BYTES
-from rs_dagster.stats.hazard import BUCKET_TOKENS, CAUSES
+from rs_dagster.stats.hazard import CAUSES
 
 OUTCOME_ORDER = ["correct", "incorrect", "unparsed", "ambiguous", "truncated"]
 OUTCOME_COLORS = ["#54a24b", "#e45756", "#b279a2", "#f58518", "#9d755d"]
@@ -96,10 +97,21 @@ def survival_chart(survival: pl.DataFrame, title: str, median: float | None = No
     return layers.properties(title=alt.TitleParams(title, subtitle=subtitle), width=420, height=220)
 
 
+def bucket_tokens(hazard: pl.DataFrame) -> int | None:
+    """The bucket width of a hazard table (rs_dagster.stats.hazard.bucket_width chose it from the data); None
+    when the table is empty or mixes widths (several models or tasks)."""
+    if hazard.is_empty():
+        return None
+    widths = (hazard["bucket_end"] - hazard["bucket_start"]).unique().to_list()
+    return int(widths[0]) if len(widths) == 1 else None
+
+
 def hazard_chart(hazard: pl.DataFrame, title: str) -> alt.Chart:
-    """Per 256-token bucket: answers in the bucket / samples at risk at its start, stacked by kind (the
-    kinds' hazards add up to the bucket's hazard), each bar spanning its bucket on a token scale. A table written
-    before a kind of answer existed (ambiguous) has no columns of it: there was no such answer then."""
+    """Per bucket of tokens (as wide as the table's, chosen from the data): answers in the bucket / samples
+    at risk at its start, stacked by kind (the kinds' hazards add up to the bucket's hazard), each bar
+    spanning its bucket on a token scale. A table written before a kind of answer existed (ambiguous) has
+    no columns of it: there was no such answer then."""
+    width = bucket_tokens(hazard)
     hazard = hazard.with_columns(
         *(pl.lit(0, pl.Int64).alias(c) for c in CAUSES if c not in hazard.columns),
         *(pl.lit(None, pl.Float64).alias(f"hazard_{c}") for c in CAUSES if f"hazard_{c}" not in hazard.columns),
@@ -110,11 +122,12 @@ def hazard_chart(hazard: pl.DataFrame, title: str) -> alt.Chart:
     long = long.with_columns(
         pl.coalesce(*(pl.when(pl.col("cause") == c).then(pl.col(c)) for c in CAUSES)).alias("answers")
     ).drop(*CAUSES)
+    x_title = f"output tokens ({width}-token buckets)" if width else "output tokens (buckets)"
     return (
         alt.Chart(alt.Data(values=long.to_dicts()))
         .mark_bar()
         .encode(
-            x=alt.X("bucket_start:Q", bin="binned", title=f"output tokens ({BUCKET_TOKENS}-token buckets)", axis=alt.Axis(format="d")),
+            x=alt.X("bucket_start:Q", bin=alt.Bin(binned=True, step=width) if width else "binned", title=x_title, axis=alt.Axis(format="d")),
             x2="bucket_end:Q",
             y=alt.Y("hazard:Q", title="hazard: answers / samples at risk", stack="zero"),
             color=alt.Color("cause:N", title="answer", scale=alt.Scale(domain=list(CAUSES), range=CURVE_COLORS[1:])),

@@ -16,10 +16,12 @@ survival    S(t) = P(no answer within t tokens), the Kaplan-Meier estimate, with
 median      tokens to answer: the least t with S(t) <= 0.5, with the interval where the band of S
             crosses 0.5 (as lifelines' median_survival_time_ and median_survival_times); none ("not
             reached") when half or more of the samples are still running at the end, i.e. truncated.
-bucket      per 256-token bucket [b, b + 256): hazard = answers in the bucket / samples at risk at its
-hazard      start (completion_tokens >= b); the same per cause (correct, incorrect, unparsed, ambiguous), which add
+bucket      per bucket [b, b + w): hazard = answers in the bucket / samples at risk at its start
+hazard      (completion_tokens >= b); the same per cause (correct, incorrect, unparsed, ambiguous), which add
             up to the bucket's hazard. Truncations inside a bucket are counted but leave the risk set
-            only after it.
+            only after it. The width w is chosen from the data (bucket_width): a round number of tokens
+            giving 10 to 30 buckets up to the largest token count, more of them the more samples there
+            are, the same for every tier of a model and task.
 cause-      the Aalen-Johansen cumulative incidence F_k(t) = sum over answer times t_j <= t of
 specific    S(t_j-) d_kj / n_j for each answer kind k (correct, incorrect, unparsed, ambiguous): the probability
             of having answered *that way* within t tokens, the other kinds being competing events
@@ -36,13 +38,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 import polars as pl
 
 from rs_dagster.scoring.outcomes import ANSWERED, Outcome
 
-BUCKET_TOKENS = 256
+MIN_BUCKETS, MAX_BUCKETS = 10, 30
+"""How many buckets bucket_width aims for: about sqrt(samples), within these bounds."""
+ROUND_WIDTHS = (1, 2, 5, 10, 20, 25, 50)
+"""The bucket widths bucket_width chooses from, times any power of ten: widths that read well on an axis."""
 CAUSES = tuple(o.value for o in ANSWERED)
 ALL_TIERS = "all"
 """The tier value of the curves pooled over every current-version sample of the partition."""
@@ -214,9 +220,30 @@ def survival_rows(curves: Curves, keys: dict[str, str]) -> list[dict]:
     return rows
 
 
-def bucket_rows(curves: Curves, keys: dict[str, str], width: int = BUCKET_TOKENS) -> list[dict]:
-    """One row per bucket [b, b + width) from 0 to the bucket holding the largest token count."""
+def bucket_width(max_tokens: float, samples: int) -> int:
+    """A round bucket width (ROUND_WIDTHS times a power of ten) for token counts up to `max_tokens`: the one
+    whose count of buckets from 0 to max_tokens is nearest (in ratio) to sqrt(samples) held within
+    [MIN_BUCKETS, MAX_BUCKETS], among those giving that many; the wider on a tie. A few samples get about
+    10 buckets, thousands 30; max_tokens 160 gets 10-token buckets (17), 4096 gets 200 or 250 (21 or 17).
+    Token counts below MIN_BUCKETS - 1 cannot fill that many buckets: they get width 1."""
+    top = max(0, int(max_tokens))
+    target = min(MAX_BUCKETS, max(MIN_BUCKETS, round(math.sqrt(max(samples, 1)))))
+    widths = sorted({w * 10**e for e in range(len(str(top)) + 1) for w in ROUND_WIDTHS})
+
+    def buckets(width: int) -> int:
+        return top // width + 1
+
+    fitting = [w for w in widths if MIN_BUCKETS <= buckets(w) <= MAX_BUCKETS]
+    if not fitting:
+        return 1 if top < MIN_BUCKETS - 1 else min(widths, key=lambda w: (abs(math.log(buckets(w) / target)), -w))
+    return min(fitting, key=lambda w: (abs(math.log(buckets(w) / target)), -w))
+
+
+def bucket_rows(curves: Curves, keys: dict[str, str], width: int | None = None) -> list[dict]:
+    """One row per bucket [b, b + width) from 0 to the bucket holding the largest token count; `width`
+    chosen from the data (bucket_width) when not given."""
     tokens, outcomes = curves.tokens, curves.outcome_array
+    width = width or bucket_width(float(tokens.max()), len(tokens))
     starts = np.arange(0, int(tokens.max()) + 1, width)
     # each sample's bucket: the last start <= its token count (-1 below 0); the last bucket holds the largest
     bucket = np.searchsorted(starts, tokens, side="right") - 1
@@ -260,23 +287,26 @@ def bucket_rows(curves: Curves, keys: dict[str, str], width: int = BUCKET_TOKENS
     return rows
 
 
-def survival_frames(samples: pl.DataFrame, width: int = BUCKET_TOKENS) -> tuple[pl.DataFrame, pl.DataFrame]:
+def survival_frames(samples: pl.DataFrame, width: int | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(hazard per bucket, survival curves) per model, task and tier (`all`, and each tier named in the
-    samples' `tiers` list when the column is there).
+    samples' `tiers` list when the column is there). The buckets are `width` tokens wide, or, when it is not
+    given, as wide as bucket_width makes them for the model and task's samples (all tiers): one width for
+    its tiers, so their buckets line up.
 
     `samples` needs model, task, outcome and completion_tokens; error samples and samples without a
     token count are left out."""
     usable = samples.filter((pl.col("outcome") != Outcome.ERROR.value) & pl.col("completion_tokens").is_not_null())
-    groups: list[tuple[dict[str, str], pl.DataFrame]] = []
+    groups: list[tuple[dict[str, str], pl.DataFrame, int]] = []
     for (model, task), frame in usable.group_by("model", "task", maintain_order=True):
-        groups.append(({"model": model, "task": task, "tier": ALL_TIERS}, frame))
+        chosen = width or bucket_width(cast(int, frame["completion_tokens"].max()), frame.height)
+        groups.append(({"model": model, "task": task, "tier": ALL_TIERS}, frame, chosen))
         if "tiers" in frame.columns:
             for tier in sorted({t for tiers in frame["tiers"].to_list() if tiers for t in tiers}):
-                groups.append(({"model": model, "task": task, "tier": tier}, frame.filter(pl.col("tiers").list.contains(tier))))
+                groups.append(({"model": model, "task": task, "tier": tier}, frame.filter(pl.col("tiers").list.contains(tier)), chosen))
     hazard, survival = [], []
-    for keys, frame in groups:
+    for keys, frame, bucket in groups:
         curves = Curves(frame["completion_tokens"].to_list(), frame["outcome"].to_list())
-        hazard += bucket_rows(curves, keys, width)
+        hazard += bucket_rows(curves, keys, bucket)
         survival += survival_rows(curves, keys)
     return (
         pl.DataFrame(hazard, schema=HAZARD_COLUMNS).sort("tier", "bucket_start"),

@@ -141,6 +141,8 @@ class ExplorerReads:
         return frame["model"].to_list() if not frame.is_empty() else []
 
     def points(self, task: str | None = None) -> pl.DataFrame:
+        """The points by model and params_json as text (SQL sorts the JSON's numbers as text: terms 12 before 3);
+        the task view lists them in grid order, numbers as numbers (rs_dagster.report.charts.sort_points)."""
         return self._by_task("points", task, "model, params_json")
 
     def projections(self, task: str | None = None) -> pl.DataFrame:

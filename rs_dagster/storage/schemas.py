@@ -359,7 +359,7 @@ class CompressionPoints(_Table):
 
 
 class Hazard(_Table):
-    """Per model, task, tier (`all`: every current-version sample) and 256-token bucket: samples at risk,
+    """Per model, task, tier (`all`: every current-version sample) and token bucket (a round width chosen from the data, rs_dagster.stats.hazard.bucket_width): samples at risk,
     answers by kind, truncations, the bucket hazards, and the survival and incidence curves at the bucket's
     end (rs_dagster.stats.hazard); the median tokens to answer repeats on every row of its group."""
 
