@@ -15,11 +15,12 @@ right at the true rate up to binomial noise: a Wilson 95% interval covers the tr
 It knows the items of every named grid point (tiers, surfaces, projections) of the lab's tasks, the first
 `items` of each, generated from the task's seed as `rs eval` generates them; it reads the question from
 the start of the last user message (every template begins with it). A wrong answer is another item's
-answer at the same point, in the requested `ANSWER:` form; a question it does not know gets HTTP 400."""
+answer at the same point (or of the task), in the requested `ANSWER:` form; a question it does not know gets HTTP 400."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -54,6 +55,16 @@ def point_truth(spec: TaskSpec, params: dict[str, Any], guess_chance: float) -> 
     return true_accuracy(point_difficulty(spec, params), guess_chance)
 
 
+def stored_point_truth(spec: TaskSpec, params_json: str, guess_chance: float) -> float | None:
+    """point_truth at a stored point (its params_json and mean guess chance, as the points table holds them;
+    the truth is linear in the chance, so the mean chance gives the mean of its items' truths); None for a
+    point off the spec's grid (a value the manifold no longer lists)."""
+    try:
+        return point_truth(spec, json.loads(params_json), guess_chance)
+    except ValueError:  # not valid JSON, or a value not on its axis
+        return None
+
+
 def right_draw(question: str) -> float:
     """The item's fixed draw in [0, 1): it is answered right when this is below its point's true accuracy."""
     return int(hashlib.sha256(question.encode()).hexdigest()[:13], 16) / 16**13
@@ -64,7 +75,18 @@ class KnownItem:
     answer: str
     accuracy: float  # its point's true accuracy
     right: bool  # right_draw(question) < accuracy
-    wrong: str  # another item's answer at the same point (the answer itself when every item there agrees)
+    wrong: str  # another item's answer at the same point (of the task, when every item there has the same answer)
+
+
+def _kind(params: dict[str, Any]) -> str:
+    return repr(sorted((k, v) for k, v in params.items() if not isinstance(v, int | float) or isinstance(v, bool)))
+
+
+def _wrong(answers: list[str], i: int, task_answers: list[str]) -> str:
+    """A wrong answer for item i: the next item's at its point that differs, else another answer of the task's
+    points of the same kind (boolean's long expressions are nearly all True: every item of a point may share one)."""
+    shifted = (answers[(i + j) % len(answers)] for j in range(1, len(answers)))
+    return next((a for a in shifted if a != answers[i]), next((a for a in task_answers if a != answers[i]), f"not {answers[i]}"))
 
 
 class CalibrationResponder:
@@ -73,15 +95,19 @@ class CalibrationResponder:
     def __init__(self, tasks_dir: Path, items: int):
         self.known: dict[str, KnownItem] = {}
         for name, spec in load_manifolds(tasks_dir).items():
-            for point in spec.points():
-                generated = list(generate_point(spec.task, name, point.params, spec.doc.global_seed, min(items, spec.max_items_per_point)))
+            points = [(point, list(generate_point(spec.task, name, point.params, spec.doc.global_seed, min(items, spec.max_items_per_point))))
+                      for point in spec.points()]
+            kind_answers: dict[str, list[str]] = {}  # by the point's non-numeric values (boolean's notation)
+            for point, generated in points:
+                kind_answers.setdefault(_kind(point.params), []).extend(g.item.answer for g in generated)
+            for point, generated in points:
+                task_answers = list(dict.fromkeys(kind_answers[_kind(point.params)]))
                 difficulty = point_difficulty(spec, point.params)
                 answers = [g.item.answer for g in generated]
                 for i, item in enumerate(generated):
-                    wrong = next((answers[(i + j) % len(answers)] for j in range(1, len(answers)) if answers[(i + j) % len(answers)] != answers[i]),
-                                 answers[i])
                     accuracy = true_accuracy(difficulty, item.item.guess_chance)
-                    self.known[item.item.question] = KnownItem(item.item.answer, accuracy, right_draw(item.item.question) < accuracy, wrong)
+                    self.known[item.item.question] = KnownItem(item.item.answer, accuracy, right_draw(item.item.question) < accuracy,
+                                                               _wrong(answers, i, task_answers))
 
     def lookup(self, content: str) -> KnownItem | None:
         """The item whose question begins `content` (the question is followed by a blank line and the instruction)."""
