@@ -53,7 +53,9 @@ PLACEHOLDERS = {"N": "2", "K": "2", "PORT": "8000", "YYYY-MM-DD": "2026-12-01"}
 SKIP = {
     "rs explore": "a web server that runs until Ctrl-C (tests/test_explore.py and tests/test_explore_browser.py test it)",
     "rs serve-model --port 8765": "serves the bundled model with llama.cpp until Ctrl-C (tests/test_serve_model.py)",
-    "rs demo": "serves the bundled SmolLM2 with llama.cpp and asks it 96 questions, about two minutes on 2 cores "
+    "rs serve-calibration --port 8766": "serves the calibration endpoint until Ctrl-C (tests/test_calibration.py evaluates its responder)",
+    "rs demo": "serves the bundled SmolLM2 with llama.cpp and asks it 96 questions (and the calibration endpoint as many), "
+               "about two minutes on 2 cores "
                "(tests/test_cli.py::test_demo_against_the_bundled_real_model runs it, scaled down)",
 }
 
