@@ -95,6 +95,13 @@ def projections_frame(categorical: bool, values: list[str] | None = None) -> pl.
     return pl.DataFrame(rows, schema_overrides={"axis_numeric": pl.Float64})
 
 
+def projections_with_truth() -> pl.DataFrame:
+    """The numeric projection with a calibration model's known truth (charts.TRUTH) for the first model: one
+    point's interval misses it."""
+    truth = pl.when(pl.col("model") == MODELS[0]).then(pl.when(pl.col("axis_rank") == 4).then(0.9).otherwise(pl.col("accuracy") + 0.03))
+    return projections_frame(False).with_columns(truth.alias(charts.TRUTH))
+
+
 def surfaces_frame() -> pl.DataFrame:
     rows = []
     for i, depth in enumerate((1, 2, 3)):
@@ -222,6 +229,7 @@ CHARTS: dict[str, Callable[[], alt.TopLevelMixin]] = {
     "difficulty_curve_numeric": lambda: charts.difficulty_curve(projections_frame(False), "terms", "arithmetic / terms (2 models)"),
     "difficulty_curve_dense_log": lambda: charts.difficulty_curve(projections_frame(False, DENSE_TERMS), "terms", "arithmetic / terms, 1 to 1000"),
     "difficulty_curve_categorical": lambda: charts.difficulty_curve(projections_frame(True), "notation", "arithmetic / notation (2 models)"),
+    "difficulty_curve_truth": lambda: charts.difficulty_curve(projections_with_truth(), "terms", "arithmetic / terms, with a known truth"),
     "spectra_by_projection": lambda: fft_charts.spectra_by_projection(spectra_frame().filter(pl.col("model") == MODELS[0]), "terms"),
     "spectra_by_categorical_projection": lambda: fft_charts.projection_charts(spectra_frame())[0][2],
     "model_comparison": lambda: fft_charts.model_comparison(spectra_frame()),
@@ -237,7 +245,8 @@ CHARTS: dict[str, Callable[[], alt.TopLevelMixin]] = {
     "nights_accuracy": lambda: nights.accuracy_chart(nights_frame(), "alpha-7b: canary accuracy per night"),
     "nights_usage": lambda: nights.usage_chart(nights_frame(), "alpha-7b: output tokens and latency per night"),
 }
-WITH_CHANCE = {"accuracy_by_point", "surface_heatmap", "leaderboard_bars", "difficulty_curve_numeric", "difficulty_curve_categorical", "band_vs_accuracy"}
+WITH_CHANCE = {"accuracy_by_point", "surface_heatmap", "leaderboard_bars", "difficulty_curve_numeric", "difficulty_curve_categorical",
+               "difficulty_curve_truth", "band_vs_accuracy"}
 
 
 EM_WIDTHS = {
@@ -405,10 +414,26 @@ def test_chance_is_labelled(drawn):
 
 
 def test_marks_have_tooltips_with_interval_and_n():
-    for name in ("accuracy_by_point", "leaderboard_bars", "difficulty_curve_numeric", "surface_heatmap", "band_vs_accuracy", "nights_accuracy"):
+    for name in ("accuracy_by_point", "leaderboard_bars", "difficulty_curve_numeric", "difficulty_curve_truth", "surface_heatmap",
+                 "band_vs_accuracy", "nights_accuracy"):
         tooltips = [enc for channel, enc in _encodings(CHARTS[name]().to_dict()) if channel == "tooltip"]
         fields = {t.get("field") for tooltip in tooltips for t in (tooltip if isinstance(tooltip, list) else [tooltip])}
         assert fields & {"n", "answered", "samples"} and ({"ci_low", "ci_high"} <= fields or "interval" in fields), f"{name}: tooltip fields {fields}"
+
+
+def test_a_known_truth_is_a_dashed_line_in_its_models_colour_named_after_it():
+    """A calibration model's truth: its own layer, long dashes (in the dash legend only where drawn), coloured by the
+    model field (so by its measured curve's colour), each point named `<model> (truth)` and saying whether the interval
+    covers it; a curve without truth has no such layer or legend entry."""
+    spec = CHARTS["difficulty_curve_truth"]().to_dict()
+    [truth] = [layer for layer in spec["layer"] if layer["encoding"]["y"]["field"] == charts.TRUTH]
+    assert truth["mark"]["strokeDash"] == charts.TRUTH_DASH and truth["encoding"]["color"] == spec["layer"][1]["encoding"]["color"]
+    assert charts.TRUTH_KIND in truth["encoding"]["strokeDash"]["scale"]["domain"]
+    drawn = pl.DataFrame(truth["data"]["values"])
+    assert set(drawn["series"]) == {f"{MODELS[0]} (truth)"} and drawn["covered"].to_list() == ["yes", "yes", "yes", "no", "yes"]
+    assert "known truth (calibration)" in Rendered(CHARTS["difficulty_curve_truth"]()).all_text()
+    plain = CHARTS["difficulty_curve_numeric"]().to_dict()
+    assert len(plain["layer"]) == 4 and charts.TRUTH_KIND not in json.dumps(plain)
 
 
 def test_a_categorical_projection_axis_is_nominal():

@@ -10,19 +10,26 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 
+import dagster as dg
 import duckdb
 import polars as pl
 import pytest
 from explore_lab import MODELS, explored_lab
-from helpers import lab_env, rs_process
+from helpers import lab_env, make_lab, rs_process, scripted_model
 from watched_tables import GAPS, NIGHTS, SUMMARIES, TASKS, TOKENS_RISE, WATCHED, write_watched
 
+from rs_dagster.calibration import CalibrationResponder, point_truth
+from rs_dagster.defs.resources import EvalScope
 from rs_dagster.explore import nights, views
 from rs_dagster.explore.app import running
 from rs_dagster.explore.export import export
 from rs_dagster.explore.queries import LabData
-from rs_dagster.report.charts import value_order
+from rs_dagster.orchestrate import evaluate
+from rs_dagster.report.charts import TRUTH_KIND, value_order
+from rs_dagster.storage import schemas
 from rs_dagster.storage.warehouse import Warehouse
+from rs_dagster.tasks.manifold import load_manifolds
+from rs_dagster.testing.scripted_server import ScriptedServer
 
 DAGSTER_URL = "http://dagster.example:3000"
 
@@ -318,3 +325,99 @@ def test_the_export_holds_the_nights_view_as_the_server_shows_it(lab, watched, t
     assert views.leaderboard_view(snapshot) == views.leaderboard_view(data)
     written = export(watched, tmp_path / "out", samples_per_point=1, cache_dir=lab.cache_dir)
     assert "/nights/alpha" in written.routes and '"/nights/alpha"' in (tmp_path / "out" / "data" / "index.js").read_text()
+
+
+@pytest.fixture(scope="module")
+def calibrated(tmp_path_factory):
+    """A lab that evaluated the real calibration endpoint (rs_dagster.calibration) on arithmetic's `terms`
+    projection, 16 items a point, under two entries: `calibration` (models.yaml `calibration: true`) and
+    `mimic`, the same endpoint not declared a calibration model."""
+    root = tmp_path_factory.mktemp("calibrated")
+    responder = CalibrationResponder(make_lab(root / "probe", {}, tasks=("arithmetic",)).tasks_dir, 16)
+    with ScriptedServer(responder, model_ids=("calibration",)) as server, dg.instance_for_test() as instance:
+        models = {"calibration": scripted_model(server.base_url, served_model="calibration", calibration=True),
+                  "mimic": scripted_model(server.base_url, served_model="calibration")}
+        settings = make_lab(root / "lab", models, tasks=("arithmetic",))
+        evaluate(settings, instance, list(models), ["arithmetic"], EvalScope(projections=["terms"], precision="16"))
+    return settings
+
+
+def truth_of(settings, points: pl.DataFrame) -> dict[str, float]:
+    """point_truth of each point (by point_id), from the lab's manifold."""
+    spec = load_manifolds(settings.tasks_dir)["arithmetic"]
+    return {p["point_id"]: point_truth(spec, json.loads(p["params_json"]), p["guess_chance"]) for p in points.iter_rows(named=True)}
+
+
+def truth_layers(view: dict) -> list[dict]:
+    """The truth layers of the task view's difficulty curves."""
+    curves = next(b for b in view["blocks"] if b["type"] == "choice" and b["label"] == "Projection")
+    layers = [layer for option in curves["options"] for block in option["blocks"] if block["type"] == "chart"
+              for layer in block["spec"].get("layer", [])]
+    return [layer for layer in layers if layer["encoding"].get("y", {}).get("field") == "true_accuracy"]
+
+
+def test_a_calibration_models_curve_carries_its_known_truth_and_another_models_none(calibrated, lab, api):
+    specs = Warehouse(calibrated.db_path).query("SELECT model, calibration FROM model_specs ORDER BY model")
+    assert specs.rows() == [("calibration", True), ("mimic", False)]
+    points = Warehouse(calibrated.db_path).query("SELECT * FROM points WHERE task = 'arithmetic' ORDER BY model, point_id")
+    assert set(points["model"]) == {"calibration", "mimic"} and points.filter(pl.col("model") == "calibration").height == 5
+    truth = truth_of(calibrated, points.filter(pl.col("model") == "calibration"))
+    with running(calibrated.db_path, DAGSTER_URL, cache_dir=lab.cache_dir) as url:
+        status, view = getter(url)("/task/arithmetic")
+    assert status == 200
+    [layer] = truth_layers(view)
+    drawn = pl.DataFrame(layer["data"]["values"])
+    assert set(drawn["series"]) == {"calibration (truth)"} and set(drawn["model"]) == {"calibration"}  # mimic: no truth
+    projections = Warehouse(calibrated.db_path).query("SELECT point_id, axis_value FROM projections WHERE model = 'calibration'")
+    expected = {value: truth[point_id] for point_id, value in projections.rows()}
+    assert dict(drawn.select("axis_value", "true_accuracy").rows()) == pytest.approx(expected) and drawn.height == 5
+    assert layer["mark"]["strokeDash"] == [8, 4] and layer["encoding"]["color"]["field"] == "model"  # dashed, in the model's colour
+    assert {t["field"] for t in layer["encoding"]["tooltip"]} >= {"series", "true_accuracy", "accuracy", "interval", "covered", "n"}
+    assert TRUTH_KIND in layer["encoding"]["strokeDash"]["scale"]["domain"]
+    measured = points.filter(pl.col("model") == "calibration")
+    covered = sum(p["ci_low"] <= truth[p["point_id"]] <= p["ci_high"] for p in measured.iter_rows(named=True))
+    assert blocks_of(view, "table", "truth")["rows"] == [["calibration", 5, f"{covered} ({covered / 5:.0%})", pytest.approx(
+        views.fmt(sum(abs(p["accuracy"] - truth[p["point_id"]]) for p in measured.iter_rows(named=True)) / 5))]]
+    assert covered >= 3  # 5 points at 95%: fewer than 3 covered has probability below 0.002
+    # A lab without a calibration model draws its curves as before, and says nothing of a truth.
+    _, plain = api("/task/arithmetic")
+    assert not truth_layers(plain) and not any(b.get("name") == "truth" for b in plain["blocks"])
+    assert not any(TRUTH_KIND in json.dumps(b) for b in plain["blocks"])
+
+
+def test_a_calibration_models_point_shows_its_true_accuracy_beside_the_measured_one(calibrated):
+    lab = LabData(calibrated.db_path)
+    for point in Warehouse(calibrated.db_path).query("SELECT * FROM points WHERE model = 'calibration'").iter_rows(named=True):
+        view = views.point_view(lab, "calibration", "arithmetic", point["point_id"])
+        true = truth_of(calibrated, pl.DataFrame([point]))[point["point_id"]]
+        keys = [i["key"] for i in blocks_of(view, "fields", "point")["items"]]
+        assert keys[keys.index("accuracy") + 1: keys.index("accuracy") + 3] == ["true_accuracy", "truth_covered"]
+        assert field(view, "point", "true_accuracy") == views.fmt(true)
+        assert field(view, "point", "truth_covered").startswith("yes" if point["ci_low"] <= true <= point["ci_high"] else "no (the truth lies")
+    mimic = Warehouse(calibrated.db_path).query("SELECT point_id FROM points WHERE model = 'mimic' LIMIT 1")["point_id"][0]
+    keys = [i["key"] for i in blocks_of(views.point_view(lab, "mimic", "arithmetic", mimic), "fields", "point")["items"]]
+    assert "true_accuracy" not in keys and "truth_covered" not in keys
+
+
+def test_the_export_carries_the_known_truth_as_the_server_shows_it(calibrated, lab, tmp_path):
+    data, snapshot = LabData(calibrated.db_path), LabData(calibrated.db_path).snapshot(1000)
+    assert views.task_view(snapshot, "arithmetic") == views.task_view(data, "arithmetic")
+    for model, point_id in data.points("arithmetic").select("model", "point_id").rows():
+        assert views.point_view(snapshot, model, "arithmetic", point_id) == views.point_view(data, model, "arithmetic", point_id)
+    export(calibrated.db_path, tmp_path / "out", samples_per_point=1, cache_dir=lab.cache_dir)
+    scripts = "".join(path.read_text() for path in (tmp_path / "out" / "data").glob("v*.js"))
+    assert '"series":"calibration (truth)"' in scripts and '"key":"true_accuracy"' in scripts and "mimic (truth)" not in scripts
+
+
+def test_a_warehouse_from_before_the_calibration_column_reads_no_calibration_model(calibrated, tmp_path):
+    """model_specs written by older code: no truth drawn (nor an error); its next write adds the column, older rows reading False."""
+    db = tmp_path / "old.duckdb"
+    shutil.copy(calibrated.db_path, db)
+    with duckdb.connect(str(db)) as con:
+        con.execute("ALTER TABLE model_specs DROP COLUMN calibration")
+    lab = LabData(db)
+    assert lab.calibration_models() == [] and not truth_layers(views.task_view(lab, "arithmetic"))
+    row = Warehouse(db).query("SELECT * FROM model_specs WHERE model = 'calibration'").with_columns(calibration=pl.lit(True))
+    Warehouse(db).replace_partition("model_specs", schemas.ModelSpecs, row, {"model": "calibration"})
+    assert Warehouse(db).query("SELECT model, calibration FROM model_specs ORDER BY model").rows() == [("calibration", True), ("mimic", False)]
+    assert LabData(db).calibration_models() == ["calibration"] and truth_layers(views.task_view(LabData(db), "arithmetic"))

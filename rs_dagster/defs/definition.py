@@ -38,7 +38,8 @@ def task_spec_frame(spec: TaskSpec, run_id: str) -> pl.DataFrame:
 
 
 def model_spec_frame(model: Model) -> pl.DataFrame:
-    """The model_specs row of a model: what it is asked and how; never an API key, only its variable's name."""
+    """The model_specs row of a model: what it is asked and how, and whether it is the known-truth calibration
+    endpoint (rs_dagster.calibration: the explorer draws its truth); never an API key, only its variable's name."""
     return pl.DataFrame(
         {
             "model": [model.name],
@@ -50,6 +51,7 @@ def model_spec_frame(model: Model) -> pl.DataFrame:
             "sampler_json": [model.sampler.model_dump_json()],
             "template": [model.entry.template],
             "template_version": [model.template_version],
+            "calibration": [model.entry.calibration],
         },
         schema_overrides={"api_key_env": pl.String},
     )

@@ -35,6 +35,8 @@ class Tables(Protocol):
     def nights(self, model: str | None = None) -> pl.DataFrame: ...
     def latest_drift(self, model: str) -> pl.DataFrame: ...
     def memorisation(self) -> pl.DataFrame: ...
+    def calibration_models(self) -> list[str]: ...
+    def manifold(self, task: str) -> str | None: ...
 
 
 class LabData(ExplorerReads):
@@ -74,6 +76,10 @@ class Snapshot:
         self._samples = _groups(pages, "model", "task", "point_id")
         self._nights, self._memorisation = lab.nights(), lab.memorisation()
         self._nights_of, self._latest_drift = _groups(self._nights, "model"), _groups(lab.latest_drift(), "model")
+        self._calibration_models = lab.calibration_models()
+        manifolds, self._manifolds = lab.manifolds(), dict[str, str]()
+        for task, text in manifolds.select("task", "manifold_yaml").rows() if not manifolds.is_empty() else []:
+            self._manifolds.setdefault(task, text)  # the first, as LabData.manifold reads it
 
     def leaderboard(self) -> pl.DataFrame:
         return self._leaderboard
@@ -134,3 +140,9 @@ class Snapshot:
 
     def memorisation(self) -> pl.DataFrame:
         return self._memorisation
+
+    def calibration_models(self) -> list[str]:
+        return self._calibration_models
+
+    def manifold(self, task: str) -> str | None:
+        return self._manifolds.get(task)

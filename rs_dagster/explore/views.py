@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
 
@@ -34,6 +34,7 @@ from rs_dagster.explore.blocks import (
 )
 from rs_dagster.explore.nights import watched_sections
 from rs_dagster.explore.queries import LabData, Tables
+from rs_dagster.explore.truth import TRUTH, KnownTruth, known_truth
 from rs_dagster.fft.charts import model_comparison, projection_charts, task_figures
 from rs_dagster.report.charts import accuracy_by_point, difficulty_curve, leaderboard_bars, sort_points, surface_heatmap
 from rs_dagster.report.comparisons import change_chart
@@ -127,7 +128,16 @@ def leaderboard_view(lab: Tables) -> View:
     return view("Leaderboard", [], blocks)
 
 
+TRUTH_TEXT = (
+    "{lines}: long dashes in the model's colour, the known true accuracy of a calibration model (models.yaml `calibration: true`, "
+    "the endpoint of `rs serve-calibration`) at each evaluated point, from the manifold task_specs stores; its Wilson 95% band "
+    "should cover the line at about 95% of the points. Hover a diamond for the truth beside the measured accuracy."
+)
+
+
 def _curves(task: str, projections: pl.DataFrame) -> list[Block]:
+    """One difficulty curve per projection; a calibration model's known truth drawn beside its measured
+    curve where `projections` carries it (the TRUTH column, KnownTruth.on_projections)."""
     blocks = [heading("Difficulty curves")]
     if projections.is_empty():
         return [*blocks, note(f"No difficulty curves for {task}: no evaluated grid point lies on a projection of its manifold "
@@ -141,8 +151,33 @@ def _curves(task: str, projections: pl.DataFrame) -> list[Block]:
             continue
         models = sorted(curve["model"].unique().to_list())
         options.append((label, [chart(difficulty_curve(curve, axis, f"{task} / {projection}"), f"curve-{projection}", models)]))
-    return [*blocks, text("Pick a projection (one axis swept, the others fixed) and the models to overlay; hover a point for its "
-                          "accuracy, Wilson 95% interval and sample count."), choice("Projection", options)]
+    blocks.append(text("Pick a projection (one axis swept, the others fixed) and the models to overlay; hover a point for its "
+                       "accuracy, Wilson 95% interval and sample count."))
+    if TRUTH in projections.columns and projections[TRUTH].is_not_null().any():
+        known = sorted(projections.filter(pl.col(TRUTH).is_not_null())["model"].unique().to_list())
+        blocks.append(text(TRUTH_TEXT.format(lines=", ".join(f"{model} (truth)" for model in known))))
+    return [*blocks, choice("Projection", options)]
+
+
+def _truth_section(task: str, points: pl.DataFrame, truth: KnownTruth) -> list[Block]:
+    """Per calibration model of the task: at how many of its points the Wilson 95% interval covers the known truth."""
+    if not truth.models:
+        return []
+    blocks = [heading("Known truth (calibration models)")]
+    if truth.spec is None:
+        return [*blocks, note(truth.problem or f"No known truth for {task}.")]
+    rows, missing = [], []
+    for (model,), mine in truth.of(points.filter(pl.col("model").is_in(list(truth.models)))).group_by("model", maintain_order=True):
+        judged = mine.filter(pl.col(TRUTH).is_not_null() & pl.col("accuracy").is_not_null())
+        covered = judged.filter((pl.col("ci_low") <= pl.col(TRUTH)) & (pl.col(TRUTH) <= pl.col("ci_high"))).height
+        error = cast(float | None, (judged["accuracy"] - judged[TRUTH]).abs().mean()) if judged.height else None
+        rows.append([model, judged.height, f"{covered} ({covered / judged.height:.0%})" if judged.height else "—", fmt(error)])
+        if off_grid := mine.filter(pl.col(TRUTH).is_null()).height:
+            missing.append(note(f"No known truth at {off_grid} of the {mine.height} points of {model}: their parameters are not on the grid "
+                                f"of the manifold task_specs stores for {task}."))
+    return [*blocks, text("The calibration endpoint answers each item right with a known probability (rs_dagster.calibration): "
+                          "the Wilson 95% interval of a point should cover its true accuracy at about 95% of the points."),
+            table(["Model", "Points with an accuracy", "Interval covers the truth at", "Mean |measured − truth|"], rows, "truth"), *missing]
 
 
 def _surfaces(task: str, surfaces: pl.DataFrame) -> list[Block]:
@@ -261,7 +296,8 @@ def task_view(lab: Tables, task: str) -> View:
     points, spectra = sort_points(lab.points(task), "model"), lab.task_spectra(task)  # terms=3, 6, 12: grid values as numbers
     if points.is_empty() and spectra.is_empty():
         raise NotFound(f"no evaluated grid point and no token-FFT spectrum of task {task!r}; tasks with results: {', '.join(lab.tasks()) or 'none'}")
-    blocks = [*_curves(task, lab.projections(task)), *_surfaces(task, lab.surfaces(task)), heading("Grid points")]
+    truth = known_truth(lab, task, points["model"].unique().to_list() if not points.is_empty() else [])
+    blocks = [*_curves(task, truth.on_projections(lab.projections(task), points)), *_surfaces(task, lab.surfaces(task)), heading("Grid points")]
     if points.is_empty():
         blocks.append(note(f"No evaluated grid point of {task}: only its prompts' token-FFT spectra are stored (`rs fft`); "
                            f"`rs eval --tasks {task}` measures accuracy."))
@@ -276,6 +312,7 @@ def task_view(lab: Tables, task: str) -> View:
                              "Truncation rate", "Mean tokens"], rows, "points"))
     blocks += [chart(accuracy_by_point(frame, f"{model} / {task}"), f"points-{model}")
                for (model,), frame in (points.group_by("model", maintain_order=True) if rows else []) if frame["accuracy"].is_not_null().any()]
+    blocks += _truth_section(task, points, truth)
     blocks += _fft(task, spectra, points)
     blocks += traces_section(task, lab.compression(task), lab.hazard(task), lab.survival(task))
     return view(f"Task {task}", [link(task, href("task", task))], blocks)
@@ -292,18 +329,44 @@ def _spectrum(lab: Tables, task: str, point_id: str) -> list[Block]:
             chart(model_comparison(spectra), "spectrum", models)]
 
 
+def _point_truth(lab: Tables, task: str, point: pl.DataFrame) -> tuple[list[tuple[str, str, Any]], list[Block]]:
+    """For a calibration model's point: the fields that set its known true accuracy beside the measured one
+    and say whether the Wilson 95% interval covers it, or the note that says why there is no truth; nothing
+    for another model's point."""
+    truth = known_truth(lab, task, point["model"].to_list())
+    if not truth.models:
+        return [], []
+    if truth.spec is None:
+        return [], [note(truth.problem or f"No known truth for {task}.")]
+    p = truth.of(point).row(0, named=True)
+    true = p[TRUTH]
+    if true is None:
+        return [], [note(f"No known truth for this point: its parameters ({params_label(p['params_json'])}) are not on the grid of "
+                         f"the manifold task_specs stores for {task}.")]
+    if p["accuracy"] is None:
+        covers = "— (no answered sample)"
+    else:
+        covers = "yes" if p["ci_low"] <= true <= p["ci_high"] else f"no (the truth lies {'above' if true > p['ci_high'] else 'below'} it)"
+    return [
+        ("true_accuracy", "True accuracy (calibration endpoint)", fmt(true)),
+        ("truth_covered", "Wilson 95% CI covers the truth", covers),
+    ], [text("A calibration model (models.yaml `calibration: true`) answers each item right with its point's true accuracy "
+             "(rs_dagster.calibration); a point's Wilson 95% interval should cover it at about 95% of the points.")]
+
+
 def point_view(lab: Tables, model: str, task: str, point_id: str, page: int = 0, page_size: int = PAGE_SIZE) -> View:
     found = lab.point(model, task, point_id)
     if found.is_empty():
         raise NotFound(f"no grid point {point_id!r} of model {model!r} on task {task!r}")
     p = found.row(0, named=True)
+    truth_fields, truth_blocks = _point_truth(lab, task, found)
     stats = fields([
         ("params", "Parameters", params_label(p["params_json"])), ("point_id", "Point id", p["point_id"]),
         ("tiers", "Tiers", ", ".join(p["tiers"]) or "—"), ("n", "Samples", p["n"]), ("answered", "Answered", p["answered"]),
         ("correct", "Correct (strict)", p["correct"]), ("incorrect", "Incorrect", p["incorrect"]), ("unparsed", "Unparsed", p["unparsed"]),
         # a points table written before the column existed: no sample was ambiguous then
         ("ambiguous", "Ambiguous (hedged)", p.get("ambiguous") or 0), ("truncated", "Truncated", p["truncated"]), ("errors", "Errors", p["errors"]),
-        ("accuracy", "Accuracy (strict) [95% CI]", interval(p["accuracy"], p["ci_low"], p["ci_high"])),
+        ("accuracy", "Accuracy (strict) [95% CI]", interval(p["accuracy"], p["ci_low"], p["ci_high"])), *truth_fields,
         ("flexible_accuracy", "Flexible accuracy [95% CI]", interval(p["flexible_accuracy"], p["flexible_ci_low"], p["flexible_ci_high"])),
         ("format_compliance", "Format compliance", fmt(p["format_compliance"])), ("guess_chance", "Chance", fmt(p["guess_chance"])),
         ("excess_accuracy", "Excess accuracy [95% CI]", interval(p["excess_accuracy"], p["excess_ci_low"], p["excess_ci_high"])),
@@ -312,7 +375,7 @@ def point_view(lab: Tables, model: str, task: str, point_id: str, page: int = 0,
     ], "point")
     samples = lab.samples(model, task, point_id, page * page_size, page_size)
     total = int(samples["total"][0]) if not samples.is_empty() else 0
-    blocks = [stats, *_spectrum(lab, task, point_id), heading("Samples")]
+    blocks = [stats, *truth_blocks, *_spectrum(lab, task, point_id), heading("Samples")]
     if samples.is_empty():
         blocks.append(note(f"No samples on page {page + 1}: the point has {p['n']} samples of the current task and model versions."))
     else:

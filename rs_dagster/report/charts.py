@@ -273,14 +273,33 @@ def is_numeric_axis(curve: pl.DataFrame) -> bool:
 
 LINE_KINDS = {"strict accuracy": [1, 0], "flexible accuracy": [5, 3], CHANCE: [2, 2]}
 """The dash of each kind of line on a difficulty curve, keyed by its legend entry."""
+TRUTH_KIND = "known truth (calibration)"
+TRUTH_DASH = [8, 4]
+"""A calibration model's true accuracy (rs_dagster.calibration): long dashes in the model's colour, in the
+dash legend only on a curve that has one."""
+TRUTH = "true_accuracy"
+"""The column of a projections frame that holds a calibration model's true accuracy (rs_dagster.explore.truth)."""
 
 
-def _line_kind(mark: alt.Chart, kind: str) -> alt.Chart:
-    """The layer's lines as `kind` in the dash legend (a computed field: a constant gets no legend)."""
+def _line_kind(mark: alt.Chart, kind: str, kinds: dict[str, list[int]] = LINE_KINDS) -> alt.Chart:
+    """The layer's lines as `kind` in the dash legend of `kinds` (a computed field: a constant gets no legend)."""
     return mark.transform_calculate(kind=f"'{kind}'").encode(
         strokeDash=alt.StrokeDash(
-            "kind:N", title=None, scale=alt.Scale(domain=list(LINE_KINDS), range=list(LINE_KINDS.values())), legend=alt.Legend(symbolType="stroke")
+            "kind:N", title=None, scale=alt.Scale(domain=list(kinds), range=list(kinds.values())), legend=alt.Legend(symbolType="stroke", symbolSize=400)
         )
+    )
+
+
+def _truth_rows(curve: pl.DataFrame) -> pl.DataFrame:
+    """The curve's points that carry a known truth (TRUTH), as the truth line draws them: named `<model> (truth)`,
+    with the measured accuracy, its interval and whether the interval covers the truth."""
+    if TRUTH not in curve.columns:
+        return pl.DataFrame()
+    covered = pl.when(pl.col("accuracy").is_null()).then(pl.lit("no answered sample")).when(
+        (pl.col("ci_low") <= pl.col(TRUTH)) & (pl.col(TRUTH) <= pl.col("ci_high"))).then(pl.lit("yes")).otherwise(pl.lit("no"))
+    return curve.filter(pl.col(TRUTH).is_not_null()).sort("model", "axis_rank").select(
+        "model", (pl.col("model") + " (truth)").alias("series"), "axis_value", "axis_numeric", "axis_rank", TRUTH, "accuracy", "n",
+        interval_text(), covered.alias("covered"),
     )
 
 
@@ -310,9 +329,10 @@ def difficulty_curve(curve: pl.DataFrame, axis: str, title: str) -> alt.LayerCha
         x = alt.X("axis_value:O", title=axis, sort=order, axis=alt.Axis(labelAngle=0))
     accuracy_scale = alt.Scale(domain=[0, 1])
     select = alt.selection_point(fields=["model"], bind="legend")
-    base = alt.Chart(alt.Data(values=_values(data))).encode(
-        x=x, color=alt.Color("model:N", title="model", scale=alt.Scale(scheme=MODEL_PALETTE), legend=alt.Legend(symbolOpacity=1))
-    )
+    color = alt.Color("model:N", title="model", scale=alt.Scale(scheme=MODEL_PALETTE), legend=alt.Legend(symbolOpacity=1))
+    truth = _truth_rows(curve)
+    kinds = {**LINE_KINDS, TRUTH_KIND: TRUTH_DASH} if not truth.is_empty() else LINE_KINDS
+    base = alt.Chart(alt.Data(values=_values(data))).encode(x=x, color=color)
     interval = base.mark_area() if numeric else base.mark_rule(strokeWidth=2)
     interval = interval.encode(
         y=alt.Y("ci_low:Q", title=CURVE_Y_TITLE, scale=accuracy_scale, stack=None), y2="ci_high:Q",
@@ -325,19 +345,34 @@ def difficulty_curve(curve: pl.DataFrame, axis: str, title: str) -> alt.LayerCha
         alt.Tooltip("n:Q", title="samples"), alt.Tooltip("answered:Q", title="answered"),
     ]
     faded = alt.when(select).then(alt.value(1.0)).otherwise(alt.value(0.15))
-    line = _line_kind(base.mark_line(point=alt.OverlayMarkDef(filled=True, size=50)), "strict accuracy").encode(
+    line = _line_kind(base.mark_line(point=alt.OverlayMarkDef(filled=True, size=50)), "strict accuracy", kinds).encode(
         y=alt.Y("accuracy:Q", title=CURVE_Y_TITLE, scale=accuracy_scale), order="axis_rank:Q", tooltip=tooltip, opacity=faded,
     ).add_params(select)
     # Flexible accuracy dashed beside it: where a model answers outside the requested form, the gap
     # between the lines is what format costs it, and the curve's shape stays visible.
-    flexible = _line_kind(base.mark_line(strokeDash=[5, 3], point=alt.OverlayMarkDef(filled=False, size=30)), "flexible accuracy").encode(
+    flexible = _line_kind(base.mark_line(strokeDash=[5, 3], point=alt.OverlayMarkDef(filled=False, size=30)), "flexible accuracy", kinds).encode(
         y=alt.Y("flexible_accuracy:Q", title=CURVE_Y_TITLE, scale=accuracy_scale), order="axis_rank:Q", tooltip=tooltip,
         opacity=alt.when(select).then(alt.value(0.7)).otherwise(alt.value(0.1)),
     )
     # Chance level: what a uniform guess scores, the floor a curve collapses to.
-    chance = _line_kind(alt.Chart(alt.Data(values=[{"chance": cast(float, curve["guess_chance"].mean())}])).mark_rule(color="gray"), CHANCE).encode(
+    chance = _line_kind(alt.Chart(alt.Data(values=[{"chance": cast(float, curve["guess_chance"].mean())}])).mark_rule(color="gray"), CHANCE, kinds).encode(
         y=alt.Y("chance:Q", title=CURVE_Y_TITLE, scale=accuracy_scale),
         tooltip=[alt.Tooltip("chance:Q", title=CHANCE, format=".3f")],
     )
     subtitle = f"{'band' if numeric else 'bar'}: Wilson 95% interval of strict accuracy"
-    return (interval + line + flexible + chance).properties(title=alt.TitleParams(title, subtitle=subtitle), width=380, height=220)
+    layered = interval + line + flexible + chance
+    if not truth.is_empty():
+        # A calibration model's true accuracy, long dashes in its colour: its band should cover the line at
+        # about 95% of the points; hovering a diamond says whether the interval there does.
+        layered += _line_kind(alt.Chart(alt.Data(values=_values(truth))).mark_line(
+            strokeDash=TRUTH_DASH, strokeWidth=2, point=alt.OverlayMarkDef(shape="diamond", filled=True, size=45)), TRUTH_KIND, kinds).encode(
+            x=x, color=color, y=alt.Y(f"{TRUTH}:Q", title=CURVE_Y_TITLE, scale=accuracy_scale), order="axis_rank:Q", opacity=faded,
+            tooltip=[
+                alt.Tooltip("series:N", title="line"), alt.Tooltip("axis_value:N", title=axis),
+                alt.Tooltip(f"{TRUTH}:Q", title="true accuracy", format=".3f"), alt.Tooltip("accuracy:Q", title="measured (strict)", format=".3f"),
+                alt.Tooltip("interval:N", title="Wilson 95% CI"), alt.Tooltip("covered:N", title="interval covers the truth"),
+                alt.Tooltip("n:Q", title="samples"),
+            ],
+        )
+        subtitle += "; long dashes: a calibration model's known truth"
+    return layered.properties(title=alt.TitleParams(title, subtitle=subtitle), width=380, height=220)

@@ -140,6 +140,23 @@ class ExplorerReads:
         frame = self._read("SELECT DISTINCT model FROM points ORDER BY model", needs=("points",))
         return frame["model"].to_list() if not frame.is_empty() else []
 
+    def calibration_models(self) -> list[str]:
+        """The models whose model_specs row declares them the known-truth calibration endpoint (models.yaml
+        `calibration: true`), sorted; none when model_specs is missing or was last written before its
+        calibration column existed (no model was one then)."""
+        specs = self._read("SELECT * FROM model_specs ORDER BY model", needs=("model_specs",))
+        return specs.filter(pl.col("calibration"))["model"].to_list() if "calibration" in specs.columns else []
+
+    def manifolds(self, task: str | None = None) -> pl.DataFrame:
+        """Each task's manifold as task_specs holds it (its current spec_version: one row per task), the grid
+        that was measured: task, spec_version, manifold_yaml."""
+        return self._by_task("task_specs", task, "spec_version", columns="task, spec_version, manifold_yaml")
+
+    def manifold(self, task: str) -> str | None:
+        """The task's stored manifold text (manifolds), None when task_specs has no row of it."""
+        found = self.manifolds(task)
+        return found["manifold_yaml"][0] if not found.is_empty() else None
+
     def points(self, task: str | None = None) -> pl.DataFrame:
         """The points by model and params_json as text (SQL sorts the JSON's numbers as text: terms 12 before 3);
         the task view lists them in grid order, numbers as numbers (rs_dagster.report.charts.sort_points)."""

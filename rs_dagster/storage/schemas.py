@@ -14,6 +14,7 @@ ADDED_COLUMN_DEFAULTS: dict[str, dict[str, str | int | float]] = {
     "scored_results": {"scoring_version": FIRST_SCORING_VERSION},  # every row scored before the column existed
     "points": {"ambiguous": 0},  # no outcome was ambiguous before the column existed
     "hazard": {"ambiguous": 0, "incidence_ambiguous": 0.0},
+    "model_specs": {"calibration": False},  # no model was a calibration model before the column existed
 }
 """What a column added to a table that already holds rows reads in those rows (what they meant before the
 column existed; rs_dagster.storage.warehouse.add_columns gives it as the column's DEFAULT, which also fills
@@ -67,6 +68,7 @@ class ModelSpecs(_Table):
     sampler_json: str
     template: str
     template_version: str
+    calibration: bool  # the known-truth endpoint (models.yaml `calibration: true`): the explorer draws its true curve
 
 
 class Prompts(_Table):

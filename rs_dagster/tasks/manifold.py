@@ -253,6 +253,12 @@ def load_manifold(path: Path) -> TaskSpec:
     return _parsed_manifold(path, read_input(path))
 
 
+def stored_manifold(task: str, text: str) -> TaskSpec:
+    """The task spec of a manifold as a warehouse stored it (task_specs.manifold_yaml): the grid that was
+    measured, whatever the lab's file says now. Its path (in error messages) names the table."""
+    return _parsed_manifold(Path("task_specs") / f"{task}.yaml", text)
+
+
 @lru_cache(maxsize=256)
 def _parsed_manifold(path: Path, text: str) -> TaskSpec:
     try:
