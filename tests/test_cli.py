@@ -89,7 +89,7 @@ def test_demo_against_the_bundled_real_model(tmp_path):
     everything = warehouse.query("SELECT * FROM completions")
     completions = everything.filter(pl.col("model") == "smollm2-135m")
     assert completions.height == 24  # 2 tasks × (2 easy points + a 5-point projection sharing one of them) × 2 items
-    assert everything.filter(pl.col("model") == "calibration").height == 24  # the known-truth endpoint beside it
+    assert everything.filter(pl.col("model") == "calibration").height == 12 * 32  # the known-truth endpoint beside it, 32 items a point
     curves = warehouse.query("SELECT model, task, count(*) AS n FROM points WHERE len(projections) > 0 GROUP BY ALL ORDER BY ALL")
     assert curves.rows() == [(m, t, 5) for m in ("calibration", "smollm2-135m") for t in ("arithmetic", "boolean")]
     assert completions["error"].is_null().all()
