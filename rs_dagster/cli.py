@@ -158,7 +158,10 @@ def _progress_display() -> Iterator[None]:
     """Progress of long work: on a terminal a bar per run (what, how far, rate, ETA); otherwise (a log file, CI)
     plain lines, so output that goes to a file is never silent for minutes."""
     if not console.is_terminal:
-        with progress_hooks.terminal_sink(progress_hooks.LineSink(console.log)):
+        def line(text: str) -> None:  # one unwrapped line with its time, as a log file reads best
+            console.print(f"{time.strftime('%H:%M:%S')} {text}", soft_wrap=True, highlight=False, markup=False)
+
+        with progress_hooks.terminal_sink(progress_hooks.LineSink(line)):
             yield
         return
     bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(),

@@ -66,8 +66,8 @@ def progress_line(label: str, done: int, total: int, elapsed_s: float) -> str:
     """`label: 12/48 (1.5/s, elapsed 8s, ETA 24s)`: the Dagster log's progress, and the CLI's when not on a terminal."""
     elapsed = max(elapsed_s, 1e-9)
     rate = done / elapsed
-    eta = (total - done) / rate if rate > 0 else float("inf")
-    return f"{label}: {done}/{total} ({rate:.1f}/s, elapsed {elapsed:.0f}s, ETA {eta:.0f}s)"
+    eta = "0s" if done >= total else f"{(total - done) / rate:.0f}s" if rate > 0 else "unknown"
+    return f"{label}: {done}/{total} ({rate:.1f}/s, elapsed {elapsed:.0f}s, ETA {eta})"
 
 
 class LineSink:
