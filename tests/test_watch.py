@@ -167,3 +167,23 @@ def test_rs_watch_asks_one_night_prints_its_cost_and_nights_and_asks_it_once(tmp
     assert "Nights of hosted" in first.stdout and "2026-02-01" in first.stdout and "fp_a" in first.stdout
     assert "40 requests for 40 items" in first.stdout + first.stderr  # the night's cost, shown before it is sent
     assert bad.returncode == 2 and "--night 'yesterday': expected a date YYYY-MM-DD" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_an_error_never_replaces_a_stored_canary_answer(tmp_path):
+    server = NightlyServer(make_lab(tmp_path, {}))
+    failing = {"on": False}
+
+    def respond(body):
+        if failing["on"] and draw(body["messages"][-1]["content"]) < 0.5:
+            return Reply(status=503)
+        return server(body)
+
+    with ScriptedServer(respond) as scripted:
+        lab = make_lab(tmp_path / "lab", {"hosted": scripted_model(scripted.base_url, max_retries=0, watch={**WATCH, "tasks": ["boolean"], "n": 20})})
+        with dg.instance_for_test() as instance:
+            watch_night(lab, instance, "hosted", "2026-02-01")
+            (lab.cache_dir / "responses.sqlite3").unlink()  # the cache pruned: the night's answers are asked again
+            failing["on"] = True
+            watch_night(lab, instance, "hosted", "2026-02-01")
+    canary = Warehouse.from_settings(lab).table("canary_answers", {"model": "hosted", "night": "2026-02-01"})
+    assert canary.height == 40 and canary["error"].is_null().all()  # about half failed the second time; none replaced an answer

@@ -89,6 +89,11 @@ def build_watch_assets(model_task_parts: dg.PartitionsDefinition) -> list:
         fail_if_every_request_failed(context, results, model.entry.base_url)
         failed = [r for r in results if r.error]
         frame = canary_rows(plan, results, model, spec, night, context.run.run_id)
+        stored = lab.warehouse.table("canary_answers", {**keys, "night": night})
+        if not stored.is_empty():  # an error never replaces a stored answer (a pruned cache re-asks a failing endpoint)
+            answered = stored.filter(pl.col("error").is_null()).select(CANARY_IDENTITY)
+            errors = frame.filter(pl.col("error").is_not_null()).join(answered, on=list(CANARY_IDENTITY), how="anti")
+            frame = pl.concat([frame.filter(pl.col("error").is_null()), errors], how="vertical_relaxed")
         lab.warehouse.upsert_rows("canary_answers", schemas.CanaryAnswers, frame, keys, CANARY_IDENTITY)
         sent = [r for r in results if not r.from_cache]
         return dg.MaterializeResult(
