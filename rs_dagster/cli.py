@@ -170,6 +170,11 @@ def _progress_display() -> Iterator[None]:
         yield
 
 
+def shown(value: float | None, spec: str) -> str:
+    """A number as a table cell: `spec`-formatted, or — when there is none."""
+    return "—" if value is None else format(value, spec)
+
+
 def _print_memorisation(settings: Settings, models: list[str]) -> None:
     """Per model, task, tier and night: published minus fresh accuracy with its interval, and whether it is flagged."""
     from rs_dagster.storage.warehouse import Warehouse
@@ -237,9 +242,6 @@ def _print_leaderboard(settings: Settings) -> None:
     for column in columns:
         table.add_column(column, justify="left" if column in ("model", "task", "tier") else "right")
     for row in board.iter_rows(named=True):
-        def shown(value: float | None, spec: str) -> str:
-            return "—" if value is None else format(value, spec)
-
         table.add_row(
             row["model"], row["task"], row["tier"], f"{row['points']}/{row.get('tier_points') or '?'}", str(row["samples"]),
             shown(row["accuracy"], ".3f"), _interval(row["ci_low"], row["ci_high"]), shown(row["excess_accuracy"], "+.3f"),
@@ -424,13 +426,9 @@ def watch(
     table = Table("task", "night", "n", "accuracy (95% CI)", "tokens", "latency", "fingerprints", "moved", title=f"Nights of {model}")
     for r in nights.iter_rows(named=True):
         accuracy = "—" if r["accuracy"] is None else f"{r['accuracy']:.3f} ({r['ci_low']:.3f}–{r['ci_high']:.3f})"
-        table.add_row(r["task"], r["night"], str(r["n"]), accuracy, _maybe(r["mean_output_tokens"], ".0f"), _maybe(r["median_latency_s"], ".2f"),
+        table.add_row(r["task"], r["night"], str(r["n"]), accuracy, shown(r["mean_output_tokens"], ".0f"), shown(r["median_latency_s"], ".2f"),
                       r["fingerprints"] or "—", r["drift_summary"] or "")
     out.print(table)
-
-
-def _maybe(value: float | None, spec: str) -> str:
-    return "—" if value is None else format(value, spec)
 
 
 @app.command()
