@@ -41,6 +41,20 @@ def test_run_files_from_the_template_are_dagsters_own(tmp_path):
             assert stamped == con.execute("SELECT version_num FROM alembic_version").fetchall() != []
 
 
+def test_its_connections_commit_in_wal_mode_without_waiting_for_the_disk(tmp_path):
+    """synchronous=NORMAL (1) on every connection it opens, the index's and each run's, in WAL mode: a
+    crashed process loses nothing (only an OS crash may lose the last events), and no commit waits on fsync."""
+    storage = PooledSqliteEventLogStorage(str(tmp_path / "runs"))
+    try:
+        storage.store_event(_log_entry("run1", "run started"))
+        for shard in ("run1", "index"):
+            with storage._connect(shard) as conn:
+                assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1
+                assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    finally:
+        storage.dispose()
+
+
 def test_a_live_run_is_followed_by_the_webservers_watcher(tmp_path):
     """The webserver follows a running run through Dagster's watcher on the run's file: each event stored
     while the run goes on must reach it, though the connection stays open and writes to the write-ahead log."""
