@@ -18,7 +18,7 @@ import json
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 
 import polars as pl
@@ -98,8 +98,14 @@ class Snapshot:
         self.present = fingerprints.existing_tables(warehouse)
         self._partitions: dict[str, dict[tuple[str, str], str]] = {}
         self._wholes: dict[str, str] = {}
-        self.errors = fingerprints.error_counts(warehouse, self.present)
-        self.records = fingerprints.stage_records(warehouse, self.present)
+
+    @cached_property
+    def errors(self) -> dict[tuple[str, str], int]:
+        return fingerprints.error_counts(self.warehouse, self.present)
+
+    @cached_property
+    def records(self) -> dict[tuple[str, str], dict]:
+        return fingerprints.stage_records(self.warehouse, self.present)
 
     def rows(self, table: str, model: str, task: str) -> int:
         """Rows of `table` for the model × task."""
@@ -116,17 +122,23 @@ class Snapshot:
             self._wholes[table] = fingerprints.table_fingerprint(self.warehouse, table, self.present)
         return self._wholes[table]
 
-    def stage(self, stage: str, model: Model | None = None, spec: TaskSpec | None = None) -> tuple[str, str]:
-        """(inputs, outputs) of `stage` as the warehouse holds them now, as JSON texts naming each part."""
+    def stage(self, stage: str, model: Model | None = None, spec: TaskSpec | None = None, one_partition: bool = False) -> tuple[str, str]:
+        """(inputs, outputs) of `stage` as the warehouse holds them now, as JSON texts naming each part; with
+        `one_partition`, a model × task stage's tables are read for that partition only (one query), not summed
+        per partition whole for the questions to come."""
         reads, writes = STAGE_TABLES[stage]
         if stage == REPORT:
             inputs = {table: self._whole(table) for table in reads}
             outputs = {table: self._whole(table) for table in writes} | {REPORT_FOLDER: report_fingerprint(self.settings.report_dir)}
         else:
             assert model is not None and spec is not None
-            inputs = {table: self._partition(table, model.name, spec.name) for table in reads}
+            if one_partition:
+                held = fingerprints.one_partition_fingerprints(self.warehouse, [*reads, *writes], self.present, model.name, spec.name)
+            else:
+                held = {table: self._partition(table, model.name, spec.name) for table in [*reads, *writes]}
+            inputs = {table: held[table] for table in reads}
             inputs["versions"] = f"model {model.version}, task {spec.version}, scoring {SCORING_VERSION}"
-            outputs = {table: self._partition(table, model.name, spec.name) for table in writes}
+            outputs = {table: held[table] for table in writes}
         return json.dumps(inputs, sort_keys=True), json.dumps(outputs, sort_keys=True)
 
     def stale_stage(self, stage: str, model: Model | None = None, spec: TaskSpec | None = None) -> list[str]:
@@ -142,7 +154,7 @@ class Snapshot:
 
     def record(self, stage: str, run_id: str, model: Model | None = None, spec: TaskSpec | None = None) -> None:
         """Record what `stage` was just built from and left (right after its run succeeded)."""
-        inputs, outputs = self.stage(stage, model, spec)
+        inputs, outputs = self.stage(stage, model, spec, one_partition=True)
         partition = f"{model.name}|{spec.name}" if model and spec else ""
         fingerprints.record_stage(self.warehouse, stage, partition, inputs, outputs, code_fingerprint(self.settings.sql_dir), run_id)
 

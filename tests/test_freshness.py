@@ -113,3 +113,24 @@ def test_a_lab_is_repaired_from_what_it_holds(tmp_path):
         assert board > 0
         assert _eval([], fresh, server) == (True, 0)
         assert _rows(lab.db_path, "SELECT count(*) FROM points")[0][0] > 0  # the first file untouched
+
+
+def test_a_partition_recorded_alone_has_the_fingerprint_the_status_check_computes_for_every_partition(tmp_path):
+    """Snapshot.record reads only the run's partition (one query); `rs status` sums every partition at once.
+    Both must give the same text, or a lab would read as stale right after its run."""
+    from rs_dagster.storage import fingerprints
+    from rs_dagster.storage.warehouse import Warehouse
+
+    warehouse = Warehouse(tmp_path / "rs.duckdb")
+    with duckdb.connect(str(warehouse.path)) as con:
+        con.execute("CREATE TABLE points (model TEXT, task TEXT, point_id TEXT, accuracy DOUBLE)")
+        con.execute("INSERT INTO points VALUES ('a', 'x', 'p1', 0.5), ('a', 'x', 'p2', 0.25), ('b', 'x', 'p1', 1.0), ('a', 'y', 'p1', NULL)")
+        con.execute("CREATE TABLE completions (model TEXT, task TEXT, test_case_id TEXT, request_hash TEXT, error TEXT, text TEXT)")
+        con.execute("INSERT INTO completions VALUES ('a', 'x', 't1', 'r1', NULL, 'answer'), ('a', 'x', 't2', 'r2', 'timeout', NULL)")
+    present = fingerprints.existing_tables(warehouse)
+    tables = ["points", "completions", "hazard"]  # hazard: not in the warehouse
+    for model, task in [("a", "x"), ("b", "x"), ("a", "y"), ("c", "z")]:
+        alone = fingerprints.one_partition_fingerprints(warehouse, tables, present, model, task)
+        every = {table: fingerprints.partition_fingerprints(warehouse, table, present).get((model, task), fingerprints.ABSENT) for table in tables}
+        assert alone == every, (model, task)
+    assert fingerprints.one_partition_fingerprints(warehouse, tables, present, "c", "z") == dict.fromkeys(tables, fingerprints.ABSENT)

@@ -39,6 +39,21 @@ def partition_fingerprints(warehouse: Warehouse, table: str, present: set[str]) 
     return {(r["model"], r["task"]): f"{r['n']}:{r['h']}" for r in frame.iter_rows(named=True)}
 
 
+def one_partition_fingerprints(warehouse: Warehouse, tables: Sequence[str], present: set[str], model: str, task: str) -> dict[str, str]:
+    """Per table of `tables`, the fingerprint of the one model × task partition, as partition_fingerprints gives
+    it (ABSENT without rows), in one query that reads that partition only: what a run just wrote is recorded
+    without summing every other partition of every table."""
+    held = [table for table in tables if table in present]
+    found: dict[str, str] = {}
+    if held:
+        where = key_filter({"model": model, "task": task}, "t")
+        frame = warehouse.query(" UNION ALL ".join(
+            f"SELECT {sql_text(table)} AS name, count(*) AS n, sum({_ROW_HASH.get(table, 'hash(t)')}) AS h FROM \"{table}\" t WHERE {where}"
+            for table in held))
+        found = {r["name"]: f"{r['n']}:{r['h']}" for r in frame.iter_rows(named=True) if r["n"]}
+    return {table: found.get(table, ABSENT) for table in tables}
+
+
 def table_fingerprint(warehouse: Warehouse, table: str, present: set[str], keys: Mapping[str, str] | None = None) -> str:
     """The fingerprint of `table` (of its rows matching `keys`), ABSENT when it does not exist."""
     if table not in present:
