@@ -4,6 +4,9 @@ the Dagster UI, with their partitions and lineage, and can be re-executed from t
 
 from __future__ import annotations
 
+import os
+import threading
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -31,6 +34,7 @@ from rs_dagster.interrupts import stop_if_requested
 from rs_dagster.models.registry import Model, get_model, load_models
 from rs_dagster.prompting.scope import evaluation_pairs, scope_record, selected_scope
 from rs_dagster.report.charts import start_renderer
+from rs_dagster.run_queue import ENDPOINT_TAG
 from rs_dagster.settings import Settings
 from rs_dagster.storage.warehouse import Warehouse
 from rs_dagster.tasks.manifold import TaskSpec, load_manifolds
@@ -126,7 +130,7 @@ def _run_job(
     job = defs.resolve_job_def(job_name)
     run_config = {**(QUIET_LOGS if quiet else {}), **(scope.run_config() if "scope" in job.required_resource_keys else {}),
                   **({"ops": ops} if ops else {})}
-    from rs_dagster.run_queue import ENDPOINT_TAG, endpoint_turn
+    from rs_dagster.run_queue import endpoint_turn
 
     # One run per endpoint, as the instance's queue allows: first wait while another process's run holds it.
     with endpoint_turn(instance, (tags or {}).get(ENDPOINT_TAG), f"{job_name} for partition {partition_key}") as run_id:
@@ -240,6 +244,32 @@ def watch_night(settings: Settings, instance: dg.DagsterInstance, model_name: st
     return runs
 
 
+def default_parallel(models: Sequence[Model], pairs: Sequence[tuple[str, str]]) -> int:
+    """Runs side by side when `--parallel` is not given: one per core this process may use, and never more
+    of one endpoint's runs than that endpoint's concurrency (a local server answering one request at a time
+    gets one run at a time). Threads share one interpreter lock, so more runs than cores only add contention;
+    what they overlap is waiting: requests, chart rendering (vl-convert's runtime), DuckDB and SQLite I/O."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    slots, by_name = endpoint_slots(models), {model.name: model for model in models}
+    runs_per_endpoint = Counter(_endpoint(by_name[model]) for model, _ in pairs)
+    return max(1, min(cores, sum(min(runs, slots[endpoint]) for endpoint, runs in runs_per_endpoint.items())))
+
+
+def endpoint_slots(models: Sequence[Model]) -> dict[str, int]:
+    """Per endpoint (host:port), how many runs that send to it may go side by side: the lowest concurrency
+    of its models, so that together they never have more requests in flight than it allows (each run's
+    Runner takes an equal share of it: rs_dagster.execution.shares)."""
+    slots: dict[str, int] = {}
+    for model in models:
+        endpoint = _endpoint(model)
+        slots[endpoint] = min(slots.get(endpoint, model.entry.concurrency), model.entry.concurrency)
+    return slots
+
+
+def _endpoint(model: Model) -> str:
+    return endpoint_tag(model)[ENDPOINT_TAG]
+
+
 class _Skipped(Exception):
     """A run that was not started because a run it needs failed (that failure is reported instead)."""
 
@@ -261,11 +291,12 @@ def evaluate(
     With `fresh_seeds` (default: each model's suite.fresh_seeds) > 0, each pair's `watch` job then asks that
     many fresh item sets at the points of the model's watch (or suite) for the memorisation gap (rs_dagster.watch).
 
-    Independent runs go side by side, at most `parallel` at once (default 1: one after another; side by side,
-    Dagster's capture of stdout/stderr per run is off, the structured event logs stay): each task's
-    `refresh_tasks`, each model's `refresh_models` (skipped where the last one left the same rows and
-    succeeded), then each model × task `evaluation` as soon as its
-    task and model are refreshed; `refresh_report` after all of them. A failed run fails only the
+    Independent runs go side by side, at most `parallel` at once (default: default_parallel, from the cores
+    and the endpoints' concurrency; 1 runs one after another), never more runs of one endpoint at once than
+    its concurrency (endpoint_slots). Side by side, Dagster's capture of stdout/stderr per run is off; the
+    structured event logs stay. Each task's `refresh_tasks`, each model's `refresh_models` (skipped where the
+    last one left the same rows and succeeded), then each model × task `evaluation` as soon as its task and
+    model are refreshed; `refresh_report` after all of them. A failed run fails only the
     partitions that need it; every failure is reported, one line each, and the report is not refreshed."""
     specs = load_manifolds(settings.tasks_dir)
     scope = scope or EvalScope()
@@ -286,9 +317,16 @@ def evaluate(
     code = {CODE_TAG: code_fingerprint(settings.sql_dir)}
     analyses_failed: list[str] = []
 
+    workers = parallel or default_parallel(chosen, pairs)
+    slots = {endpoint: threading.BoundedSemaphore(limit) for endpoint, limit in endpoint_slots(chosen).items()}
+
     def evaluate_pair(model: str, task: str, needs: Sequence[Future[None]]) -> None:
         if any(need.exception() for need in needs):
             raise _Skipped
+        with slots[_endpoint(by_name[model])]:
+            evaluate_pair_now(model, task)
+
+    def evaluate_pair_now(model: str, task: str) -> None:
         with_fft = by_name[model].entry.tokenizer is not None
         on_stage(f"{model} × {task}: prompts → completions → scores → points, compression, hazard{' + token-FFT' if with_fft else ''}")
         key = str(model_task_key(model, task))
@@ -308,7 +346,7 @@ def evaluate(
             run("watch", partition_key=key, tags={**endpoint_tag(by_name[model]), **code},
                 ops={"canary": {"config": {"night": night, "fresh_seeds": sets, "salt": night.removeprefix(EVAL_NIGHT)}}})
 
-    workers = parallel or 1
+    on_stage(f"runs side by side: at most {workers}" + ("" if parallel else " (one per core; --parallel N to choose)"))
     start_renderer()
     with (
         _runs_created_with_origins(instance, defs, workers > 1),
