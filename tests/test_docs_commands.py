@@ -72,10 +72,10 @@ RUN = [
     """rs tasks generate boolean --params '{"length": 6, "depth": 2, "notation": "on_off"}' --count 3""",
     "rs eval --model smollm2-135m --tasks arithmetic --tier easy --samples 4",
     "rs eval --model smollm2-135m --tier easy --force",
-    "rs eval --model smollm2-135m --tasks arithmetic,boolean,dates --tier easy --parallel 3",
+    "rs eval --model smollm2-135m --tasks arithmetic,boolean --tier easy --parallel 1",
     "rs eval --model my-vllm --base-url http://127.0.0.1:8000/v1 --served-model Qwen/Qwen3-8B --tier easy",
     "rs eval --model hosted --base-url https://host/v1 --served-model name --api-key-env MY_API_KEY",
-    "rs eval --model qwen3-8b,my-vllm --tier easy --parallel 4",
+    "rs eval --model qwen3-8b,my-vllm --tier easy",
     "rs compare qwen3-8b my-vllm --tasks arithmetic",
     "setup: a new version of qwen3-8b",
     "rs eval --model qwen3-8b --fresh-seeds 2",  # evaluates the new version on its suite's items (and fresh ones)
