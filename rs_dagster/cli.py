@@ -347,7 +347,7 @@ def eval_(
     template: str | None = typer.Option(None, help="template name for an ad-hoc model"),
     concurrency: int | None = typer.Option(None, help="concurrent requests to the endpoint (saved in .rs/models.local.yaml)"),
     timeout: float | None = typer.Option(None, help="seconds before a request is abandoned and retried (saved likewise)"),
-    parallel: int | None = typer.Option(None, min=1, help="Dagster runs side by side (default: one per core, never more runs of an endpoint than its concurrency; 1: one after another)"),
+    parallel: int | None = typer.Option(None, min=1, help="Dagster runs side by side (default: one per core, at most an endpoint's concurrency per endpoint; 1: one at a time)"),
     force: bool = typer.Option(False, "--force", help="run even when the last evaluation at this scope is current"),
     max_requests: int | None = typer.Option(None, help="most requests the scope may send (default 100,000, or RS_MAX_REQUESTS)"),
     fresh_seeds: int | None = typer.Option(None, min=0, max=16, help="K extra item sets drawn at the same points from fresh seeds: "

@@ -8,7 +8,7 @@ from rs_dagster.defs.checks import schema_check_result, schema_check_spec
 from rs_dagster.defs.metadata import OWNERS, asset_tags, definition_metadata, table_metadata
 from rs_dagster.defs.partitions import keys_of
 from rs_dagster.defs.resources import LabResource
-from rs_dagster.report.charts import accuracy_by_point, chart_markdown
+from rs_dagster.report.charts import accuracy_by_point, chart_markdown_soon
 from rs_dagster.scoring import outcomes
 from rs_dagster.stats.points import aggregate_points
 from rs_dagster.storage import schemas
@@ -43,12 +43,14 @@ def build_analysis_assets(model_task_parts: dg.PartitionsDefinition) -> list:
         scored = lab.warehouse.table("scored_results", {**keys, **current})
         cases = lab.warehouse.table("test_cases", {"task": keys["task"], "spec_version": spec.version})
         frame = aggregate_points(scored, cases)
+        chart = chart_markdown_soon(accuracy_by_point(frame, f"{keys['model']} / {keys['task']}"))
         lab.warehouse.replace_partition("points", schemas.Points, frame, keys)
         answered = int(frame["answered"].sum())
 
         def share(count: str) -> float:
             return round(int(frame[count].sum()) / answered, 4) if answered else float("nan")
 
+        checks = [schema_check_result(lab.warehouse, {"points": schemas.Points}, keys)]  # while the chart is drawn
         return dg.MaterializeResult(
             metadata={
                 **table_metadata(lab.warehouse, "points", schemas.Points, keys),
@@ -60,9 +62,9 @@ def build_analysis_assets(model_task_parts: dg.PartitionsDefinition) -> list:
                 "scoring_version": outcomes.SCORING_VERSION,
                 "truncated": int(frame["truncated"].sum()),
                 "errors": int(frame["errors"].sum()),
-                "chart": dg.MetadataValue.md(chart_markdown(accuracy_by_point(frame, f"{keys['model']} / {keys['task']}"))),
+                "chart": dg.MetadataValue.md(chart.result()),
             },
-            check_results=[schema_check_result(lab.warehouse, {"points": schemas.Points}, keys)],
+            check_results=checks,
         )
 
     return [points]

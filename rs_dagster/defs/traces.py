@@ -6,6 +6,7 @@ Each asset writes two tables, a detail table and its summary, rather than one ta
 both are computed in Python (gzip, Kaplan-Meier), so a view could not derive the summary, and every table
 gets its pandera schema checked before it lands, as every other table does."""
 
+from concurrent.futures import Future
 from typing import Any, cast
 
 import dagster as dg
@@ -15,7 +16,7 @@ from rs_dagster.defs.checks import schema_check_result, schema_check_spec
 from rs_dagster.defs.metadata import OWNERS, asset_tags, definition_metadata, table_metadata
 from rs_dagster.defs.partitions import keys_of
 from rs_dagster.defs.resources import LabResource
-from rs_dagster.report.charts import chart_markdown
+from rs_dagster.report.charts import chart_markdown_soon
 from rs_dagster.report.traces import compression_chart, hazard_chart, survival_chart
 from rs_dagster.stats.compression import (
     SAMPLE_COLUMNS,
@@ -66,9 +67,11 @@ def build_trace_assets(model_task_parts: dg.PartitionsDefinition) -> list:
         samples = current_samples(lab, keys)
         per_sample = sample_compression(samples) if not samples.is_empty() else pl.DataFrame(schema=SAMPLE_COLUMNS)
         per_point = point_compression(per_sample)
+        traces = per_sample.filter(pl.col("reasoning_ratio").is_not_null())
+        title = f"{keys['model']} / {keys['task']}: reasoning trace compression"
+        chart = None if traces.is_empty() else chart_markdown_soon(compression_chart(per_sample, title), "compression by outcome")
         lab.warehouse.replace_partition("compression", schemas.Compression, per_sample, keys)
         lab.warehouse.replace_partition("compression_points", schemas.CompressionPoints, per_point, keys)
-        traces = per_sample.filter(pl.col("reasoning_ratio").is_not_null())
         medians = {
             outcome: round(cast(float, group["reasoning_ratio"].median()), 4)
             for (outcome,), group in traces.group_by("outcome", maintain_order=True)
@@ -80,12 +83,12 @@ def build_trace_assets(model_task_parts: dg.PartitionsDefinition) -> list:
             "loops": int(per_sample["loop"].sum()),
             "median_ratio_by_outcome": dg.MetadataValue.json(medians),
         }
-        if traces.is_empty():
+        checks = [schema_check_result(lab.warehouse, _COMPRESSION, keys)]
+        if chart is None:
             metadata["not_drawn"] = f"No reasoning traces in the {per_sample.height} samples: nothing to compress."
         else:
-            chart = compression_chart(per_sample, f"{keys['model']} / {keys['task']}: reasoning trace compression")
-            metadata["chart"] = dg.MetadataValue.md(chart_markdown(chart, "compression by outcome"))
-        return dg.MaterializeResult(metadata=metadata, check_results=[schema_check_result(lab.warehouse, _COMPRESSION, keys)])
+            metadata["chart"] = dg.MetadataValue.md(chart.result())
+        return dg.MaterializeResult(metadata=metadata, check_results=checks)
 
     @dg.asset(
         partitions_def=model_task_parts,
@@ -112,27 +115,31 @@ def build_trace_assets(model_task_parts: dg.PartitionsDefinition) -> list:
             buckets, curves = pl.DataFrame(schema=HAZARD_COLUMNS), pl.DataFrame(schema=SURVIVAL_COLUMNS)
         else:
             buckets, curves = survival_frames(samples)
+        pooled = buckets.filter(pl.col("tier") == ALL_TIERS)
+        first = pooled.row(0, named=True) if not pooled.is_empty() else None
+        chart: Future[str] | None = None
+        if first is not None:
+            label = f"{keys['model']} / {keys['task']}"
+            chart = chart_markdown_soon(
+                survival_chart(curves.filter(pl.col("tier") == ALL_TIERS), f"{label}: tokens to answer", first["median_tokens"])
+                & hazard_chart(pooled, f"{label}: hazard per bucket"),
+                "survival and hazard over tokens",
+            )
         lab.warehouse.replace_partition("hazard", schemas.Hazard, buckets, keys)
         lab.warehouse.replace_partition("survival", schemas.Survival, curves, keys)
-        pooled = buckets.filter(pl.col("tier") == ALL_TIERS)
         metadata: dict[str, Any] = {**table_metadata(lab.warehouse, "hazard", schemas.Hazard, keys), "survival_rows": curves.height}
         checks = [schema_check_result(lab.warehouse, _HAZARD, keys)]
-        if pooled.is_empty():
+        if first is None or chart is None:
             metadata["not_drawn"] = "No sample with a token count (all errors, or no completion_tokens reported)."
             return dg.MaterializeResult(metadata=metadata, check_results=checks)
-        first = pooled.row(0, named=True)
         metadata |= {
             "samples": first["samples"],
             "truncated": int(pooled["truncated"].sum()),
             "median_tokens": first["median_tokens"] if first["median_tokens"] is not None else "not reached",
             "median_ci": dg.MetadataValue.json({"low": first["median_ci_low"], "high": first["median_ci_high"]}),
             "tiers": dg.MetadataValue.json(sorted(set(buckets["tier"].to_list()))),
+            "chart": dg.MetadataValue.md(chart.result()),
         }
-        label = f"{keys['model']} / {keys['task']}"
-        chart = survival_chart(curves.filter(pl.col("tier") == ALL_TIERS), f"{label}: tokens to answer", first["median_tokens"]) & hazard_chart(
-            pooled, f"{label}: hazard per bucket"
-        )
-        metadata["chart"] = dg.MetadataValue.md(chart_markdown(chart, "survival and hazard over tokens"))
         return dg.MaterializeResult(metadata=metadata, check_results=checks)
 
     return [compression, hazard]
