@@ -133,11 +133,11 @@ def test_a_second_ctrl_c_stops_at_once_and_keeps_every_answer_that_arrived(tmp_p
 
 
 def test_sigterm_stops_like_ctrl_c_and_no_further_run_starts(tmp_path):
-    """Two partitions one after the other: SIGTERM during the first one's completions exits 143 (128 + 15)
-    once the requests in flight have landed; the second partition's run, and the report's, never start."""
+    """Two partitions one after the other (--parallel 1): SIGTERM during the first one's completions exits 143
+    (128 + 15) once the requests in flight have landed; the second partition's run, and the report's, never start."""
     with ScriptedServer(lambda body: Reply(content="ANSWER: 0", delay_s=0.5)) as server:
         settings = make_lab(tmp_path / "lab", {"scripted": scripted_model(server.base_url, concurrency=2)})
-        rs = rs_process([*SCOPE[:4], "arithmetic,boolean", *SCOPE[5:]], lab_env(settings), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        rs = rs_process([*SCOPE[:4], "arithmetic,boolean", *SCOPE[5:], "--parallel", "1"], lab_env(settings), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
             _wait_for_requests(server, 4, rs)
             rs.send_signal(signal.SIGTERM)
