@@ -66,7 +66,13 @@ def build(root: Path, tasks: tuple[str, ...], samples: int) -> Settings:
     oracle = Oracle(make_lab(root / "probe", {}, tasks=tasks), items_per_point=samples)
     with ScriptedServer(Traces(oracle), model_ids=MODELS) as server, dg.instance_for_test() as instance:
         settings = make_lab(root / "lab", {m: scripted_model(server.base_url, served_model=m) for m in MODELS}, tasks=tasks)
-        evaluate(settings, instance, list(MODELS), list(tasks), EvalScope(tiers=["easy"], projections=["all"], surfaces=["all"], precision=str(samples)))
+        evaluate(
+            settings,
+            instance,
+            list(MODELS),
+            list(tasks),
+            EvalScope(tiers=["easy"], projections=["all"], surfaces=["all"], precision=str(samples)),
+        )
     return settings
 
 
@@ -74,8 +80,10 @@ def change_one_pair(db: Path, model: str, task: str, step: int) -> None:
     """A re-evaluation of `model` × `task`, as the tables see it: its points' and leaderboard rows' accuracies move."""
     with duckdb.connect(str(db)) as con:
         for table in ("points", "leaderboard"):
-            con.execute(f"UPDATE {table} SET accuracy = coalesce(accuracy, 0) * 0.5 + $step / 1000.0 WHERE model = $model AND task = $task",
-                        {"step": step, "model": model, "task": task})
+            con.execute(
+                f"UPDATE {table} SET accuracy = coalesce(accuracy, 0) * 0.5 + $step / 1000.0 WHERE model = $model AND task = $task",
+                {"step": step, "model": model, "task": task},
+            )
 
 
 def timed(action) -> float:

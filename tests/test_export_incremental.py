@@ -84,7 +84,9 @@ def test_a_changed_point_rebuilds_its_task_only_and_equals_a_full_export(lab, db
     out = tmp_path / "out"
     export(db, out, samples_per_point=2, cache_dir=lab.cache_dir)
     with duckdb.connect(str(db)) as con:
-        point = con.execute("SELECT point_id FROM points WHERE model = 'alpha' AND task = 'arithmetic' ORDER BY point_id LIMIT 1").fetchone()[0]
+        point = con.execute(
+            "SELECT point_id FROM points WHERE model = 'alpha' AND task = 'arithmetic' ORDER BY point_id LIMIT 1"
+        ).fetchone()[0]
         con.execute("UPDATE points SET accuracy = 0.123 WHERE model = 'alpha' AND task = 'arithmetic' AND point_id = ?", [point])
     written = export(db, out, samples_per_point=2, cache_dir=lab.cache_dir)
     assert written.rebuilt_groups == ["/task/arithmetic"]
@@ -173,8 +175,18 @@ def test_an_interrupted_export_leaves_the_previous_one_whole(lab, db, tmp_path, 
     assert written.rebuilt_groups == ["/task/arithmetic", "/task/boolean"]
     _, expected = fresh(db, tmp_path, lab.cache_dir)
     assert contents(out) == expected
-    assert sorted(p.name for p in (out / "data").iterdir()) == sorted({"index.js", MANIFEST, *(Path(n).name for n in set(
-        json.loads((out / "data" / "index.js").read_text().split("window.RS_EXPORT=", 1)[1].rstrip(";\n"))["files"].values()))})
+    assert sorted(p.name for p in (out / "data").iterdir()) == sorted(
+        {
+            "index.js",
+            MANIFEST,
+            *(
+                Path(n).name
+                for n in set(
+                    json.loads((out / "data" / "index.js").read_text().split("window.RS_EXPORT=", 1)[1].rstrip(";\n"))["files"].values()
+                )
+            ),
+        }
+    )
 
 
 def test_the_report_asset_says_how_many_views_it_rebuilt_and_kept(lab):
