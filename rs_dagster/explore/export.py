@@ -206,7 +206,7 @@ def export(
     }
     _replace(data / "index.js", f"window.RS_DATA={{}};window.RS_EXPORT={json.dumps(index)};\n")
     _replace(data / MANIFEST, json.dumps({"header": header, "groups": groups}, separators=(",", ":")))
-    names = {"index.js", MANIFEST, *(Path(name).name for name in listed.values())}
+    names = {"index.js", MANIFEST, *(name.removeprefix("data/") for name in set(listed.values()))}
     for stale in data.iterdir():
         if stale.name not in names:
             shutil.rmtree(stale) if stale.is_dir() and not stale.is_symlink() else stale.unlink()

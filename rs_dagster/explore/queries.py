@@ -58,6 +58,19 @@ def _groups(frame: pl.DataFrame, *keys: str) -> dict[tuple[Any, ...], pl.DataFra
     return {} if frame.is_empty() else frame.partition_by(*keys, as_dict=True, maintain_order=True)
 
 
+class _WithinTask:
+    """A frame's rows by task (grouped already) and, within a task, by `keys`: each task's grouped on its first
+    use, so an export that rebuilds one task's views does not group every task's rows by point."""
+
+    def __init__(self, by_task: dict[tuple[Any, ...], pl.DataFrame], *keys: str):
+        self._by_task, self._keys, self._grouped = by_task, keys, dict[str, dict[tuple[Any, ...], pl.DataFrame]]()
+
+    def get(self, task: str, *key: Any) -> pl.DataFrame:
+        if task not in self._grouped:
+            self._grouped[task] = _groups(self._by_task[(task,)], *self._keys) if (task,) in self._by_task else {}
+        return self._grouped[task].get(key, pl.DataFrame())
+
+
 Read = tuple[str, ...]
 """An input a view read from a Snapshot: a table's name and, for a grouped one, the group's key
 (("points", task), ("nights", model), ("leaderboard",)...); Snapshot.digest hashes what it names."""
@@ -93,17 +106,20 @@ class Snapshot:
         self._leaderboard, self._reasonscore, self._reasonscore_tasks = lab.leaderboard(), lab.reasonscore(), lab.reasonscore_tasks()
         points = lab.points()
         self._models = sorted(points["model"].unique().to_list()) if not points.is_empty() else []
-        self._points, self._point, self._no_points = _groups(points, "task"), _groups(points, "model", "task", "point_id"), points.clear()
+        self._points, self._no_points = _groups(points, "task"), points.clear()
+        self._point = _WithinTask(self._points, "model", "point_id")
         self._projections, self._surfaces = _groups(lab.projections(), "task"), _groups(lab.surfaces(), "task")
         spectra = lab.task_spectra()
         self._tasks = sorted({*(points["task"] if not points.is_empty() else []), *(spectra["task"] if not spectra.is_empty() else [])})
-        self._task_spectra, self._point_spectra = _groups(spectra, "task"), _groups(spectra, "task", "point_id")  # a point's in model order
+        self._task_spectra = _groups(spectra, "task")
+        self._point_spectra = _WithinTask(self._task_spectra, "point_id")  # a point's in model order
         self._compression, self._hazard, self._survival = (_groups(frame, "task") for frame in (lab.compression(), lab.hazard(), lab.survival()))
         self._comparisons = _groups(lab.model_comparisons(), "model_a", "model_b")
         self.details = lab.first_samples(samples_per_point)
         totals = lab.sample_totals()
         pages = self.details.join(totals, on=["model", "task", "point_id"], maintain_order="left") if not self.details.is_empty() else self.details
-        self._samples, self._task_samples = _groups(pages, "model", "task", "point_id"), _groups(pages, "task")
+        self._task_samples = _groups(pages, "task")
+        self._samples = _WithinTask(self._task_samples, "model", "point_id")
         self._details_of = _groups(self.details, "task")
         self._nights, self._memorisation = lab.nights(), lab.memorisation()
         self._nights_of, self._latest_drift = _groups(self._nights, "model"), _groups(lab.latest_drift(), "model")
@@ -208,15 +224,15 @@ class Snapshot:
 
     def point(self, model: str, task: str, point_id: str) -> pl.DataFrame:
         self._read("points", task)  # a row of the task's points
-        return self._point.get((model, task, point_id), pl.DataFrame())
+        return self._point.get(task, model, point_id)
 
     def point_spectra(self, task: str, point_id: str) -> pl.DataFrame:
         self._read("task_spectra", task)
-        return self._point_spectra.get((task, point_id), pl.DataFrame())
+        return self._point_spectra.get(task, point_id)
 
     def samples(self, model: str, task: str, point_id: str, offset: int, limit: int) -> pl.DataFrame:
         self._read("samples", task)
-        return self._samples.get((model, task, point_id), pl.DataFrame()).slice(offset, limit)
+        return self._samples.get(task, model, point_id).slice(offset, limit)
 
     def first_samples(self, task: str) -> pl.DataFrame:
         """The task's rows of `details`: those of its exported sample views."""
