@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import dagster as dg
@@ -187,6 +188,15 @@ def test_an_interrupted_export_leaves_the_previous_one_whole(lab, db, tmp_path, 
             ),
         }
     )
+
+
+def test_two_exports_into_one_folder_at_once_take_turns(lab, db, tmp_path):
+    out = tmp_path / "out"
+    with ThreadPoolExecutor(2) as pool:
+        written = list(pool.map(lambda _: export(db, out, samples_per_point=2, cache_dir=lab.cache_dir), range(2)))
+    assert sorted(w.kept for w in written) == [0, len(written[0].routes)]  # the second kept what the first built
+    _, expected = fresh(db, tmp_path, lab.cache_dir)
+    assert contents(out) == expected
 
 
 def test_the_report_asset_says_how_many_views_it_rebuilt_and_kept(lab):

@@ -16,6 +16,7 @@ then the files nothing lists are removed. An interrupted export leaves the previ
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -160,7 +161,15 @@ def export(
 ) -> Export:
     """Write the exported explorer into `folder` (its data/ holds this export's files only; other files
     there stay), rebuilding only the groups of views whose reads changed since the previous export there;
-    the Vega bundle comes from `cache_dir` (default: the lab's cache folder beside its DuckDB file)."""
+    the Vega bundle comes from `cache_dir` (default: the lab's cache folder beside its DuckDB file). Two
+    exports into one folder (a report run beside another) take turns: each reads the lab after the other wrote."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".export.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _export(source, folder, dagster_url, samples_per_point, cache_dir)
+
+
+def _export(source: Path | Warehouse, folder: Path, dagster_url: str, samples_per_point: int, cache_dir: Path | None) -> Export:
     snapshot = LabData(source).snapshot(samples_per_point)
     header = {"format": FORMAT, "code": code_digest(), "dagster_url": dagster_url, "samples_per_point": samples_per_point}
     data = folder / "data"
