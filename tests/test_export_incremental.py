@@ -19,6 +19,7 @@ from rs_dagster.defs.resources import LabResource
 from rs_dagster.explore import export as export_module
 from rs_dagster.explore import views
 from rs_dagster.explore.export import MANIFEST, Export, export
+from rs_dagster.explore.queries import LabData
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +108,22 @@ def test_a_changed_point_rebuilds_its_task_only_and_equals_a_full_export(lab, db
     full, expected = fresh(db, tmp_path, lab.cache_dir)
     same(written, full)
     assert contents(out) == expected and "0.321" in expected["/"]
+
+
+def test_each_group_reads_only_its_own_rows(lab):
+    """What decides a rebuild: a task's views read that task's groups, a comparison its two models' leaderboard
+    rows (a third model re-evaluated leaves it be), the leaderboard the whole tables."""
+    data = LabData(lab.db_path).snapshot(2)
+    with data.reading() as reads:
+        views.compare_view(data, "alpha", "beta")
+    assert reads == {("leaderboard", "alpha"), ("leaderboard", "beta"), ("comparisons", "alpha", "beta")}
+    with data.reading() as reads:
+        views.task_view(data, "boolean")
+    assert {read[0] for read in reads} >= {"points", "projections", "surfaces", "compression", "hazard", "survival"}
+    assert all(read[1:] == ("boolean",) for read in reads if len(read) > 1) and ("leaderboard",) not in reads
+    with data.reading() as reads:
+        views.leaderboard_view(data)
+    assert ("leaderboard",) in reads and not any(len(read) > 1 for read in reads)
 
 
 def test_a_task_whose_rows_are_removed_loses_its_views_and_files(lab, db, tmp_path):

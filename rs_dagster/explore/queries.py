@@ -21,7 +21,7 @@ class Tables(Protocol):
     @property
     def location(self) -> str: ...  # where the tables are, as shown to the user
 
-    def leaderboard(self) -> pl.DataFrame: ...
+    def leaderboard(self, models: list[str] | None = None) -> pl.DataFrame: ...
     def reasonscore(self) -> pl.DataFrame: ...
     def reasonscore_tasks(self) -> pl.DataFrame: ...
     def tasks(self) -> list[str]: ...
@@ -153,6 +153,8 @@ class Snapshot:
             case ("location" | "tasks" | "models" | "calibration_models" | "leaderboard" | "reasonscore" | "reasonscore_tasks"
                   | "memorisation" | "nights"), []:
                 return getattr(self, f"_{name}")
+            case "leaderboard", [model]:
+                return self._leaderboard.filter(pl.col("model") == model) if not self._leaderboard.is_empty() else self._leaderboard
             case "nights", [model]:
                 return self._nights_of.get((model,), self._nights.clear())
             case "comparisons", [model_a, model_b]:
@@ -174,9 +176,13 @@ class Snapshot:
         self._read("location")
         return self._location
 
-    def leaderboard(self) -> pl.DataFrame:
-        self._read("leaderboard")
-        return self._leaderboard
+    def leaderboard(self, models: list[str] | None = None) -> pl.DataFrame:
+        if models is None:
+            self._read("leaderboard")
+            return self._leaderboard
+        for model in models:
+            self._read("leaderboard", model)
+        return self._leaderboard.filter(pl.col("model").is_in(models)) if not self._leaderboard.is_empty() else self._leaderboard
 
     def reasonscore(self) -> pl.DataFrame:
         self._read("reasonscore")
