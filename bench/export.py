@@ -1,14 +1,14 @@
 """How long the report's export takes from scratch and incrementally, after one model × task changed.
 
 A real scripted evaluation through Dagster (3 models, every task of assets/tasks by default, the easy tier,
-every projection and surface, --samples items per point) whose replies carry reasoning traces of varied
+every projection and surface unless --small, --samples items per point) whose replies carry reasoning traces of varied
 length (some truncated at max_tokens, some looping), so every section of the task views has data. Then,
 alternately: a cold export (the report folder removed first) and an incremental one after one model ×
 task's `points` and `leaderboard` rows changed (as a re-evaluation of that pair rewrites them). Each figure
 is the median of --repeat runs; the load average is printed before and after, as another process may load
 the machine.
 
-    python bench/export.py [--tasks 13] [--samples 8] [--repeat 5] [--lab DIR]
+    python bench/export.py [--tasks 13] [--samples 8] [--small] [--repeat 5] [--lab DIR]
 
 With --lab DIR the lab is built there once and reused by later runs (delete DIR to rebuild it).
 """
@@ -62,8 +62,9 @@ class Traces:
         return Reply(content=f"ANSWER: {answer}", reasoning_content=reasoning, completion_tokens=words + 5)
 
 
-def build(root: Path, tasks: tuple[str, ...], samples: int) -> Settings:
+def build(root: Path, tasks: tuple[str, ...], samples: int, small: bool = False) -> Settings:
     oracle = Oracle(make_lab(root / "probe", {}, tasks=tasks), items_per_point=samples)
+    grid = {} if small else {"projections": ["all"], "surfaces": ["all"]}
     with ScriptedServer(Traces(oracle), model_ids=MODELS) as server, dg.instance_for_test() as instance:
         settings = make_lab(root / "lab", {m: scripted_model(server.base_url, served_model=m) for m in MODELS}, tasks=tasks)
         evaluate(
@@ -71,7 +72,7 @@ def build(root: Path, tasks: tuple[str, ...], samples: int) -> Settings:
             instance,
             list(MODELS),
             list(tasks),
-            EvalScope(tiers=["easy"], projections=["all"], surfaces=["all"], precision=str(samples)),
+            EvalScope(tiers=["easy"], precision=str(samples), **grid),
         )
     return settings
 
@@ -97,6 +98,7 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=len(ALL_TASKS), help="the first N tasks of assets/tasks")
     parser.add_argument("--samples", type=int, default=8, help="items per grid point")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--small", action="store_true", help="the easy tier's points only (no projection or surface)")
     parser.add_argument("--lab", type=Path, help="build the lab here once and reuse it")
     args = parser.parse_args()
     tasks = ALL_TASKS[: args.tasks]
@@ -106,7 +108,7 @@ def main() -> None:
         if not (lab_root / "lab" / ".rs" / "rs.duckdb").exists():
             started = time.perf_counter()
             shutil.rmtree(lab_root, ignore_errors=True)
-            build(lab_root, tasks, args.samples)
+            build(lab_root, tasks, args.samples, args.small)
             print(f"lab built in {time.perf_counter() - started:.0f} s")
         db = scratch / "rs.duckdb"  # a copy: the bench's changes never reach a kept lab
         shutil.copy(lab_root / "lab" / ".rs" / "rs.duckdb", db)
