@@ -405,7 +405,7 @@ def test_the_export_carries_the_known_truth_as_the_server_shows_it(calibrated, l
     for model, point_id in data.points("arithmetic").select("model", "point_id").rows():
         assert views.point_view(snapshot, model, "arithmetic", point_id) == views.point_view(data, model, "arithmetic", point_id)
     export(calibrated.db_path, tmp_path / "out", samples_per_point=1, cache_dir=lab.cache_dir)
-    scripts = "".join(path.read_text() for path in (tmp_path / "out" / "data").glob("v*.js"))
+    scripts = "".join(path.read_text() for path in (tmp_path / "out" / "data").glob("*.js"))
     assert '"series":"calibration (truth)"' in scripts and '"key":"true_accuracy"' in scripts and "mimic (truth)" not in scripts
 
 

@@ -7,12 +7,14 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import duckdb
 import pytest
 from explore_lab import explored_lab
 from watched_tables import NIGHTS, SUMMARIES, TOKENS_RISE, write_watched
 
 from rs_dagster.explore import views
 from rs_dagster.explore.app import running
+from rs_dagster.explore.export import export
 from rs_dagster.storage.warehouse import Warehouse
 
 CHROMIUM = shutil.which("chromium")
@@ -137,6 +139,30 @@ def test_the_exported_report_opens_from_file_with_no_network_request(lab, browse
     page.open(index.as_uri() + "#/compare/alpha/beta")
     assert page.page.locator('[data-table="paired"]').count() == 1
     assert page.requests and all(r.startswith("file://") for r in page.requests), [r for r in page.requests if not r.startswith("file://")]
+    assert not page.errors, page.errors
+
+
+def test_an_export_updated_incrementally_opens_from_file_with_the_new_values(lab, browser, tmp_path):
+    """One point's accuracy changed and the report exported again: only its task's views are rebuilt, and the
+    page shows the new value there and the kept views of the other task, from file:// alone."""
+    db = tmp_path / "lab.duckdb"
+    shutil.copy(lab.db_path, db)
+    out = tmp_path / "report"
+    export(db, out, samples_per_point=2, cache_dir=lab.cache_dir)
+    point = Warehouse(db).query("SELECT point_id FROM points WHERE model = 'alpha' AND task = 'arithmetic' ORDER BY point_id LIMIT 1")["point_id"][0]
+    with duckdb.connect(str(db)) as con:
+        con.execute("UPDATE points SET accuracy = 0.123 WHERE model = 'alpha' AND task = 'arithmetic' AND point_id = ?", [point])
+    assert export(db, out, samples_per_point=2, cache_dir=lab.cache_dir).rebuilt_groups == ["/task/arithmetic"]
+    index = (out / "index.html").as_uri()
+    page = Page(browser)
+    page.open(f"{index}#/point/alpha/arithmetic/{point}")
+    assert page.text('[data-field="accuracy"]').startswith("0.123 [")
+    page.open(index)
+    page.click('[data-table="leaderboard"] a[href="#/task/boolean"]')
+    page.click('[data-table="points"] tbody tr:first-child a')
+    page.click('[data-table="samples"] tbody tr:first-child a')
+    assert page.text('[data-field="test_case_id"]')
+    assert page.requests and all(r.startswith("file://") for r in page.requests)
     assert not page.errors, page.errors
 
 

@@ -35,6 +35,8 @@ def build_reporting_assets() -> list:
         metadata: dict[str, Any] = {
             "path": dg.MetadataValue.path(str(settings.report_dir / "index.html")),
             "views": len(exported.routes), "models": leaderboard["model"].n_unique(), "rows": leaderboard.height,
+            # the export rebuilds the views whose rows changed since the previous one and keeps the others' files
+            "views_rebuilt": exported.rebuilt, "views_kept": exported.kept,
         }
         if exported.notes:
             metadata["views_without_data"] = dg.MetadataValue.md("\n".join(f"- {note}" for note in exported.notes))

@@ -448,10 +448,12 @@ def sample_view_of(s: dict[str, Any], dagster_url: str) -> View:
 
 
 def compare_view(lab: Tables, model_a: str, model_b: str) -> View:
-    board = lab.leaderboard()
-    known = set(board["model"].to_list()) if not board.is_empty() else set()
+    board = lab.leaderboard([model_a, model_b])  # the two models' rows: the view of two others does not depend on them
+    present = set(board["model"].to_list()) if not board.is_empty() else set()
     for model in (model_a, model_b):
-        if model not in known:
+        if model not in present:
+            every = lab.leaderboard()
+            known = set(every["model"].to_list()) if not every.is_empty() else set()
             raise NotFound(f"unknown model {model!r}; models with results: {', '.join(sorted(known)) or 'none'}")
     a = board.filter(pl.col("model") == model_a).select("task", "tier", "accuracy", "ci_low", "ci_high", "samples")
     b = board.filter(pl.col("model") == model_b).select("task", "tier", "accuracy", "ci_low", "ci_high", "samples")

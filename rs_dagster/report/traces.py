@@ -8,6 +8,7 @@ from __future__ import annotations
 import altair as alt
 import polars as pl
 
+from rs_dagster.report.charts import Rows
 from rs_dagster.stats.compression import LOOP_FACTOR, LOOP_FLOOR, LOOP_MIN_BYTES
 from rs_dagster.stats.hazard import CAUSES
 
@@ -38,7 +39,7 @@ def compression_chart(samples: pl.DataFrame, title: str) -> alt.LayerChart:
         )
     )
     present = [o for o in OUTCOME_ORDER if o in set(data["outcome"].to_list())]
-    base = alt.Chart(alt.Data(values=data.to_dicts()))
+    base = alt.Chart(Rows(data.to_dicts()))
     x = alt.X("outcome:N", title="strict outcome", sort=present, axis=alt.Axis(labelAngle=0))
     y = alt.Y("reasoning_ratio:Q", title="gzip ratio of the trace (compressed / raw bytes)", scale=alt.Scale(zero=True))
     color = alt.Color("outcome:N", scale=alt.Scale(domain=OUTCOME_ORDER, range=OUTCOME_COLORS), legend=None)
@@ -67,7 +68,7 @@ def survival_chart(survival: pl.DataFrame, title: str, median: float | None = No
     )
     labels = [CURVE_LABELS[c] for c in CURVE_ORDER]
     columns = ["curve", "label", "tokens", "estimate", "ci_low", "ci_high", "interval", "at_risk", "events", "censored"]
-    base = alt.Chart(alt.Data(values=data.select(columns).to_dicts()))
+    base = alt.Chart(Rows(data.select(columns).to_dicts()))
     color = alt.Color(
         "label:N", title=None, scale=alt.Scale(domain=labels, range=CURVE_COLORS),
         legend=alt.Legend(orient="bottom", columns=2, labelLimit=300, symbolOpacity=1),
@@ -124,7 +125,7 @@ def hazard_chart(hazard: pl.DataFrame, title: str) -> alt.Chart:
     ).drop(*CAUSES)
     x_title = f"output tokens ({width}-token buckets)" if width else "output tokens (buckets)"
     return (
-        alt.Chart(alt.Data(values=long.to_dicts()))
+        alt.Chart(Rows(long.to_dicts()))
         .mark_bar()
         .encode(
             x=alt.X("bucket_start:Q", bin=alt.Bin(binned=True, step=width) if width else "binned", title=x_title, axis=alt.Axis(format="d")),

@@ -122,8 +122,11 @@ class ExplorerReads:
         order = order if task is not None else f"task, {order}"
         return self._read(f"SELECT {columns} FROM {table}{where} ORDER BY {order}", params, needs=(table,))
 
-    def leaderboard(self) -> pl.DataFrame:
-        return self._read("SELECT * FROM leaderboard ORDER BY model, task, tier", needs=("leaderboard",))
+    def leaderboard(self, models: list[str] | None = None) -> pl.DataFrame:
+        """The leaderboard's rows (of `models` only, when given)."""
+        if models is None:
+            return self._read("SELECT * FROM leaderboard ORDER BY model, task, tier", needs=("leaderboard",))
+        return self._read("SELECT * FROM leaderboard WHERE list_contains(?, model) ORDER BY model, task, tier", [models], needs=("leaderboard",))
 
     def reasonscore(self) -> pl.DataFrame:
         return self._read("SELECT * FROM reasonscore ORDER BY tier, v2 DESC, model", needs=("reasonscore",))
