@@ -34,6 +34,8 @@ MODELS = ["a", "b", "c"]
 TASKS = [f"task{i:02d}" for i in range(13)]
 EVALUATION = ["prompts", "completions", "scored_results", "points", "compression", "hazard"]
 REFRESH = ["task_specs", "test_cases"]
+STEP_PER_ASSET = "one run per partition, a step per asset"
+"""The lab's shape (the `evaluation` job): the floor issue 26's goals compare with."""
 MODEL_TASK = dg.MultiPartitionsDefinition({"model": dg.StaticPartitionsDefinition(MODELS), "task": dg.StaticPartitionsDefinition(TASKS)})
 TASK = dg.StaticPartitionsDefinition(TASKS)
 
@@ -116,7 +118,7 @@ def floor_per_run(repeat: int) -> dict[str, float]:
     one_step_runs, _ = plans([one_step(EVALUATION, MODEL_TASK)])
     figures = {}
     print(f"13 tasks x 3 models, assets doing nothing, medians of {repeat}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}:")
-    for name, runs in (("one run per partition, a step per asset", chained), ("one run per partition, one multi_asset step", one_step_runs)):
+    for name, runs in ((STEP_PER_ASSET, chained), ("one run per partition, one multi_asset step", one_step_runs)):
         with tempfile.TemporaryDirectory() as root:
             instance = instance_like_a_lab(Path(root))
             timed(runs[:2], instance)  # warm: imports, the event log's template file
