@@ -33,7 +33,7 @@ from rs_dagster.freshness import EVALUATION, REPORT, TOKEN_FFT, Snapshot, code_f
 from rs_dagster.interrupts import stop_if_requested
 from rs_dagster.models.registry import Model, get_model, load_models
 from rs_dagster.prompting.scope import evaluation_pairs, scope_record, selected_scope
-from rs_dagster.report.charts import start_renderer
+from rs_dagster.report.drawing import drawing_process
 from rs_dagster.run_queue import ENDPOINT_TAG
 from rs_dagster.settings import Settings
 from rs_dagster.storage.warehouse import Warehouse
@@ -347,8 +347,8 @@ def evaluate(
                 ops={"canary": {"config": {"night": night, "fresh_seeds": sets, "salt": night.removeprefix(EVAL_NIGHT)}}})
 
     on_stage(f"runs side by side: at most {workers}" + ("" if parallel else " (one per core; --parallel N to choose)"))
-    start_renderer()
     with (
+        drawing_process(),  # the runs' charts, drawn without stopping the runs side by side
         _runs_created_with_origins(instance, defs, workers > 1),
         _released(settings),
         ThreadPoolExecutor(workers, thread_name_prefix="rs-run") as pool,

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import math
-import threading
 from collections.abc import Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Final, cast
 
 import altair as alt
 import polars as pl
 import vl_convert
+
+from rs_dagster.report.drawing import markdown_soon
 
 LABEL_GAP = 5
 """Pixels Vega keeps between two axis labels it shows (Vega-Lite's labelSeparation, 0 by default): Vega hides
@@ -31,38 +31,19 @@ def vega_lite(chart: alt.TopLevelMixin) -> dict:
     return spec
 
 
-def start_renderer() -> None:
-    """Start vl-convert's JavaScript runtime in the background. Its first drawing costs about 0.4 s,
-    which the first evaluation run with a chart in its metadata would otherwise wait for; the runtime
-    starts without holding the GIL, so it overlaps the requests."""
-    tiny = {"data": {"values": [{"x": 0}]}, "mark": "point", "encoding": {"x": {"field": "x", "type": "quantitative"}}}
-    threading.Thread(target=vl_convert.vegalite_to_svg, args=(tiny,), name="rs-start-renderer", daemon=True).start()
-
-
 def png_bytes(chart: alt.TopLevelMixin, scale: float = 1.5) -> bytes:
     return vl_convert.vegalite_to_png(vega_lite(chart), scale=scale)
 
 
 def chart_markdown(chart: alt.TopLevelMixin, title: str = "chart") -> str:
-    """Markdown with the chart inlined as SVG, for Dagster's markdown metadata: vector, a fifth of the
-    PNG's bytes in the event log, and a third of its rendering time (190 ms for the survival chart as PNG)."""
-    return _svg_markdown(vega_lite(chart), title)
-
-
-_DRAWING = ThreadPoolExecutor(1, thread_name_prefix="rs-draw")
-"""vl-convert draws one chart at a time (its JavaScript runtime is one worker, whatever the threads)."""
+    """Markdown with the chart inlined as SVG, for Dagster's markdown metadata (rs_dagster.report.drawing)."""
+    return chart_markdown_soon(chart, title).result()
 
 
 def chart_markdown_soon(chart: alt.TopLevelMixin, title: str = "chart") -> Future[str]:
-    """chart_markdown drawn while the caller goes on with its writes and checks: drawing waits on vl-convert's
-    runtime, not on the interpreter lock (the survival and hazard chart: ~100 ms of a run's step). The spec is
-    built here; `.result()` is the markdown, or the drawing's error."""
-    return _DRAWING.submit(_svg_markdown, vega_lite(chart), title)
-
-
-def _svg_markdown(spec: dict, title: str) -> str:
-    svg = vl_convert.vegalite_to_svg(spec)
-    return f"![{title}](data:image/svg+xml;base64,{base64.b64encode(svg.encode()).decode()})"
+    """chart_markdown drawn while the caller goes on with its writes and checks (the survival and hazard chart:
+    ~100 ms of a run's step). The spec is built here; `.result()` is the markdown, or the drawing's error."""
+    return markdown_soon(vega_lite(chart), title)
 
 
 def _values(frame: pl.DataFrame) -> alt.Data:
