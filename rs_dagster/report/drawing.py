@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import base64
 import multiprocessing
+import os
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -36,8 +38,23 @@ def svg_markdown(spec: dict, title: str) -> str:
 
 
 def _drawing_process_starts() -> None:
-    """Ctrl-C is the command's to handle (it stops after the runs in flight, which may still draw): ignored here."""
+    """Ctrl-C is the command's to handle (it stops after the runs in flight, which may still draw): ignored here.
+    The command's output is not this process's: stdout and stderr go to /dev/null, so a caller reading the
+    command's output to its end (a pipe) never waits for this process. And it ends when the command does, however
+    the command ends (a second Ctrl-C or a kill skips the end of the `drawing_process` block)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    quiet = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(quiet, 1)
+    os.dup2(quiet, 2)
+    os.close(quiet)
+    command = os.getppid()
+
+    def end_with_the_command() -> None:
+        while os.getppid() == command:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=end_with_the_command, name="rs-draw-watch", daemon=True).start()
 
 
 def _warm() -> None:
