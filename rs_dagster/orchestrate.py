@@ -4,6 +4,7 @@ the Dagster UI, with their partitions and lineage, and can be re-executed from t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections import Counter
@@ -319,11 +320,15 @@ def evaluate(
 
     workers = parallel or default_parallel(chosen, pairs)
     slots = {endpoint: threading.BoundedSemaphore(limit) for endpoint, limit in endpoint_slots(chosen).items()}
+    # Two names for one served model on one endpoint ask the same requests: one pair at a time per task, so
+    # the second is answered from the first's cache instead of sending them all again side by side.
+    asked_alike = {(_endpoint(m), m.entry.served_model, task): threading.Lock() for m in chosen for task in task_scopes}
 
     def evaluate_pair(model: str, task: str, needs: Sequence[Future[None]]) -> None:
         if any(need.exception() for need in needs):
             raise _Skipped
-        with slots[_endpoint(by_name[model])]:
+        entry = by_name[model].entry
+        with asked_alike[(_endpoint(by_name[model]), entry.served_model, task)], slots[_endpoint(by_name[model])]:  # always in this order
             evaluate_pair_now(model, task)
 
     def evaluate_pair_now(model: str, task: str) -> None:
@@ -348,7 +353,10 @@ def evaluate(
 
     on_stage(f"runs side by side: at most {workers}" + ("" if parallel else " (one per core; --parallel N to choose)"))
     with (
-        drawing_process(),  # the runs' charts, drawn without stopping the runs side by side
+        # Runs side by side draw their charts in a process of their own (drawing it holds the interpreter lock).
+        # One run at a time draws in this process: its stdout/stderr capture's helper processes then end with
+        # it on Ctrl-C without a traceback, as they did before (with the drawing process they printed one).
+        drawing_process() if workers > 1 else contextlib.nullcontext(),
         _runs_created_with_origins(instance, defs, workers > 1),
         _released(settings),
         ThreadPoolExecutor(workers, thread_name_prefix="rs-run") as pool,
