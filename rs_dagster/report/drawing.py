@@ -3,8 +3,9 @@
 vl-convert holds the interpreter lock while it draws (measured: a Python thread ran at 6% of its speed
 while another drew), so in `rs eval`, whose runs go side by side in threads, every chart of every run
 (~300 ms a model × task partition: points, compression, survival and hazard) stopped all the others.
-`rs eval` therefore draws in one process of its own for the length of its runs (drawing_process); every
-other caller (a run the daemon or the UI launched, a test) draws where it is, when it asks. A drawing
+`rs eval` whose runs go side by side therefore draws in one process of its own for the length of its runs
+(drawing_process); every other caller (one run at a time, a run the daemon or the UI launched, a test)
+draws where it is, when it asks. A drawing
 process that dies is replaced by drawing here: a chart never fails for it.
 This module imports nothing of the lab, so the drawing process starts with vl-convert alone."""
 
