@@ -25,16 +25,17 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cache, partial
+from functools import partial
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-import rs_dagster
 from rs_dagster.explore import nights, views
 from rs_dagster.explore.app import DAGSTER_URL, STATIC, default_cache, vega_bundle
 from rs_dagster.explore.blocks import for_browser
 from rs_dagster.explore.queries import LabData, Read, Snapshot
+from rs_dagster.freshness import code_fingerprint
+from rs_dagster.settings import Settings
 from rs_dagster.storage.warehouse import Warehouse
 
 SAMPLES_PER_POINT = 100
@@ -64,16 +65,10 @@ class Export:
     rebuilt_groups: list[str] = field(default_factory=list)
 
 
-@cache
 def code_digest() -> str:
-    """A hash of what builds the views: rs_dagster's source and the polars and altair versions (row hashes
-    and Vega-Lite specs may change with them)."""
-    h = hashlib.blake2b(digest_size=16)
-    package = Path(rs_dagster.__file__).parent
-    for path in sorted(package.rglob("*.py")):
-        h.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes() + b"\0")
-    h.update(f"polars {version('polars')} altair {version('altair')}".encode())
-    return h.hexdigest()
+    """What builds the views: the lab's code as freshness fingerprints it (every file of the package and the
+    SQL models), and the polars and altair versions (row hashes and Vega-Lite specs may change with them)."""
+    return f"{code_fingerprint(Settings.from_env().sql_dir)} polars {version('polars')} altair {version('altair')}"
 
 
 def _single(route: str, build: Callable[[], views.View]) -> Built:
