@@ -34,7 +34,7 @@ from rs_dagster.freshness import EVALUATION, REPORT, TOKEN_FFT, Snapshot, code_f
 from rs_dagster.interrupts import stop_if_requested
 from rs_dagster.models.registry import Model, get_model, load_models
 from rs_dagster.prompting.scope import evaluation_pairs, scope_record, selected_scope
-from rs_dagster.report.drawing import drawing_process
+from rs_dagster.report.drawing import drawing_process, warm_up_here
 from rs_dagster.run_queue import ENDPOINT_TAG
 from rs_dagster.settings import Settings
 from rs_dagster.storage.warehouse import Warehouse
@@ -327,8 +327,8 @@ def evaluate(
     def evaluate_pair(model: str, task: str, needs: Sequence[Future[None]]) -> None:
         if any(need.exception() for need in needs):
             raise _Skipped
-        entry = by_name[model].entry
-        with asked_alike[(_endpoint(by_name[model]), entry.served_model, task)], slots[_endpoint(by_name[model])]:  # always in this order
+        endpoint = _endpoint(by_name[model])
+        with asked_alike[(endpoint, by_name[model].entry.served_model, task)], slots[endpoint]:  # always in this order
             evaluate_pair_now(model, task)
 
     def evaluate_pair_now(model: str, task: str) -> None:
@@ -352,6 +352,8 @@ def evaluate(
                 ops={"canary": {"config": {"night": night, "fresh_seeds": sets, "salt": night.removeprefix(EVAL_NIGHT)}}})
 
     on_stage(f"runs side by side: at most {workers}" + ("" if parallel else " (one per core; --parallel N to choose)"))
+    if workers == 1:
+        warm_up_here()
     with (
         # Runs side by side draw their charts in a process of their own (drawing it holds the interpreter lock).
         # One run at a time draws in this process: its stdout/stderr capture's helper processes then end with

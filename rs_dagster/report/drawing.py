@@ -62,6 +62,12 @@ def _warm() -> None:
     vl_convert.vegalite_to_svg(_TINY)  # vl-convert's JavaScript runtime starts on its first drawing (~0.4 s)
 
 
+def warm_up_here() -> None:
+    """Start vl-convert's runtime in this process in the background, so the first run with a chart in its
+    metadata does not wait for it (what `rs eval` does when it draws here: one run at a time)."""
+    threading.Thread(target=_warm, name="rs-draw-warm-up", daemon=True).start()
+
+
 @contextmanager
 def drawing_process() -> Iterator[None]:
     """Within the block, draw this process's charts in a process of their own: started (and warmed up while the

@@ -22,6 +22,11 @@ _ROW_HASH = {"completions": 'hash(t.test_case_id, t.request_hash, t.error IS NUL
 """Tables summed over some columns only (default: the whole row)."""
 
 
+def _row_hash(table: str) -> str:
+    """The SQL hash of one row `t` of `table` that its fingerprint sums."""
+    return _ROW_HASH.get(table, "hash(t)")
+
+
 def existing_tables(warehouse: Warehouse) -> set[str]:
     if not warehouse.exists():
         return set()
@@ -34,8 +39,7 @@ def partition_fingerprints(warehouse: Warehouse, table: str, present: set[str]) 
     """Per (model, task) of `table`, its fingerprint (partitions without rows are left out)."""
     if table not in present:
         return {}
-    row = _ROW_HASH.get(table, "hash(t)")
-    frame = warehouse.query(f'SELECT model, task, count(*) AS n, sum({row}) AS h FROM "{table}" t GROUP BY model, task')
+    frame = warehouse.query(f'SELECT model, task, count(*) AS n, sum({_row_hash(table)}) AS h FROM "{table}" t GROUP BY model, task')
     return {(r["model"], r["task"]): f"{r['n']}:{r['h']}" for r in frame.iter_rows(named=True)}
 
 
@@ -48,7 +52,7 @@ def one_partition_fingerprints(warehouse: Warehouse, tables: Sequence[str], pres
     if held:
         where = key_filter({"model": model, "task": task}, "t")
         frame = warehouse.query(" UNION ALL ".join(
-            f"SELECT {sql_text(table)} AS name, count(*) AS n, sum({_ROW_HASH.get(table, 'hash(t)')}) AS h FROM \"{table}\" t WHERE {where}"
+            f"SELECT {sql_text(table)} AS name, count(*) AS n, sum({_row_hash(table)}) AS h FROM \"{table}\" t WHERE {where}"
             for table in held))
         found = {r["name"]: f"{r['n']}:{r['h']}" for r in frame.iter_rows(named=True) if r["n"]}
     return {table: found.get(table, ABSENT) for table in tables}
@@ -58,8 +62,7 @@ def table_fingerprint(warehouse: Warehouse, table: str, present: set[str], keys:
     """The fingerprint of `table` (of its rows matching `keys`), ABSENT when it does not exist."""
     if table not in present:
         return ABSENT
-    row = _ROW_HASH.get(table, "hash(t)")
-    frame = warehouse.query(f'SELECT count(*) AS n, sum({row}) AS h FROM "{table}" t WHERE {key_filter(keys or {}, "t")}')
+    frame = warehouse.query(f'SELECT count(*) AS n, sum({_row_hash(table)}) AS h FROM "{table}" t WHERE {key_filter(keys or {}, "t")}')
     return f"{frame['n'][0]}:{frame['h'][0]}"
 
 
